@@ -1,0 +1,148 @@
+"""The catalogue in memory: every GPU, model family, variant, method and measurement.
+
+``load_catalog()`` is what the memory model, the matrix and the site use: it
+reads ``catalog/<kind>/*.yaml`` and raises :class:`CatalogError` when a file
+cannot be loaded. It does not run the schema or the rules (that is
+``vramatlas validate``), and it imports nothing heavy (no pandas).
+
+``read_documents()`` and ``assemble()`` are the non-raising pieces that
+validation builds on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .loader import Document, Problem, load_document
+from .paths import CATALOG_DIR, KINDS
+
+EXCEPTIONS_FILE = "validation-exceptions.yaml"
+SINGULAR = {"gpus": "gpu", "models": "model", "methods": "method", "measurements": "measurement"}
+
+
+class CatalogError(Exception):
+    """The catalogue could not be loaded; ``problems`` says where and why."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        first = self.problems[0].format() if self.problems else "unknown problem"
+        more = f" (and {len(self.problems) - 1} more; run 'vramatlas validate')" if len(self.problems) > 1 else ""
+        super().__init__(f"the catalogue does not load: {first}{more}")
+
+
+@dataclass
+class Catalog:
+    root: Path
+    gpus: dict[str, dict] = field(default_factory=dict)
+    models: dict[str, dict] = field(default_factory=dict)  # family id -> family data
+    methods: dict[str, dict] = field(default_factory=dict)
+    measurements: dict[str, dict] = field(default_factory=dict)
+    variants: dict[str, dict] = field(default_factory=dict)  # variant id -> variant + 'family'
+    # (kind, id) -> Document, for locations; variants map to their family's document
+    documents: dict[tuple[str, str], Document] = field(default_factory=dict)
+    content_hash: str = ""
+
+    def kind(self, kind: str) -> dict[str, dict]:
+        return getattr(self, kind)
+
+    def counts(self) -> dict[str, int]:
+        return {k: len(self.kind(k)) for k in KINDS} | {"variants": len(self.variants)}
+
+
+def kind_of(path: Path) -> str | None:
+    """The kind of a catalogue file, from the folder it sits in (``gpus`` ...), or None."""
+    parent = path.parent.name
+    return parent if parent in KINDS else None
+
+
+def catalogue_files(root: Path) -> list[Path]:
+    """Every ``<root>/<kind>/*.yaml`` file, sorted."""
+    files: list[Path] = []
+    for kind in KINDS:
+        folder = root / kind
+        if folder.is_dir():
+            files.extend(p for p in folder.iterdir() if p.suffix == ".yaml" and p.is_file())
+    return sorted(files)
+
+
+def content_hash(documents: list[Document], root: Path) -> str:
+    """sha256 over the sorted relative paths and bytes of the files: the tables' provenance."""
+    h = hashlib.sha256()
+    for doc in sorted(documents, key=lambda d: _rel(d.path, root)):
+        rel = _rel(doc.path, root).encode()
+        h.update(len(rel).to_bytes(8, "big") + rel)
+        h.update(len(doc.raw).to_bytes(8, "big") + doc.raw)
+    return h.hexdigest()
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def read_documents(root: Path = CATALOG_DIR) -> list[Document]:
+    """Load every catalogue file under ``root``; never raises."""
+    return [load_document(p) for p in catalogue_files(Path(root))]
+
+
+def entity_id(doc: Document) -> str:
+    """The file's declared id when it is a string, else the file name's stem."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    value = data.get("id")
+    return value if isinstance(value, str) and value else doc.path.stem
+
+
+def assemble(documents: list[Document], root: Path) -> Catalog:
+    """Build a Catalog from loaded documents, skipping those that did not load.
+
+    The first file (by path) wins when two declare the same id; validation
+    reports the clash.
+    """
+    cat = Catalog(root=Path(root), content_hash=content_hash(documents, Path(root)))
+    for doc in sorted(documents, key=lambda d: d.path):
+        kind = kind_of(doc.path)
+        if kind is None or not isinstance(doc.data, dict):
+            continue
+        ident = entity_id(doc)
+        table = cat.kind(kind)
+        if ident in table:
+            continue
+        table[ident] = doc.data
+        cat.documents[(kind, ident)] = doc
+        if kind == "models":
+            variants = doc.data.get("variants")
+            if isinstance(variants, list):
+                for variant in variants:
+                    if not isinstance(variant, dict):
+                        continue
+                    vid = variant.get("id")
+                    if isinstance(vid, str) and vid not in cat.variants:
+                        cat.variants[vid] = {**variant, "family": ident}
+                        cat.documents[("variants", vid)] = doc
+    return cat
+
+
+def load_catalog(root: Path | str = CATALOG_DIR) -> Catalog:
+    """Load the catalogue; raise :class:`CatalogError` if any file fails to load.
+
+    Errors (not warnings) from the loader count: unparseable files, duplicate
+    keys, anchors, oversized or binary files.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise CatalogError([Problem(root, 0, 0, "VA001", "the catalogue folder does not exist",
+                                    "pass the folder that holds gpus/, models/, methods/, measurements/")])
+    documents = read_documents(root)
+    problems = [p for d in documents for p in d.problems if p.severity == "error"]
+    if problems:
+        raise CatalogError(problems)
+    return assemble(documents, root)
+
+
+def data_of(catalog: Catalog, kind: str, ident: str) -> Any:
+    return catalog.kind(kind).get(ident)

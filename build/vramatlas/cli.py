@@ -1,0 +1,163 @@
+"""The `vramatlas` command: a thin dispatcher over subcommands owned by their modules.
+
+Each subcommand lives in its own module, which provides two functions::
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None: ...
+    def run(args: argparse.Namespace) -> int: ...          # the exit status
+
+(names configurable per entry in :data:`SUBCOMMANDS`). Only the module of the
+subcommand being run is imported, so `vramatlas --help` and `vramatlas
+validate` stay fast: modules should import pandas/altair inside ``run``.
+
+Errors: a subcommand raises :class:`CLIError` (or returns 2) for bad input;
+the dispatcher prints one line on stderr and exits 2. Any other exception is
+reported in one line as an internal error (exit 2); set VRAMATLAS_DEBUG=1 for
+the traceback. Ctrl-C exits 130, a closed pipe exits quietly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Callable, NamedTuple, Sequence
+
+
+class Subcommand(NamedTuple):
+    module: str
+    add_arguments: str
+    run: str
+    help: str
+
+
+# name -> (module, add_arguments function, run function, one-line help)
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "validate": Subcommand("vramatlas.validate.cli", "add_arguments", "run",
+                           "check catalogue files (YAML, schema, rules); exit 1 on any error"),
+    "fmt": Subcommand("vramatlas.fmt", "add_arguments", "run",
+                      "rewrite catalogue files in canonical order and style (--check: only report)"),
+    "estimate": Subcommand("vramatlas.api", "add_arguments", "run",
+                           "estimate the peak GPU memory of one model, method and workload"),
+    "accuracy": Subcommand("vramatlas.accuracy", "add_arguments", "run",
+                           "compare estimates with every measurement in the catalogue"),
+    "build": Subcommand("vramatlas.site", "add_build_arguments", "run_build",
+                        "build tables, charts, pages and the site into dist/"),
+    "diff": Subcommand("vramatlas.site", "add_diff_arguments", "run_diff",
+                       "show how the built matrix changes between two catalogues"),
+    "serve": Subcommand("vramatlas.site", "add_serve_arguments", "run_serve",
+                        "build, then serve the site locally"),
+    "measure": Subcommand("vramatlas.measure", "add_arguments", "run",
+                          "measure peak GPU memory of a case on this machine (needs the 'measure' extra)"),
+}
+
+
+class CLIError(Exception):
+    """Bad input: the message is printed as one line and the exit status is 2."""
+
+
+class _NotAvailable(Exception):
+    pass
+
+
+def _resolve(name: str) -> tuple[Callable, Callable]:
+    spec = SUBCOMMANDS[name]
+    try:
+        module = importlib.import_module(spec.module)
+    except ModuleNotFoundError as exc:
+        # the subcommand's own module (or its package) is missing: not written yet
+        if exc.name and (spec.module == exc.name or spec.module.startswith(exc.name + ".")):
+            raise _NotAvailable(f"vramatlas {name}: not available yet ({spec.module} does not exist)") from None
+        raise CLIError(f"vramatlas {name}: missing dependency '{exc.name}' "
+                       f"(install it, e.g. pip install -e '.[measure]')") from None
+    add = getattr(module, spec.add_arguments, None)
+    run = getattr(module, spec.run, None)
+    if not callable(add) or not callable(run):
+        raise _NotAvailable(f"vramatlas {name}: not available yet "
+                            f"({spec.module} has no {spec.add_arguments}/{spec.run})")
+    return add, run
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def build_parser(selected: str | None = None) -> tuple[argparse.ArgumentParser, Callable | None]:
+    """The parser; only ``selected``'s module is imported to add its arguments."""
+    parser = argparse.ArgumentParser(
+        prog="vramatlas",
+        description="Which language models run, or can be fine-tuned, on which GPUs.",
+        epilog="Run 'vramatlas COMMAND --help' for a command's options.")
+    parser.add_argument("--version", action="version", version=f"vramatlas {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = None
+    for name, spec in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=spec.help, description=spec.help)
+        if name == selected:
+            add, run = _resolve(name)
+            add(p)
+    return parser, run
+
+
+def _selected(argv: Sequence[str]) -> str | None:
+    for arg in argv:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg if arg in SUBCOMMANDS else None
+    return None
+
+
+def _main(argv: Sequence[str]) -> int:
+    name = _selected(argv)
+    try:
+        parser, run = build_parser(name)
+    except _NotAvailable as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    status = run(args)
+    return int(status or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 2)
+    except CLIError as exc:
+        print(str(exc).splitlines()[0] if str(exc) else "vramatlas: error", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vramatlas: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): stop quietly, silence the flush at exit
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 2
+    except Exception as exc:  # noqa: BLE001 - never a traceback for the user
+        if os.environ.get("VRAMATLAS_DEBUG"):
+            raise
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"vramatlas: internal error: {type(exc).__name__}" + (f": {text}" if text else "")
+              + " (set VRAMATLAS_DEBUG=1 for details)", file=sys.stderr)
+        return 2
+
+
+def entry() -> None:  # pragma: no cover - console script wrapper
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
