@@ -1,0 +1,131 @@
+"""Predicted against measured, for every comparable measurement in the catalogue.
+
+``vramatlas accuracy`` prints one line per measurement, then the median,
+90th-percentile and largest absolute error by method family and overall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .api import case_row
+from .memory import COMPONENTS, estimate_frame
+
+GiB = 2**30
+
+
+def method_family(method: dict) -> str:
+    """inference, lora, qlora or full: the groups the accuracy targets are stated for."""
+    if method["kind"] == "inference":
+        return "inference"
+    if method.get("trainable") == "lora":
+        return "qlora" if method["weights"]["linear"]["format"] == "nf4" else "lora"
+    return "full"
+
+
+def measurement_case(catalog, m: dict) -> dict[str, Any]:
+    w = m["workload"]
+    model_args = {"config": m["config"]} if m.get("config") else {"model": m["model"]}
+    row = case_row(
+        catalog,
+        **model_args,
+        method=m["method"],
+        seq_len=w["seq_len"],
+        new_tokens=w.get("new_tokens") or 0,
+        batch=w.get("batch") or 1,
+        gpu=m.get("gpu"),
+        gpus=w.get("gpus") or 1,
+        parallelism=w.get("parallelism"),
+        grad_checkpointing=w.get("gradient_checkpointing"),
+        lora_rank=w.get("lora_rank"),
+        lora_targets=w.get("lora_targets"),
+        optimizer=w.get("optimizer"),
+    )
+    if m.get("config") and m.get("parameters"):
+        # The measured model's exact count fixes the small unquantized parameters.
+        from .arch import architecture
+
+        row.update(architecture(m["config"], m["parameters"]))
+    row["measurement"] = m["id"]
+    return row
+
+
+def accuracy_frame(catalog) -> pd.DataFrame:
+    """One row per comparable measurement: measured, predicted, signed and absolute error."""
+    chosen = [m for m in catalog.measurements.values() if m.get("comparable", True) and m.get("outcome", "ok") == "ok"]
+    if not chosen:
+        return pd.DataFrame(columns=["measurement", "method", "family", "measured_bytes", "predicted_bytes", "error", "abs_error"])
+    cases = pd.DataFrame([measurement_case(catalog, m) for m in chosen])
+    predicted = estimate_frame(cases)
+    measured = [m["measured"][m.get("compare", "process_peak_bytes")] for m in chosen]
+    out = pd.DataFrame(
+        {
+            "measurement": cases["measurement"],
+            "model": [m.get("model") or "config" for m in chosen],
+            "method": cases["method"],
+            "family": [method_family(catalog.methods[m["method"]]) for m in chosen],
+            "gpu": cases["gpu"],
+            "seq_len": cases["seq_len"].astype(int),
+            "batch": cases["batch"].astype(int),
+            "measured_bytes": np.asarray(measured, dtype=np.int64),
+            "predicted_bytes": predicted["peak_bytes"].to_numpy(),
+            "phase": predicted["phase"],
+        }
+    )
+    for name in COMPONENTS:
+        out[f"predicted_{name}"] = predicted[name].to_numpy()
+    out["error"] = out["predicted_bytes"] / out["measured_bytes"] - 1
+    out["abs_error"] = out["error"].abs()
+    return out.sort_values("measurement").reset_index(drop=True)
+
+
+def summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Median, 90th percentile and largest absolute error, by family and overall."""
+    groups = [(family, g) for family, g in frame.groupby("family", sort=True)] + [("overall", frame)]
+    rows = []
+    for name, g in groups:
+        errors = g["abs_error"].to_numpy()
+        rows.append(
+            {
+                "group": name,
+                "cases": len(g),
+                "median": float(np.median(errors)) if len(errors) else float("nan"),
+                "p90": float(np.percentile(errors, 90)) if len(errors) else float("nan"),
+                "max": float(errors.max()) if len(errors) else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the cases and the summary as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .catalog import load_catalog
+
+    catalog = load_catalog()
+    frame = accuracy_frame(catalog)
+    stats = summary(frame)
+    if getattr(args, "json", False):
+        json.dump(
+            {"cases": json.loads(frame.to_json(orient="records")), "summary": json.loads(stats.to_json(orient="records"))},
+            sys.stdout,
+            indent=2,
+        )
+        print()
+        return 0
+    print(f"{'measurement':40s} {'method':16s} {'measured GiB':>12s} {'predicted GiB':>13s} {'error':>8s}  phase")
+    for r in frame.itertuples():
+        print(f"{r.measurement:40s} {r.method:16s} {r.measured_bytes / GiB:12.2f} {r.predicted_bytes / GiB:13.2f} {r.error:+8.1%}  {r.phase}")
+    print()
+    print(f"{'absolute error':16s} {'cases':>5s} {'median':>8s} {'p90':>8s} {'max':>8s}")
+    for r in stats.itertuples():
+        print(f"{r.group:16s} {r.cases:5d} {r.median:8.1%} {r.p90:8.1%} {r.max:8.1%}")
+    return 0

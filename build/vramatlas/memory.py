@@ -1,0 +1,399 @@
+"""The memory model: predicted peak GPU memory, term by term, on arrays.
+
+Every function here takes whole columns (numpy arrays, or pandas Series) and
+returns whole columns, so the compatibility matrix (millions of rows) and a
+single ``vramatlas estimate`` (a one-row frame) run the same code.
+
+The prediction is what nvidia-smi shows for the process at its peak, per GPU:
+
+    peak = cuda_context + max over phases( tensors alive in that phase ) + allocator slack
+
+Phases: inference = load, prefill, decode; training = the loss (end of the
+forward pass), the backward sweep (recomputing one checkpointed layer), and
+the optimizer step. The methodology page (site/docs/methodology.md) explains
+each term with its sources.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+MiB = 2**20
+
+# Components of the breakdown, in display order.
+COMPONENTS = (
+    "weights",
+    "weight_copies",
+    "adapter_weights",
+    "kv_cache",
+    "activations",
+    "logits",
+    "gradients",
+    "optimizer_states",
+    "master_weights",
+    "workspace",
+    "cuda_context",
+    "allocator_slack",
+)
+
+# Optimizer state, bytes per trained parameter; `None` in a slot = the
+# parameter's own dtype (torch keeps AdamW's exp_avg/exp_avg_sq in it).
+OPTIMIZERS = {
+    "adamw": {"states": 2.0, "state_bytes": None, "extra_bytes": 0.0},
+    "adamw-fp32": {"states": 2.0, "state_bytes": 4.0, "extra_bytes": 0.0},
+    # bitsandbytes AdamW8bit: two uint8 states, one fp32 absmax per 256-value block each.
+    "adamw8bit": {"states": 2.0, "state_bytes": 1.0, "extra_bytes": 2 * 4 / 256},
+    "sgd": {"states": 1.0, "state_bytes": None, "extra_bytes": 0.0},  # momentum buffer
+    "sgd-nomomentum": {"states": 0.0, "state_bytes": None, "extra_bytes": 0.0},
+    "lion": {"states": 1.0, "state_bytes": None, "extra_bytes": 0.0},
+}
+
+PARALLELISMS = ("none", "tp", "pp", "ddp", "zero1", "zero2", "zero3", "fsdp")
+
+# Runtime constants (each explained on the methodology page).
+CUBLAS_WORKSPACE = 32 * MiB  # per cuBLAS handle: CUBLAS_WORKSPACE_CONFIG ":4096:8" on Hopper
+DEFAULT_CUDA_CONTEXT = 650_969_088  # measured: H200, driver 580, CUDA 13, PyTorch 2.11
+LARGE_SEGMENT = 10 * MiB  # the caching allocator gives tensors above this their own segment
+LOSS_BUFFERS = 3  # fp32 vocab-sized buffers alive at once in cross-entropy backward
+# Share of the prefill working set that the KV cache, re-allocated one token
+# longer at the first decode step, can take over (fitted over all inference
+# measurements at once; see methodology).
+PREFILL_POOL_REUSE = 0.65
+SMALL_TENSOR_REGROWTH = 0.40  # tensors <= 10 MiB share 20 MiB segments and regrow in place more often
+ACTIVATION_SLACK = 0.12  # fragmentation over transient training activations
+
+
+def _a(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+# ----------------------------------------------------------------- weights
+
+
+def bits_per_weight(bits, block_size, scale_bits, scale_block_size, scale2_bits) -> np.ndarray:
+    """Storage bits of one weight, block scales (and their own scales) included."""
+    bits, block, sbits = _a(bits), _a(block_size), _a(scale_bits)
+    sblock, s2bits = _a(scale_block_size), _a(scale2_bits)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        first = np.where(block > 0, sbits / block, 0.0)
+        second = np.where((block > 0) & (sblock > 0), s2bits / (block * sblock), 0.0)
+    return bits + first + second
+
+
+def linear_params(c: pd.DataFrame) -> np.ndarray:
+    return _a(c["params_attn"]) + _a(c["params_mlp"]) + _a(c["params_experts"])
+
+
+def weight_bytes(c: pd.DataFrame) -> np.ndarray:
+    """Every weight at its storage format; what stays unquantized keeps its own."""
+    return (
+        linear_params(c) * _a(c["bpw_linear"])
+        + _a(c["params_embed"]) * _a(c["bpw_embedding"])
+        + _a(c["params_lm_head"]) * _a(c["bpw_lm_head"])
+        + _a(c["params_other"]) * _a(c["bpw_other"])
+    ) / 8
+
+
+def weight_copy_bytes(c: pd.DataFrame) -> np.ndarray:
+    """bf16 copies of fp32 weights that autocast caches for forward and backward."""
+    copied = linear_params(c) + _a(c["params_embed"]) * np.maximum(_a(c["tied"]), 0) + _a(c["params_lm_head"])
+    return copied * _a(c["autocast_copy_bits"]) / 8
+
+
+def dequantized_layer_bytes(c: pd.DataFrame) -> np.ndarray:
+    """One weight matrix dequantized to the compute dtype for a matmul over many tokens."""
+    return _a(c["dequantize_for_matmul"]) * _a(c["largest_linear"]) * _a(c["compute_bits"]) / 8
+
+
+# ---------------------------------------------------------------- KV cache
+
+
+def kv_cache_bytes(c: pd.DataFrame, tokens) -> np.ndarray:
+    """K and V (or the MLA latent) of every attention layer for `tokens` tokens.
+
+    Sliding-window layers keep at most `window` tokens; recurrent (matmul-free)
+    layers keep a fixed state instead of a cache.
+    """
+    tokens = _a(tokens)
+    layers, share = _a(c["layers"]), _a(c["sliding_share"])
+    window = _a(c["sliding_window"])
+    windowed = np.where(window > 0, np.minimum(tokens, window), tokens)
+    per_token = _a(c["kv_width"]) * _a(c["kv_cache_bits"]) / 8
+    attention = layers * per_token * ((1 - share) * tokens + share * windowed)
+    recurrent_state = _a(c["recurrent"]) * layers * _a(c["hidden"]) * 4  # fp32 hidden state
+    return _a(c["batch"]) * (attention + recurrent_state)
+
+
+# -------------------------------------------------------------- activations
+
+
+def _mlp_width(c: pd.DataFrame) -> np.ndarray:
+    """Intermediate width one token passes through in the widest MLP layer."""
+    dense = np.where(_a(c["dense_layers"]) > 0, _a(c["intermediate"]), 0.0)
+    routed = _a(c["moe_intermediate"]) * (_a(c["experts_active"]) + _a(c["shared_experts"]))
+    return np.maximum(dense, np.where(_a(c["experts"]) > 0, routed, 0.0))
+
+
+def _mlp_temp_width(c: pd.DataFrame) -> np.ndarray:
+    """Width of the per-token MLP temporaries that exist at the same time.
+
+    A dense MLP materialises the whole intermediate; an MoE layer runs its
+    experts one at a time over the tokens routed to each, so its temporaries
+    are those of one expert (tokens x k / E on average) plus the shared ones.
+    """
+    dense = np.where(_a(c["dense_layers"]) > 0, _a(c["intermediate"]), 0.0)
+    experts = np.maximum(_a(c["experts"]), 1)
+    per_expert = _a(c["moe_intermediate"]) * (_a(c["experts_active"]) / experts + _a(c["shared_experts"]))
+    return np.maximum(dense, np.where(_a(c["experts"]) > 0, per_expert, 0.0))
+
+
+def _attention_widths(c: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(query width, output width) per token of one attention layer."""
+    q = _a(c["heads"]) * _a(c["head_dim"])
+    out = _a(c["heads"]) * _a(c["v_head_dim"])
+    hidden = _a(c["hidden"])
+    recurrent = _a(c["recurrent"]) > 0
+    return np.where(recurrent, hidden, q), np.where(recurrent, hidden, out)
+
+
+def prefill_activation_bytes(c: pd.DataFrame) -> np.ndarray:
+    """Peak transient memory of one prompt pass (no_grad, SDPA attention).
+
+    The residual stream holds about four hidden-sized tensors (embeddings,
+    layer input, attention sum, normed input). On top, the larger of the
+    attention moment (queries, output, and the K/V copies that repeat_kv makes
+    for grouped-query attention) and the MLP moment (the gated MLP keeps
+    act(gate), up and their product alive together; a quantized layer adds its
+    dequantized weight while it multiplies).
+    """
+    tokens = _a(c["batch"]) * _a(c["seq_len"])
+    cb = _a(c["compute_bits"]) / 8
+    hidden = _a(c["hidden"])
+    q_width, out_width = _attention_widths(c)
+    grouped = (_a(c["kv_heads"]) < _a(c["heads"])) & (_a(c["recurrent"]) == 0)
+    attention = tokens * cb * (q_width + out_width + np.where(grouped, q_width + out_width, 0.0))
+    width = _mlp_temp_width(c)
+    gated = _a(c["mlp_matrices"]) >= 3
+    dequant = dequantized_layer_bytes(c)
+    mlp = np.where(
+        gated,
+        np.maximum(3 * tokens * width * cb, 2 * tokens * width * cb + dequant),
+        np.maximum(2 * tokens * width * cb, tokens * width * cb + dequant),
+    )
+    return 4 * tokens * hidden * cb + np.maximum(attention, mlp)
+
+
+def decode_activation_bytes(c: pd.DataFrame) -> np.ndarray:
+    """Per-step transients while generating: repeat_kv expands one layer's cache for GQA."""
+    tokens = _a(c["seq_len"]) + _a(c["new_tokens"])
+    cb = _a(c["compute_bits"]) / 8
+    q_width, out_width = _attention_widths(c)
+    grouped = (_a(c["kv_heads"]) < _a(c["heads"])) & (_a(c["recurrent"]) == 0)
+    return np.where(grouped, _a(c["batch"]) * tokens * (q_width + out_width) * cb, 0.0)
+
+
+def saved_bytes_per_token_layer(c: pd.DataFrame) -> np.ndarray:
+    """What autograd keeps for backward, per token and layer, without checkpointing.
+
+    Norms keep their fp32 input (and their output when the norm weight trains);
+    trained linears keep their inputs (q/k/v share one, gate/up share one);
+    SDPA keeps q, k, v and its output; a gated MLP keeps gate, act(gate) and up;
+    peft keeps an fp32 copy of every adapted layer's input.
+    """
+    cb = _a(c["compute_bits"]) / 8
+    hidden = _a(c["hidden"])
+    train_all = _a(c["train_all"])
+    width = _mlp_width(c)
+    q_width, out_width = _attention_widths(c)
+    recurrent = _a(c["recurrent"]) > 0
+    kv_values = np.where(recurrent, 2 * hidden, 2 * _a(c["kv_heads"]) * _a(c["head_dim"]))
+    norms = 2 * hidden * (4 + train_all * _a(c["bpw_other"]) / 8)
+    linear_inputs = train_all * cb * (2 * hidden + out_width + width)
+    attention = cb * (q_width + kv_values + out_width)
+    mlp = cb * width * _a(c["mlp_matrices"])
+    adapters = _a(c["train_lora"]) * _a(c["lora_in_width"]) * _a(c["adapter_bits"]) / 8
+    return norms + linear_inputs + attention + mlp + adapters
+
+
+def training_activation_bytes(c: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(at the loss, during the backward sweep) activation bytes.
+
+    Without checkpointing every layer's saved tensors are alive at the loss.
+    With it only each layer's input is kept, and backward recomputes one layer
+    at a time (plus a dequantized weight for a quantized frozen base).
+    """
+    tokens = _a(c["batch"]) * _a(c["seq_len"])
+    layers = _a(c["layers"])
+    per_layer = tokens * saved_bytes_per_token_layer(c)
+    stream = tokens * _a(c["hidden"]) * np.maximum(_a(c["compute_bits"]), _a(c["bpw_embedding"])) / 8
+    checkpointed = _a(c["grad_checkpointing"]) > 0
+    at_loss = np.where(checkpointed, layers * stream, layers * per_layer)
+    sweep = np.where(checkpointed, layers * stream + per_layer, layers * per_layer) + dequantized_layer_bytes(c)
+    return at_loss, sweep
+
+
+def logits_bytes(c: pd.DataFrame) -> np.ndarray:
+    """Vocabulary-sized buffers: the loss's fp32 buffers in training, one row per sequence in generate."""
+    vocab = _a(c["vocab"])
+    training = _a(c["training"]) > 0
+    tokens = _a(c["batch"]) * _a(c["seq_len"])
+    loss = LOSS_BUFFERS * tokens * vocab * _a(c["logits_bits"]) / 8
+    generate = 2 * _a(c["batch"]) * vocab * 4  # last-token logits and scores, fp32
+    return np.where(training, loss, generate)
+
+
+# ----------------------------------------------------------- training state
+
+
+def trained_params(c: pd.DataFrame) -> np.ndarray:
+    lora = _a(c["lora_rank"]) * _a(c["lora_io"])
+    return np.where(_a(c["train_all"]) > 0, _a(c["params_total"]), _a(c["train_lora"]) * lora)
+
+
+def adapter_bytes(c: pd.DataFrame) -> np.ndarray:
+    return _a(c["train_lora"]) * _a(c["lora_rank"]) * _a(c["lora_io"]) * _a(c["adapter_bits"]) / 8
+
+
+def gradient_bytes(c: pd.DataFrame) -> np.ndarray:
+    return trained_params(c) * _a(c["gradient_bits"]) / 8
+
+
+def optimizer_bytes(c: pd.DataFrame) -> np.ndarray:
+    """States per trained parameter; torch keeps them in the parameter's dtype unless the optimizer says."""
+    param_bytes = np.where(_a(c["train_all"]) > 0, _a(c["bpw_linear"]) / 8, _a(c["adapter_bits"]) / 8)
+    state_bytes = np.where(np.isnan(_a(c["opt_state_bytes"])), param_bytes, _a(c["opt_state_bytes"]))
+    per_param = _a(c["opt_states"]) * state_bytes + _a(c["opt_extra_bytes"])
+    return trained_params(c) * per_param
+
+
+def master_bytes(c: pd.DataFrame) -> np.ndarray:
+    return _a(c["train_all"]) * _a(c["params_total"]) * _a(c["master_weight_bits"]) / 8
+
+
+# --------------------------------------------------------- several GPUs
+
+
+def shard_factors(c: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per-GPU share of each component under each parallelism (1 = replicated)."""
+    n = np.maximum(_a(c["gpus"]), 1)
+    par = np.asarray(c["parallelism"], dtype=object)
+    one = np.ones_like(n)
+    is_ = {p: (par == p) for p in PARALLELISMS}
+    model_split = is_["tp"] | is_["pp"]
+    full_shard = is_["zero3"] | is_["fsdp"]
+    # KV heads cannot be split finer than one head per GPU under tensor parallelism.
+    kv_split = np.where(is_["tp"], np.minimum(n, np.maximum(_a(c["kv_heads"]), 1)), n)
+    return {
+        "weights": np.where(model_split | full_shard, 1 / n, one),
+        "kv_cache": np.where(model_split, 1 / kv_split, one),
+        "activations": np.where(model_split, 1 / n, one),
+        "logits": np.where(is_["tp"], 1 / n, one),
+        "gradients": np.where(model_split | is_["zero2"] | full_shard, 1 / n, np.where(is_["ddp"], 2.0, one)),
+        "optimizer_states": np.where(model_split | is_["zero1"] | is_["zero2"] | full_shard, 1 / n, one),
+        "master_weights": np.where(model_split | is_["zero1"] | is_["zero2"] | full_shard, 1 / n, one),
+    }
+
+
+def gathered_layer_bytes(c: pd.DataFrame) -> np.ndarray:
+    """ZeRO-3/FSDP: two layers' full weights gathered at once (current and prefetched)."""
+    par = np.asarray(c["parallelism"], dtype=object)
+    full_shard = (par == "zero3") | (par == "fsdp")
+    per_layer = linear_params(c) / np.maximum(_a(c["layers"]), 1) * _a(c["compute_bits"]) / 8
+    return np.where(full_shard & (_a(c["gpus"]) > 1), 2 * per_layer, 0.0)
+
+
+# ------------------------------------------------------------ the peak
+
+
+def allocator_slack(c: pd.DataFrame, kv_final, prefill_act, train_transient) -> np.ndarray:
+    """Memory the caching allocator holds but no tensor uses, at the peak.
+
+    Inference: at the first decode step every layer's cache tensors are
+    re-allocated one token longer; blocks freed by the prefill can take over
+    part of that, the rest needs new segments. Small cache tensors share
+    20 MiB segments and mostly regrow in place. Training: one vocabulary-sized
+    fp32 loss buffer that cannot be reused, and fragmentation over transient
+    activations.
+    """
+    training = _a(c["training"]) > 0
+    per_layer_tensor = kv_final / np.maximum(_a(c["layers"]) * 2, 1)
+    decoding = _a(c["new_tokens"]) > 0
+    regrow_large = np.maximum(kv_final - PREFILL_POOL_REUSE * prefill_act, 0.0)
+    regrow = np.where(per_layer_tensor > LARGE_SEGMENT, regrow_large, SMALL_TENSOR_REGROWTH * kv_final)
+    inference = np.where(decoding, regrow, 0.0)
+    loss_block = _a(c["batch"]) * _a(c["seq_len"]) * _a(c["vocab"]) * _a(c["logits_bits"]) / 8
+    train = loss_block + ACTIVATION_SLACK * train_transient
+    return np.where(training, train, inference)
+
+
+def estimate_frame(c: pd.DataFrame) -> pd.DataFrame:
+    """Predicted per-GPU peak for every row of a case frame.
+
+    Returns one column per component (bytes at the peak phase), `peak_bytes`,
+    `phase`, and with a `capacity_bytes` column, `fits` and `headroom_bytes`.
+    """
+    training = _a(c["training"]) > 0
+    shard = shard_factors(c)
+    weights = weight_bytes(c) * shard["weights"] + gathered_layer_bytes(c)
+    copies = weight_copy_bytes(c) * shard["weights"]
+    adapters = adapter_bytes(c)
+    grads = gradient_bytes(c) * shard["gradients"]
+    states = optimizer_bytes(c) * shard["optimizer_states"]
+    master = master_bytes(c) * shard["master_weights"]
+    workspace = np.where(training, 2.0, 1.0) * CUBLAS_WORKSPACE
+    context = _a(c["cuda_context_bytes"])
+
+    # Inference phases.
+    kv_prompt = kv_cache_bytes(c, c["seq_len"]) * shard["kv_cache"]
+    kv_final = kv_cache_bytes(c, _a(c["seq_len"]) + _a(c["new_tokens"])) * shard["kv_cache"]
+    prefill = prefill_activation_bytes(c) * shard["activations"]
+    decode = decode_activation_bytes(c) * shard["activations"]
+    inf_prefill = kv_prompt + prefill
+    inf_decode = kv_final + decode
+    inf_act = np.where(inf_prefill >= inf_decode, prefill, decode)
+    inf_kv = np.where(inf_prefill >= inf_decode, kv_prompt, kv_final)
+
+    # Training phases.
+    act_loss, act_sweep = training_activation_bytes(c)
+    act_loss, act_sweep = act_loss * shard["activations"], act_sweep * shard["activations"]
+    logits = logits_bytes(c) * np.where(training, shard["logits"], 1.0)
+    resident = weights + adapters + states + master
+    at_loss = resident + copies + act_loss + logits
+    at_sweep = resident + copies + act_sweep
+    at_step = resident + grads
+    phase_idx = np.argmax(np.vstack([at_loss, at_sweep, at_step]), axis=0)
+    tr = {
+        "weight_copies": np.where(phase_idx < 2, copies, 0.0),
+        "activations": np.choose(phase_idx, [act_loss, act_sweep, np.zeros_like(act_loss)]),
+        "logits": np.where(phase_idx == 0, logits, 0.0),
+        "gradients": np.where(phase_idx == 2, grads, 0.0),
+    }
+    transient = tr["activations"] + tr["logits"]
+
+    slack = allocator_slack(c, kv_final, prefill, transient)
+    comp = {
+        "weights": weights,
+        "weight_copies": np.where(training, tr["weight_copies"], 0.0),
+        "adapter_weights": np.where(training, adapters, 0.0),
+        "kv_cache": np.where(training, 0.0, inf_kv),
+        "activations": np.where(training, tr["activations"], inf_act),
+        "logits": np.where(training, tr["logits"], logits),
+        "gradients": np.where(training, tr["gradients"], 0.0),
+        "optimizer_states": np.where(training, states, 0.0),
+        "master_weights": np.where(training, master, 0.0),
+        "workspace": workspace,
+        "cuda_context": context,
+        "allocator_slack": slack,
+    }
+    out = pd.DataFrame({k: np.rint(v).astype(np.int64) for k, v in comp.items()}, index=c.index)
+    out["peak_bytes"] = out[list(COMPONENTS)].sum(axis=1).astype(np.int64)
+    inf_phase = np.where(inf_prefill >= inf_decode, "prefill", "decode")
+    out["phase"] = np.where(training, np.array(["loss", "backward", "optimizer-step"])[phase_idx], inf_phase)
+    if "capacity_bytes" in c:
+        capacity = _a(c["capacity_bytes"])
+        has = ~np.isnan(capacity)
+        headroom = np.where(has, capacity - out["peak_bytes"].to_numpy(), np.nan)
+        out["headroom_bytes"] = pd.array(np.where(has, np.rint(headroom), np.nan), dtype="Int64")
+        out["fits"] = pd.array(np.where(has, headroom >= 0, None), dtype="boolean")
+    return out
