@@ -346,6 +346,11 @@ def _short(value: Any) -> str:
 
 def decode(raw: bytes, path: Path) -> tuple[str | None, Problem | None]:
     """UTF-8 text of ``raw`` (a BOM is tolerated), or a located VA003 problem."""
+    for bom, name in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+                      (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
+        if raw.startswith(bom):
+            return None, Problem(path, 1, 1, "VA003", f"the file is {name}-encoded, not UTF-8",
+                                 "save the file as UTF-8 (without a byte-order mark)")
     nul = raw.find(b"\0")
     if nul >= 0:
         line = raw.count(b"\n", 0, nul) + 1

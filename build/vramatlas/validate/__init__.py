@@ -80,7 +80,8 @@ def validate_root(root: Path, schema_dir: Path = SCHEMA_DIR, rules: list[str] | 
                 problems.extend(schema_problems(doc, validator))
 
     # rules
-    ctx = Context(root=root, documents=loaded, catalog=assemble(documents, root))
+    unloaded = {(kind_of(d.path) or "", d.path.stem) for d in documents if not d.ok}
+    ctx = Context(root=root, documents=loaded, catalog=assemble(documents, root), unloaded=unloaded)
     for rule in RULES.values():
         if rule.stage != "rule" or rule.check is None or (rules is not None and rule.code not in rules):
             continue

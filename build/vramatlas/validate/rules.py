@@ -27,6 +27,8 @@ class Context:
     documents: list[Document]  # every catalogue document that loaded into a mapping
     catalog: Catalog
     by_kind: dict[str, list[Document]] = field(default_factory=dict)
+    # ids (file stems) of files that exist but did not load: references to them are not "unknown"
+    unloaded: set[tuple[str, str]] = field(default_factory=set)
 
     def __post_init__(self):
         if not self.by_kind:
@@ -145,11 +147,17 @@ def unknown_references(ctx: Context) -> Iterator[Problem]:
     for doc in ctx.docs("measurements"):
         for key, table, what, folder in targets:
             value = doc.data.get(key)
-            if isinstance(value, str) and value not in table:
-                hint = _ids_hint(value, table) or f"add it under {folder}/, or fix the id"
-                if key == "model" and value in cat.models:
-                    hint = f"'{value}' is a model family; name one of its variants"
-                yield _p(doc, (key,), "VA204", f"{key} '{value}' is not a {what} in the catalogue", hint)
+            if not isinstance(value, str) or value in table:
+                continue
+            # a target whose file exists but did not load is reported there, not here
+            if key == "model" and any(kind == "models" for kind, _ in ctx.unloaded):
+                continue
+            if (key + "s", value) in ctx.unloaded:
+                continue
+            hint = _ids_hint(value, table) or f"add it under {folder}/, or fix the id"
+            if key == "model" and value in cat.models:
+                hint = f"'{value}' is a model family; name one of its variants"
+            yield _p(doc, (key,), "VA204", f"{key} '{value}' is not a {what} in the catalogue", hint)
 
 
 # ---- VA3xx: values -----------------------------------------------------------------------
