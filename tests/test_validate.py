@@ -92,6 +92,9 @@ def test_missing_schema_VA101_is_a_warning(tmp_path):
     problems = validate_root(root, empty)
     assert {p.code for p in problems} == {"VA101"}
     assert all(p.severity == "warning" for p in problems)
+    assert sorted(p.path.name for p in problems) == sorted(f"{k[:-1]}.schema.json" for k in KINDS)
+    report = validate([root / "gpus" / "rtx-4090.yaml"], empty)
+    assert [p.code for p in report.problems] == ["VA101"] * 4 and report.errors == []
 
 
 def test_broken_schema_is_reported(tmp_path):

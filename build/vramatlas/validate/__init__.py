@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..catalog import EXCEPTIONS_FILE, assemble, catalogue_files, kind_of
+from ..catalog import EXCEPTIONS_FILE, SINGULAR, assemble, catalogue_files, kind_of
 from ..loader import Document, Problem, load_document
 from ..paths import CATALOG_DIR, KINDS, SCHEMA_DIR
 from . import rules as _rules  # noqa: F401  (registers the rules)
@@ -57,7 +57,7 @@ def validate_root(root: Path, schema_dir: Path = SCHEMA_DIR, rules: list[str] | 
     ``rules`` restricts the post-load rules to those codes (loader problems are always kept).
     """
     from .exceptions import apply_exceptions
-    from .schema import load_validator, schema_problems
+    from .schema import load_validator, schema_path, schema_problems
 
     root = Path(root)
     documents: list[Document] = [load_document(p) for p in catalogue_files(root)]
@@ -72,9 +72,11 @@ def validate_root(root: Path, schema_dir: Path = SCHEMA_DIR, rules: list[str] | 
                 continue
             validator, why = load_validator(schema_dir, kind)
             if validator is None:
-                for doc in docs:
-                    problems.append(Problem(doc.path, 1, 1, "VA101", why or "no schema",
-                                            f"add schema/{kind[:-1]}.schema.json", severity_of("VA101")))
+                # once per kind, located at the schema file; reported whenever a file of the kind is
+                problems.append(Problem(schema_path(schema_dir, kind), 1, 1, "VA101",
+                                        f"{why or 'no schema'}: {len(docs)} {kind} files were not checked "
+                                        "against a schema", f"add {SINGULAR[kind]}.schema.json to {schema_dir.name}/",
+                                        severity_of("VA101")))
                 continue
             for doc in docs:
                 problems.extend(schema_problems(doc, validator))
@@ -141,7 +143,8 @@ def validate(paths: list[Path | str] | None = None, schema_dir: Path = SCHEMA_DI
                                 "not inside a catalogue folder (catalog/<kind>/<id>.yaml): only its YAML was checked",
                                 "move it under catalog/gpus, catalog/models, catalog/methods or catalog/measurements",
                                 "warning"))
-    kept = [p for p in problems if p.path.resolve() in targets or (p.line == 0 and p.path.resolve() in roots)]
+    kept = [p for p in problems if p.path.resolve() in targets or p.code == "VA101"
+            or (p.line == 0 and p.path.resolve() in roots)]
     # a requested root's catalogue-wide problems count too (rule crashes)
     kept = sorted(set(kept), key=_sort_key)
     return Report(problems=kept, files=len(targets), seconds=time.perf_counter() - start)
