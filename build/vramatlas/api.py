@@ -84,6 +84,8 @@ def method_columns(method: Mapping[str, Any]) -> dict[str, float]:
         master_weight_bits=float(method.get("master_weight_bits") or 0),
         autocast_copy_bits=float(method.get("autocast_copy_bits") or 0),
         logits_bits=float(method.get("logits_bits") or 32),
+        prefill_chunk=float(method.get("prefill_chunk_tokens") or 0),
+        caching_allocator=float(method.get("allocator", "pytorch-caching") == "pytorch-caching"),
     )
     return cols
 

@@ -37,7 +37,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                            "check catalogue files (YAML, schema, rules); exit 1 on any error"),
     "fmt": Subcommand("vramatlas.fmt", "add_arguments", "run",
                       "rewrite catalogue files in canonical order and style (--check: only report)"),
-    "estimate": Subcommand("vramatlas.api", "add_arguments", "run",
+    "estimate": Subcommand("vramatlas.estimate_cli", "add_arguments", "run",
                            "estimate the peak GPU memory of one model, method and workload"),
     "accuracy": Subcommand("vramatlas.accuracy", "add_arguments", "run",
                            "compare estimates with every measurement in the catalogue"),

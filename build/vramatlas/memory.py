@@ -61,7 +61,11 @@ LOSS_BUFFERS = 3  # fp32 vocab-sized buffers alive at once in cross-entropy back
 # measurements at once; see methodology).
 PREFILL_POOL_REUSE = 0.65
 SMALL_TENSOR_REGROWTH = 0.40  # tensors <= 10 MiB share 20 MiB segments and regrow in place more often
-ACTIVATION_SLACK = 0.12  # fragmentation over transient training activations
+# Training: share of each short-lived working set that stays reserved but unused.
+LOSS_POOL_SLACK = 0.7  # the fp32 vocabulary-sized loss buffers, allocated and freed in a different order
+RECOMPUTE_SLACK = 0.7  # one checkpointed layer recomputed in backward, interleaved with its gradients
+SAVED_ACTIVATION_SLACK = 0.04  # activations kept for backward are allocated once, in order
+COPY_POOL_SLACK = 0.5  # freed bf16 autocast copies are half the size fp32 gradients and states need
 
 
 def _a(x) -> np.ndarray:
@@ -165,9 +169,12 @@ def prefill_activation_bytes(c: pd.DataFrame) -> np.ndarray:
     attention moment (queries, output, and the K/V copies that repeat_kv makes
     for grouped-query attention) and the MLP moment (the gated MLP keeps
     act(gate), up and their product alive together; a quantized layer adds its
-    dequantized weight while it multiplies).
+    dequantized weight while it multiplies). Runtimes that feed the prompt in
+    chunks (llama.cpp's micro-batches, vLLM's chunked prefill) hold one chunk's.
     """
-    tokens = _a(c["batch"]) * _a(c["seq_len"])
+    seq = _a(c["seq_len"])
+    chunk = _a(c["prefill_chunk"])
+    tokens = _a(c["batch"]) * np.where(chunk > 0, np.minimum(seq, chunk), seq)
     cb = _a(c["compute_bits"]) / 8
     hidden = _a(c["hidden"])
     q_width, out_width = _attention_widths(c)
@@ -306,24 +313,34 @@ def gathered_layer_bytes(c: pd.DataFrame) -> np.ndarray:
 # ------------------------------------------------------------ the peak
 
 
-def allocator_slack(c: pd.DataFrame, kv_final, prefill_act, train_transient) -> np.ndarray:
+def allocator_slack(c: pd.DataFrame, kv_final, prefill_act, phases: dict[str, np.ndarray]) -> np.ndarray:
     """Memory the caching allocator holds but no tensor uses, at the peak.
+
+    The allocator never gives memory back within a run, so segments reserved
+    for one phase stay reserved in the next; the slack is the part of earlier
+    working sets that the peak phase cannot reuse.
 
     Inference: at the first decode step every layer's cache tensors are
     re-allocated one token longer; blocks freed by the prefill can take over
     part of that, the rest needs new segments. Small cache tensors share
-    20 MiB segments and mostly regrow in place. Training: one vocabulary-sized
-    fp32 loss buffer that cannot be reused, and fragmentation over transient
-    activations.
+    20 MiB segments and mostly regrow in place.
+
+    Training: part of the fp32 loss buffers, of one recomputed layer (with
+    checkpointing) or of the saved activations (without), and, when the peak
+    is the optimizer step, of the freed autocast weight copies.
     """
     training = _a(c["training"]) > 0
     per_layer_tensor = kv_final / np.maximum(_a(c["layers"]) * 2, 1)
     decoding = _a(c["new_tokens"]) > 0
     regrow_large = np.maximum(kv_final - PREFILL_POOL_REUSE * prefill_act, 0.0)
     regrow = np.where(per_layer_tensor > LARGE_SEGMENT, regrow_large, SMALL_TENSOR_REGROWTH * kv_final)
-    inference = np.where(decoding, regrow, 0.0)
-    loss_block = _a(c["batch"]) * _a(c["seq_len"]) * _a(c["vocab"]) * _a(c["logits_bits"]) / 8
-    train = loss_block + ACTIVATION_SLACK * train_transient
+    inference = np.where(decoding & (_a(c["caching_allocator"]) > 0), regrow, 0.0)
+
+    checkpointed = _a(c["grad_checkpointing"]) > 0
+    loss_block = _a(c["batch"]) * _a(c["seq_len"]) * _a(c["vocab"]) * _a(c["logits_bits"]) / 8 * phases["logits_share"]
+    activation = np.where(checkpointed, RECOMPUTE_SLACK * phases["layer_working_set"], SAVED_ACTIVATION_SLACK * phases["saved"])
+    copies = np.where(phases["at_step"], COPY_POOL_SLACK * phases["copies"], 0.0)
+    train = LOSS_POOL_SLACK * loss_block + activation + copies
     return np.where(training, train, inference)
 
 
@@ -369,9 +386,16 @@ def estimate_frame(c: pd.DataFrame) -> pd.DataFrame:
         "logits": np.where(phase_idx == 0, logits, 0.0),
         "gradients": np.where(phase_idx == 2, grads, 0.0),
     }
-    transient = tr["activations"] + tr["logits"]
 
-    slack = allocator_slack(c, kv_final, prefill, transient)
+    tokens = _a(c["batch"]) * _a(c["seq_len"])
+    phases = {
+        "logits_share": np.where(training, shard["logits"], 0.0),
+        "layer_working_set": tokens * saved_bytes_per_token_layer(c) * shard["activations"],
+        "saved": act_loss,
+        "copies": copies,
+        "at_step": phase_idx == 2,
+    }
+    slack = allocator_slack(c, kv_final, prefill, phases)
     comp = {
         "weights": weights,
         "weight_copies": np.where(training, tr["weight_copies"], 0.0),

@@ -1,0 +1,100 @@
+"""`vramatlas estimate`: the breakdown and the verdict for one case, at the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .cli import CLIError
+
+GiB = 2**30
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("--model", metavar="ID", help="a model variant id from the catalogue (e.g. llama-3.1-8b)")
+    model.add_argument("--config", metavar="CONFIG.json", help="a Hugging Face config.json for a model not in the catalogue")
+    parser.add_argument("--method", required=True, metavar="METHOD", help="a method id (e.g. inference-bf16, qlora, full-mixed)")
+    parser.add_argument("--seq-len", type=int, default=2048, metavar="N", help="prompt (inference) or training sequence length in tokens (default 2048)")
+    parser.add_argument("--new-tokens", type=int, default=None, metavar="N", help="tokens generated after the prompt (inference; default 16)")
+    parser.add_argument("--batch", type=int, default=1, metavar="N", help="sequences at once (per GPU for ddp/zero/fsdp; default 1)")
+    parser.add_argument("--gpu", metavar="GPU_ID", help="a GPU id: adds the verdict (fits) and the headroom")
+    parser.add_argument("--gpus", type=int, default=1, metavar="N", help="number of GPUs (default 1)")
+    parser.add_argument("--parallelism", choices=("tp", "pp", "ddp", "zero1", "zero2", "zero3", "fsdp"), help="how the GPUs share the work (default: tp for inference, fsdp for training)")
+    gc = parser.add_mutually_exclusive_group()
+    gc.add_argument("--grad-checkpointing", dest="grad_checkpointing", action="store_true", default=None, help="recompute activations in backward (training)")
+    gc.add_argument("--no-grad-checkpointing", dest="grad_checkpointing", action="store_false", help="keep every activation for backward (training)")
+    parser.add_argument("--lora-rank", type=int, metavar="R", help="LoRA rank (default 16)")
+    parser.add_argument("--lora-targets", metavar="MODULES", help="all-linear (default) or a comma list such as q_proj,v_proj")
+    parser.add_argument("--optimizer", metavar="NAME", help="adamw, adamw-fp32, adamw8bit, sgd, sgd-nomomentum or lion (default: the method's)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def read_config(path: str) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise CLIError(f"{path}: no such file")
+    if p.stat().st_size > MAX_CONFIG_BYTES:
+        raise CLIError(f"{path}: larger than 1 MiB; is this really a config.json?")
+    try:
+        data = json.loads(p.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise CLIError(f"{path}: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"{path}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise CLIError(f"{path}: a config.json must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def render(est) -> str:
+    lines = []
+    i = est.inputs
+    lines.append(f"{i['model']} · {i['method']} · seq {i['seq_len']} · batch {i['batch']}" + (f" · {i['gpus']}×{i['gpu'] or 'GPU'} ({i['parallelism']})" if i["gpus"] > 1 else ""))
+    lines.append(f"peak phase: {est.phase}")
+    lines.append("")
+    lines.append(f"{'component':18s} {'GiB':>9s} {'bytes':>16s}")
+    for name, value in est.components.items():
+        if value:
+            lines.append(f"{name:18s} {value / GiB:9.2f} {value:16,d}")
+    lines.append(f"{'peak (per GPU)':18s} {est.peak_bytes / GiB:9.2f} {est.peak_bytes:16,d}")
+    if est.capacity_bytes is not None:
+        verdict = "fits" if est.fits else "does NOT fit"
+        lines.append("")
+        lines.append(f"{i['gpu']}: {est.capacity_bytes / GiB:.2f} GiB usable → {verdict}, headroom {est.headroom_bytes / GiB:+.2f} GiB")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .api import InputError, estimate
+    from .catalog import load_catalog
+
+    config = read_config(args.config) if args.config else None
+    try:
+        est = estimate(
+            load_catalog(),
+            model=args.model,
+            config=config,
+            method=args.method,
+            seq_len=args.seq_len,
+            new_tokens=args.new_tokens,
+            batch=args.batch,
+            gpu=args.gpu,
+            gpus=args.gpus,
+            parallelism=args.parallelism,
+            grad_checkpointing=args.grad_checkpointing,
+            lora_rank=args.lora_rank,
+            lora_targets=args.lora_targets,
+            optimizer=args.optimizer,
+        )
+    except InputError as exc:
+        raise CLIError(str(exc)) from None
+    if args.json:
+        json.dump(est.as_dict(), sys.stdout, indent=2)
+        print()
+    else:
+        print(render(est))
+    return 0
