@@ -252,12 +252,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="files or folders (default: the whole catalogue)")
     parser.add_argument("--check", action="store_true",
                         help="change nothing; list files that are not canonical and exit 1 if any")
+    parser.add_argument("--schema-dir", metavar="DIR", default=None,
+                        help="folder of <kind>.schema.json files (default: the schemas shipped with vramatlas)")
 
 
 def run(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.paths] or [CATALOG_DIR]
+    schema_dir = Path(args.schema_dir) if args.schema_dir else SCHEMA_DIR
+    if not schema_dir.is_dir():
+        print(f"vramatlas fmt: --schema-dir {args.schema_dir}: no such folder", file=sys.stderr)
+        return 2
     try:
-        return fmt_paths(paths, check=args.check)
+        return fmt_paths(paths, check=args.check, schema_dir=schema_dir)
     except FileNotFoundError as exc:
         print(f"vramatlas fmt: {exc}", file=sys.stderr)
         return 2

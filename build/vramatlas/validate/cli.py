@@ -45,13 +45,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="files or folders to check (default: the whole catalogue)")
     parser.add_argument("--format", choices=("text", "github"), default="text",
                         help="'github' prints GitHub Actions annotations")
+    parser.add_argument("--schema-dir", metavar="DIR", default=None,
+                        help="folder of <kind>.schema.json files (default: the schemas shipped with vramatlas)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..paths import SCHEMA_DIR
     from . import UsageError, validate
 
+    schema_dir = Path(args.schema_dir) if args.schema_dir else SCHEMA_DIR
+    if not schema_dir.is_dir():
+        print(f"vramatlas validate: --schema-dir {args.schema_dir}: no such folder", file=sys.stderr)
+        return 2
     try:
-        report = validate(args.paths or None)
+        report = validate(args.paths or None, schema_dir)
     except UsageError as exc:
         print(f"vramatlas validate: {exc}", file=sys.stderr)
         return 2
