@@ -311,3 +311,32 @@ def test_planted_mistakes_are_all_found_and_located(tmp_path):
         assert hits, f"not found: {name}:{line}:{col} {code} {fragment!r}\n" + "\n".join(map(str, got))
     unknown_field = next(p for p in report.problems if "bandwith_bytes_per_s" in p.message)
     assert unknown_field.hint == "did you mean 'bandwidth_bytes_per_s'?"
+
+
+# ---- CONTRIBUTING.md is generated from the schemas and the registry ------------------------
+
+def test_contributing_is_in_step_with_schemas_and_rules():
+    from vramatlas.validate.templates import CONTRIBUTING, render
+
+    current = CONTRIBUTING.read_text(encoding="utf-8")
+    assert render(current) == current, "run: python -m vramatlas.validate.templates --write"
+    for code in RULES:
+        assert f"| {code} |" in current
+    for kind in ("gpu", "model", "method", "measurement"):
+        assert f"<!-- BEGIN GENERATED: template {kind} -->" in current
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_templates_are_yaml_in_canonical_order(kind):
+    from vramatlas.fmt import canonical_order
+    from vramatlas.loader import load_text
+    from vramatlas.validate.schema import load_schema
+    from vramatlas.validate.templates import template
+
+    schema = load_schema(SCHEMA_DIR, kind)
+    if schema is None:
+        pytest.skip(f"no schema for {kind} yet")
+    doc = load_text(template(kind))
+    assert doc.problems == [] and isinstance(doc.data, dict)
+    assert list(doc.data) == list(canonical_order(doc.data, schema))
+    assert set(doc.data) == set(schema["properties"])
