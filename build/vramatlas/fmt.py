@@ -230,8 +230,8 @@ def fmt_paths(paths: list[Path], check: bool = False, schema_dir: Path = SCHEMA_
             _write_atomic(path, text)
             print(f"reformatted {display_path(path)}", file=err)
     verb = "would reformat" if check else "reformatted"
-    print(f"vramatlas fmt: {len(files)} files, {verb} {len(changed)}, {len(failed)} could not be read",
-          file=err)
+    print(f"vramatlas fmt: {len(files)} file{'s' if len(files) != 1 else ''}, {verb} {len(changed)}, "
+          f"{len(failed)} could not be read", file=err)
     if failed:
         return 1
     return 1 if (check and changed) else 0
