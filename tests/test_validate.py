@@ -340,3 +340,35 @@ def test_templates_are_yaml_in_canonical_order(kind):
     assert doc.problems == [] and isinstance(doc.data, dict)
     assert list(doc.data) == list(canonical_order(doc.data, schema))
     assert set(doc.data) == set(schema["properties"])
+
+
+# ---- rules never crash, whatever shape the data has -----------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_KEYS = ["id", "name", "memory", "usable_bytes", "nominal", "gpu_share", "segment", "variants", "parameters",
+         "parameters_published", "active_parameters", "model", "method", "gpu", "measured", "compare",
+         "peak_allocated_bytes", "peak_reserved_bytes", "compute", "bf16_tflops", "bandwidth_bytes_per_s",
+         "interconnect", "cuda_context_bytes", "exceptions", "code", "file", "reason"]
+_ANY = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**15, 10**15) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(["", "24 GB", "unified-memory", "llama-2-7b", "rtx-4090", "7B", "peak_reserved_bytes",
+                       "VA305", "models/llama-2.yaml"]),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(_KEYS), c, max_size=5),
+    max_leaves=15,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(kind_file=st.sampled_from(["gpus/rtx-4090.yaml", "gpus/apple-m4-max.yaml", "models/llama-2.yaml",
+                                  "methods/inference-bf16.yaml", "measurements/h200-inf-l2-7b-bf16.yaml",
+                                  "validation-exceptions.yaml"]),
+       data=st.dictionaries(st.sampled_from(_KEYS), _ANY, min_size=1, max_size=8))
+def test_rules_never_crash_on_odd_shapes(tmp_path_factory, kind_file, data):
+    root = build(tmp_path_factory.mktemp("odd"), None)
+    (root / kind_file).write_text(yaml.safe_dump(data, sort_keys=False))
+    problems = validate_root(root, SCHEMA)
+    crashed = [p.format() for p in problems if "crashed" in p.message]
+    assert crashed == []
