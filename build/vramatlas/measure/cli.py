@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import logging
 import sys
@@ -54,8 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tokens to generate (inference; default 16); 0 for training")
     parser.add_argument("--batch", type=_positive("--batch"), default=1, metavar="N",
                         help="batch size; default 1")
-    parser.add_argument("--grad-checkpointing", action=argparse.BooleanOptionalAction, default=False,
-                        help="gradient checkpointing (non-reentrant) for training; default off")
+    parser.add_argument("--grad-checkpointing", action=argparse.BooleanOptionalAction, default=None,
+                        help="gradient checkpointing (non-reentrant) for training; default: the "
+                             "method's (catalog/methods/<id>.yaml gradient_checkpointing)")
     parser.add_argument("--lora-rank", type=_positive("--lora-rank"), default=None, metavar="R",
                         help="LoRA rank (lora, qlora); default 16")
     parser.add_argument("--lora-targets", default=None, metavar="all-linear|q_proj,v_proj,...",
@@ -83,22 +85,36 @@ def _fail(msg: str) -> int:
 
 
 def missing_packages(needs: list[str]) -> list[str]:
-    """Which of torch, transformers and ``needs`` cannot be imported."""
+    """Which of torch, transformers and ``needs`` are not installed (found without importing
+    them, so a missing torch does not make transformers print its own warnings); torch, when
+    found, is imported, to catch a broken install."""
     missing = []
     for name in ["torch", "transformers", *needs]:
         try:
-            importlib.import_module(name)
-        except Exception:   # ImportError, or a broken install that fails on import
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):   # ValueError: sys.modules[name] is None
+            found = False
+        if not found:
             missing.append(name)
+    if "torch" not in missing:
+        try:
+            importlib.import_module("torch")
+        except Exception:   # a broken install that fails on import
+            missing.insert(0, "torch")
     return missing
+
+
+def _quiet_logs() -> None:
+    """Before the optional packages are imported: their import-time chatter off."""
+    for name in ("transformers", "bitsandbytes", "peft", "accelerate"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _quiet() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", message=r".*MatMul8bitLt.*")
     warnings.filterwarnings("ignore", category=UserWarning, module=r"(bitsandbytes|peft|transformers|torch)")
-    for name in ("transformers", "bitsandbytes", "peft", "accelerate"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    _quiet_logs()
     try:
         from transformers.utils import logging as hf_logging
         hf_logging.set_verbosity_error()
@@ -162,7 +178,8 @@ def run(args: argparse.Namespace) -> int:
     optimizer = (args.optimizer or spec.optimizer_default or "adamw") if training else None
     workload = {
         "seq_len": args.seq_len, "new_tokens": new_tokens, "batch": args.batch,
-        "gradient_checkpointing": bool(args.grad_checkpointing) if training else False,
+        "gradient_checkpointing": (spec.gc_default if args.grad_checkpointing is None
+                                   else bool(args.grad_checkpointing)) if training else False,
         "optimizer": optimizer,
         "lora_rank": (args.lora_rank or 16) if lora else None,
         "lora_targets": (args.lora_targets or "all-linear") if lora else None,
@@ -175,9 +192,10 @@ def run(args: argparse.Namespace) -> int:
         needs.append("bitsandbytes")
     if spec.quantized and "accelerate" not in needs:
         needs.append("accelerate")
+    _quiet_logs()
     missing = missing_packages(needs)
     if missing:
-        return _fail(f"needs {', '.join(missing)} (not installed): {INSTALL_HINT}")
+        return _fail(f"needs {', '.join(missing)}, not installed here: {INSTALL_HINT}")
 
     # 3. the device
     import torch
@@ -239,19 +257,25 @@ def run(args: argparse.Namespace) -> int:
     mid = args.measurement_id or record.default_id(gpu=gpu_id, device=args.device, model=model_id,
                                                    config=given_config, method=spec.id,
                                                    workload=workload)
+    software = record.software_versions()
+    software["accelerate"] = record._dist_version("accelerate")
+    software["vramatlas"] = record.__version__
     provenance = {
         "by": args.by or record.who(),
         "date": record.today(),
         "gpu_name": facts["gpu_name"],
         "driver": facts["driver"],
-        "software": record.software_versions(),
+        "software": software,
         "protocol": record.PROTOCOL_TEXT,
-        "source": args.source,
-        "measured_with": f"vramatlas {record.__version__} measure",
-        "device": args.device,
-        "gpu_memory_bytes": facts["gpu_memory_bytes"],
-        "notes": "; ".join(notes),
+        "source": args.source or f"vramatlas {record.__version__} measure (--device {args.device}); "
+                                 "pass --source URL to cite the run",
     }
+    # fields asked of the measurement schema (schema/measurement.schema.json, the lead's);
+    # written where the schema has them
+    allowed = record.schema_provenance_keys()
+    for key, value in (("gpu_memory_bytes", facts["gpu_memory_bytes"]), ("notes", "; ".join(notes))):
+        if allowed is None or key in allowed:
+            provenance[key] = value
     doc = record.assemble(id=mid, model=model_id, config=given_config, method=spec.id, gpu=gpu_id,
                           workload=workload, parameters=result.parameters, measured=result.measured,
                           compare=result.compare, comparable=comparable, why_not_comparable=why,

@@ -1,9 +1,10 @@
 """What a method means for `measure`: read from catalog/methods/<id>.yaml.
 
 Fields relied on (the lead's method format): ``kind`` (inference|training),
-``weights.linear.format`` (bf16|fp16|fp32|int8|nf4|fp4|...), ``trainable``
-(none|all|lora), ``master_weights`` (null|fp32), ``optimizer.default`` and
-``activations.compute_dtype``. Where the catalogue has no file for an id, the
+``runtime`` (only transformers is measurable), ``weights.linear.format``
+(bf16|fp16|fp32|int8|nf4|fp4), ``weights.other.format``, ``trainable``
+(none|all|lora), ``autocast_copy_bits`` / ``master_weight_bits``,
+``optimizer``, ``compute_bits`` and ``gradient_checkpointing`` (the default). Where the catalogue has no file for an id, the
 nine contract ids are mapped per the measurement protocol's table
 (shared/measurements/README.md); anything else is refused.
 """
@@ -33,20 +34,18 @@ class MethodSpec:
     id: str
     kind: str                   # inference | training
     linear_format: str          # bf16 | fp16 | fp32 | int8 | nf4 | fp4
+    base_format: str            # bf16 | fp16 | fp32: embeddings, norms, lm_head (and linears when dense)
     trainable: str              # none | all | lora
-    master_weights: str | None  # None | fp32
+    autocast: bool              # fp32 weights under bf16/fp16 autocast (full-mixed)
     optimizer_default: str | None
     compute_dtype: str          # bf16 | fp16 | fp32
+    gc_default: bool            # gradient checkpointing unless asked otherwise
     source: str                 # where the meaning came from
 
     @property
     def base_dtype(self) -> str:
         """dtype of the weights that are not quantized (embeddings, norms, lm_head)."""
-        if self.master_weights == "fp32":
-            return "fp32"
-        if self.linear_format in DENSE_FORMATS:
-            return self.linear_format
-        return self.compute_dtype if self.compute_dtype in DENSE_FORMATS else "bf16"
+        return self.base_format
 
     @property
     def quantized(self) -> bool:
@@ -58,32 +57,30 @@ class MethodSpec:
         out = []
         if self.trainable == "lora":
             out.append("peft")
+        if self.quantized or self.optimizer_default == "adamw8bit":
+            out.append("bitsandbytes")
         if self.quantized:
-            out += ["bitsandbytes", "accelerate"]
+            out.append("accelerate")
         return out
+
+
+def _spec(kind, linear, base, trainable, autocast, opt, compute, gc):
+    return dict(kind=kind, linear_format=linear, base_format=base, trainable=trainable,
+                autocast=autocast, optimizer_default=opt, compute_dtype=compute, gc_default=gc)
 
 
 # The protocol's table (shared/measurements/README.md), used when the
 # catalogue has no file for a contract id.
 _FALLBACK: dict[str, dict[str, Any]] = {
-    "inference-fp32": dict(kind="inference", linear_format="fp32", trainable="none",
-                           master_weights=None, optimizer_default=None, compute_dtype="fp32"),
-    "inference-bf16": dict(kind="inference", linear_format="bf16", trainable="none",
-                           master_weights=None, optimizer_default=None, compute_dtype="bf16"),
-    "inference-fp16": dict(kind="inference", linear_format="fp16", trainable="none",
-                           master_weights=None, optimizer_default=None, compute_dtype="fp16"),
-    "inference-int8": dict(kind="inference", linear_format="int8", trainable="none",
-                           master_weights=None, optimizer_default=None, compute_dtype="bf16"),
-    "inference-nf4": dict(kind="inference", linear_format="nf4", trainable="none",
-                          master_weights=None, optimizer_default=None, compute_dtype="bf16"),
-    "full-mixed": dict(kind="training", linear_format="bf16", trainable="all",
-                       master_weights="fp32", optimizer_default="adamw", compute_dtype="bf16"),
-    "full-bf16": dict(kind="training", linear_format="bf16", trainable="all",
-                      master_weights=None, optimizer_default="adamw", compute_dtype="bf16"),
-    "lora": dict(kind="training", linear_format="bf16", trainable="lora",
-                 master_weights=None, optimizer_default="adamw", compute_dtype="bf16"),
-    "qlora": dict(kind="training", linear_format="nf4", trainable="lora",
-                  master_weights=None, optimizer_default="adamw", compute_dtype="bf16"),
+    "inference-fp32": _spec("inference", "fp32", "fp32", "none", False, None, "fp32", False),
+    "inference-bf16": _spec("inference", "bf16", "bf16", "none", False, None, "bf16", False),
+    "inference-fp16": _spec("inference", "fp16", "fp16", "none", False, None, "fp16", False),
+    "inference-int8": _spec("inference", "int8", "bf16", "none", False, None, "bf16", False),
+    "inference-nf4": _spec("inference", "nf4", "bf16", "none", False, None, "bf16", False),
+    "full-mixed": _spec("training", "fp32", "fp32", "all", True, "adamw", "bf16", False),
+    "full-bf16": _spec("training", "bf16", "bf16", "all", False, "adamw", "bf16", False),
+    "lora": _spec("training", "bf16", "bf16", "lora", False, "adamw", "bf16", False),
+    "qlora": _spec("training", "nf4", "bf16", "lora", False, "adamw", "bf16", False),
 }
 
 _DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32",
@@ -106,38 +103,87 @@ def _dig(d: Any, *keys: str) -> Any:
 
 
 def from_mapping(method_id: str, data: dict[str, Any], source: str) -> MethodSpec:
-    """A MethodSpec from the lead's method YAML (tolerant of missing optional parts)."""
+    """A MethodSpec from the lead's method YAML (tolerant of missing optional parts).
+
+    Reads ``kind``, ``runtime``, ``weights.<linear|other>.format``,
+    ``trainable``, ``master_weights`` / ``master_weight_bits``,
+    ``autocast_copy_bits``, ``optimizer`` (a name or ``{default: name}``),
+    ``compute_bits`` / ``activations.compute_dtype`` and
+    ``gradient_checkpointing``.
+    """
     kind = _norm(data.get("kind"))
     if kind not in ("inference", "training"):
         raise MethodError(f"method {method_id!r}: kind {data.get('kind')!r} is not one that "
                           "`measure` runs (inference or training)")
+    runtime = data.get("runtime")
+    if runtime is not None and _norm(runtime) not in ("transformers", "pytorch", "torch"):
+        raise MethodError(f"method {method_id!r} runs under {runtime}; `measure` runs PyTorch/"
+                          f"transformers workloads only ({', '.join(sorted(measurable()))})")
     fmt = _norm(_dig(data, "weights", "linear", "format")) or "bf16"
-    trainable = _norm(data.get("trainable"))
-    if trainable is None:
-        trainable = "none" if kind == "inference" else "all"
-    if isinstance(data.get("trainable"), dict):  # tolerate {what: lora, ...}
-        trainable = _norm(_dig(data, "trainable", "what") or _dig(data, "trainable", "kind")) or "all"
-    master = _norm(data.get("master_weights") if not isinstance(data.get("master_weights"), dict)
-                   else _dig(data, "master_weights", "dtype"))
-    if master in ("none", "null", "false"):
-        master = None
-    opt = data.get("optimizer")
-    opt_default = _norm(opt.get("default") if isinstance(opt, dict) else opt)
-    if opt_default in ("none", "null"):
-        opt_default = None
-    compute = _norm(_dig(data, "activations", "compute_dtype")) or (
-        fmt if fmt in DENSE_FORMATS else "bf16")
     if fmt not in DENSE_FORMATS | QUANT_FORMATS:
         raise MethodError(f"method {method_id!r}: linear weights in {fmt!r} cannot be built by "
                           f"`measure` (it builds {', '.join(sorted(DENSE_FORMATS | QUANT_FORMATS))})")
+    base = _norm(_dig(data, "weights", "other", "format") or _dig(data, "weights", "embedding", "format"))
+    if base not in DENSE_FORMATS:
+        base = fmt if fmt in DENSE_FORMATS else "bf16"
+    trainable = data.get("trainable")
+    if isinstance(trainable, dict):  # tolerate {what: lora, ...}
+        trainable = trainable.get("what") or trainable.get("kind")
+    trainable = _norm(trainable) or ("none" if kind == "inference" else "all")
     if trainable not in ("none", "all", "lora"):
         raise MethodError(f"method {method_id!r}: trainable {trainable!r} is not one that "
                           "`measure` runs (none, all or lora)")
     if kind == "training" and trainable == "all" and fmt in QUANT_FORMATS:
         raise MethodError(f"method {method_id!r}: full training of {fmt} weights is not measurable")
-    return MethodSpec(id=method_id, kind=kind, linear_format=fmt, trainable=trainable,
-                      master_weights=master, optimizer_default=opt_default,
-                      compute_dtype=compute if compute in DENSE_FORMATS else "bf16", source=source)
+    master = data.get("master_weights")
+    if isinstance(master, dict):
+        master = master.get("dtype")
+    master = _norm(master)
+    autocast = (master == "fp32" or (data.get("master_weight_bits") or 0) >= 32
+                or (data.get("autocast_copy_bits") or 0) > 0)
+    if master == "fp32" and base != "fp32":
+        base = "fp32"
+        fmt = "fp32" if fmt in DENSE_FORMATS else fmt
+    opt = data.get("optimizer")
+    opt_default = _norm(opt.get("default") if isinstance(opt, dict) else opt)
+    if opt_default in ("none", "null", ""):
+        opt_default = None
+    compute = _norm(_dig(data, "activations", "compute_dtype"))
+    if compute not in DENSE_FORMATS:
+        bits = data.get("compute_bits")
+        if bits == 32:
+            compute = "fp32"
+        elif base == "fp16" or fmt == "fp16":
+            compute = "fp16"
+        else:
+            compute = "bf16"
+    if autocast and compute == "fp32":
+        compute = "bf16"
+    return MethodSpec(id=method_id, kind=kind, linear_format=fmt, base_format=base,
+                      trainable=trainable, autocast=autocast, optimizer_default=opt_default,
+                      compute_dtype=compute, gc_default=bool(data.get("gradient_checkpointing")),
+                      source=source)
+
+
+def measurable(catalog_dir: Path | None = None) -> list[str]:
+    """Method ids `measure` can run: catalogue files it understands, else the contract ids."""
+    catalog_dir = Path(catalog_dir) if catalog_dir else CATALOG_DIR
+    ok = set()
+    files = {p.stem: p for p in (catalog_dir / "methods").glob("*.yaml")}
+    for mid, p in files.items():
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8"))
+            if isinstance(data, dict):
+                kind = _norm(data.get("kind"))
+                rt = data.get("runtime")
+                fmt = _norm(_dig(data, "weights", "linear", "format")) or "bf16"
+                if (kind in ("inference", "training") and fmt in DENSE_FORMATS | QUANT_FORMATS
+                        and (rt is None or _norm(rt) in ("transformers", "pytorch", "torch"))):
+                    ok.add(mid)
+        except Exception:
+            continue
+    ok |= {m for m in _FALLBACK if m not in files}
+    return sorted(ok)
 
 
 def resolve(method_id: str, catalog_dir: Path | None = None) -> MethodSpec:
@@ -154,5 +200,5 @@ def resolve(method_id: str, catalog_dir: Path | None = None) -> MethodSpec:
         return from_mapping(method_id, data, source=str(path))
     if method_id in _FALLBACK:
         return MethodSpec(id=method_id, source="protocol table", **_FALLBACK[method_id])
-    known = sorted(p.stem for p in (catalog_dir / "methods").glob("*.yaml")) or sorted(_FALLBACK)
-    raise MethodError(f"unknown method {method_id!r}; `measure` runs: {', '.join(known)}")
+    raise MethodError(f"unknown method {method_id!r}; `measure` runs: "
+                      f"{', '.join(measurable(catalog_dir))}")

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from .. import __version__
-from ..paths import CATALOG_DIR
+from ..paths import CATALOG_DIR, SCHEMA_DIR
 from . import PROTOCOL
 
 PROTOCOL_TEXT = (f"{PROTOCOL}: random weights built from the config on the device; one process "
@@ -120,11 +120,27 @@ def _norm_tokens(name: str) -> set[str]:
     return {t for t in re.split(r"[^a-z0-9]+", s) if t}
 
 
+#: device names (as torch/nvidia-smi print them) that the name heuristic cannot tell apart
+_DEVICE_ALIASES = (
+    (r"\bh100 80gb hbm3\b", "h100-sxm"),
+    (r"\bh100 sxm", "h100-sxm"),
+    (r"\ba100 sxm4 80gb\b|\ba100 80gb pcie\b", "a100-80gb"),
+    (r"\ba100 sxm4 40gb\b|\ba100 pcie 40gb\b", "a100-40gb"),
+)
+
+
 def match_gpu(gpus: dict[str, dict], device_name: str, total_bytes: int | None) -> str | None:
-    """The catalogue GPU id for this device: a shared model token (one with a digit) and,
-    where both are known, usable memory within 2%. None when nothing or several match."""
+    """The catalogue GPU id for this device, or None when nothing or several match.
+
+    Known device names first; then a shared model token (one with a digit),
+    usable memory within 5% where both are known, most shared tokens, fewest
+    tokens the device name lacks."""
+    plain = " ".join(re.split(r"[^a-z0-9]+", device_name.lower()))
+    for pattern, gid in _DEVICE_ALIASES:
+        if gid in gpus and re.search(pattern, plain):
+            return gid
     dev = _norm_tokens(device_name)
-    best: list[tuple[int, str]] = []
+    best: list[tuple[tuple[int, int], str]] = []
     for gid, g in gpus.items():
         if not isinstance(g, dict):
             continue
@@ -132,12 +148,12 @@ def match_gpu(gpus: dict[str, dict], device_name: str, total_bytes: int | None) 
         shared = dev & toks
         if not any(any(c.isdigit() for c in t) for t in shared):
             continue
-        usable = (g.get("memory") or {}).get("usable_bytes") if isinstance(g.get("memory"), dict) else None
+        mem = g.get("memory")
+        usable = mem.get("usable_bytes") if isinstance(mem, dict) else None
         if total_bytes and isinstance(usable, int) and usable > 0:
-            if abs(usable - total_bytes) / usable > 0.02:
+            if abs(usable - total_bytes) / usable > 0.05:
                 continue
-        extra = len(toks - dev)
-        best.append((len(shared) * 10 - extra, gid))
+        best.append(((len(shared), -len(toks - dev)), gid))
     if not best:
         return None
     best.sort(reverse=True)
@@ -188,6 +204,18 @@ def variant_ids(catalog) -> list[str]:
         return sorted(catalog.variants)
     return sorted(v.get("id") for fam in _scan("models").values()
                   for v in fam.get("variants") or [] if isinstance(v, dict) and v.get("id"))
+
+
+def schema_provenance_keys() -> set[str] | None:
+    """The provenance keys the measurement schema allows (None: no schema, or it allows any)."""
+    try:
+        schema = json.loads((SCHEMA_DIR / "measurement.schema.json").read_text(encoding="utf-8"))
+        prov = schema["properties"]["provenance"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if prov.get("additionalProperties", True) is not False:
+        return None
+    return set(prov.get("properties", {}))
 
 
 # --------------------------------------------------------------------------- the estimate

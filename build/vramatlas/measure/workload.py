@@ -369,6 +369,8 @@ def build_model(case: Case, notes: list[str]):
         msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise WorkloadError(f"transformers cannot build this config as a causal LM: {msg}") from None
 
+    if hasattr(model, "tie_weights"):
+        model.tie_weights()   # init_empty_weights skips it: tied lm_head shares the embedding
     std = _init_std(hf_config)
     compute_dtype = _torch_dtype(spec.compute_dtype)
     if spec.quantized:
@@ -528,7 +530,7 @@ def run_training(model, case: Case, notes: list[str]) -> int:
     opt = _optimizer(params, case.optimizer or spec.optimizer_default or "adamw", case.device, notes)
     vocab = model.get_input_embeddings().num_embeddings
     ids = _random_ids(case, vocab)
-    autocast = spec.master_weights == "fp32"
+    autocast = spec.autocast
     for _ in range(2):
         if autocast:
             with torch.autocast(device_type=torch.device(case.device).type,
