@@ -24,6 +24,7 @@ DEFAULT_LORA_RANK = 16
 DEFAULT_LORA_TARGETS = "all-linear"
 DEFAULT_NEW_TOKENS = 16
 WEIGHT_KINDS = ("linear", "embedding", "lm_head", "other")
+GPU_COUNTS = (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 256, 512)  # whole nodes of 8 beyond one node
 
 
 class InputError(ValueError):
@@ -39,6 +40,7 @@ class Estimate:
     capacity_bytes: int | None = None
     fits: bool | None = None
     headroom_bytes: int | None = None
+    fewest_gpus: int | None = None  # with a GPU: the smallest count of it that fits (None: more than GPU_COUNTS allows)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -49,7 +51,13 @@ class Estimate:
             "inputs": dict(self.inputs),
         }
         if self.capacity_bytes is not None:
-            out.update(capacity_bytes=self.capacity_bytes, fits=self.fits, headroom_bytes=self.headroom_bytes)
+            out.update(
+                capacity_bytes=self.capacity_bytes,
+                fits=self.fits,
+                headroom_bytes=self.headroom_bytes,
+                fewest_gpus=self.fewest_gpus,
+                fewest_nodes_of_8=None if self.fewest_gpus is None else -(-self.fewest_gpus // 8),
+            )
         return out
 
 
@@ -233,6 +241,20 @@ def case_row(
     return row
 
 
+def fewest_gpus(row: Mapping[str, Any]) -> int | None:
+    """The smallest GPU count in GPU_COUNTS at which the case fits, evaluated as one frame.
+
+    The parallelism is the row's when it shards (tp, pp, zero*, fsdp), else tp
+    for inference and fsdp for training: replicas (ddp) never fit more.
+    """
+    par = row["parallelism"]
+    if par in ("none", "ddp"):
+        par = "fsdp" if row["training"] else "tp"
+    frame = pd.DataFrame([{**row, "gpus": float(n), "parallelism": par if n > 1 else "none"} for n in GPU_COUNTS])
+    fits = estimate_frame(frame)["fits"].to_numpy(dtype=bool)
+    return GPU_COUNTS[int(np.argmax(fits))] if fits.any() else None
+
+
 def estimate(catalog, **inputs: Any) -> Estimate:
     """Predicted peak GPU memory of one case (see :func:`case_row` for the inputs)."""
     row = case_row(catalog, **inputs)
@@ -251,4 +273,5 @@ def estimate(catalog, **inputs: Any) -> Estimate:
         capacity_bytes=int(capacity) if has_gpu else None,
         fits=bool(result["fits"]) if has_gpu else None,
         headroom_bytes=int(result["headroom_bytes"]) if has_gpu else None,
+        fewest_gpus=fewest_gpus(row) if has_gpu else None,
     )

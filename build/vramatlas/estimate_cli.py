@@ -65,6 +65,11 @@ def render(est) -> str:
         verdict = "fits" if est.fits else "does NOT fit"
         lines.append("")
         lines.append(f"{i['gpu']}: {est.capacity_bytes / GiB:.2f} GiB usable → {verdict}, headroom {est.headroom_bytes / GiB:+.2f} GiB")
+        if est.fewest_gpus is None:
+            lines.append(f"fewest {i['gpu']} that fit: more than 512")
+        elif not est.fits or est.fewest_gpus < i["gpus"]:
+            nodes = -(-est.fewest_gpus // 8)
+            lines.append(f"fewest {i['gpu']} that fit: {est.fewest_gpus}" + (f" ({nodes} nodes of 8)" if est.fewest_gpus > 8 else ""))
     return "\n".join(lines)
 
 
