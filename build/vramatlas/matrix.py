@@ -1,0 +1,298 @@
+"""The full compatibility matrix: every GPU x count x model x method x context x batch.
+
+``compute_matrix(catalog)`` returns one row per pairing with the per-GPU peak,
+its components, the GPU's capacity, ``fits`` and ``headroom_bytes``. It is
+built without a per-row Python loop:
+
+1. the architecture columns are computed once per model variant
+   (:func:`variant_table`), the method columns once per method
+   (:func:`method_table`), the GPU columns once per GPU (:func:`gpu_table`);
+2. the grid of keys is a chain of pandas merges (``how="cross"`` for
+   independent axes, an inner merge where an axis depends on the model,
+   e.g. its context lengths);
+3. the wide case frame is assembled by gathering each small table's columns
+   with the grid's integer codes (what a merge on the code would do, without
+   the hash join), and :func:`vramatlas.memory.estimate_frame` - the one
+   implementation of the memory model - runs ONCE on the whole frame.
+
+Which rows exist (the grid, documented on the site's methodology page):
+
+* GPU counts 1, 2, 4, 8 for every pairing; nodes of 8 GPUs (16, 32, 64) only
+  for a model x method that does not fit on one node of the largest GPU in the
+  catalogue at the shortest context (batch 1): more GPUs only matter for those.
+* Parallelism: ``none`` on one GPU; tensor parallel (``tp``) for inference and
+  ``fsdp`` for training on several.
+* Ternary methods (``inference-ternary``, ``train-ternary``) only for families
+  whose published weights are ternary (BitNet b1.58, MatMul-free LM); every
+  other method for every model.
+* Context lengths 2k, 8k, 32k, 128k and the model's own
+  ``max_position_embeddings``, skipping lengths beyond it; batch 1 and 8.
+* Defaults as ``vramatlas estimate`` uses them: 16 new tokens for inference,
+  each method's optimizer and gradient-checkpointing setting, LoRA rank 16 on
+  all linear layers. A row can be reproduced with ``vramatlas estimate``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .api import (
+    DEFAULT_LORA_RANK,
+    DEFAULT_NEW_TOKENS,
+    LORA_MODULES,
+    gpu_columns,
+    lora_columns,
+    method_columns,
+    optimizer_columns,
+)
+from .arch import architecture
+from .memory import COMPONENTS, estimate_frame
+
+CONTEXTS = (2048, 8192, 32768, 131072)
+BATCHES = (1, 8)
+GPU_COUNTS = (1, 2, 4, 8)
+NODE_SIZE = 8
+NODE_COUNTS = (16, 32, 64)
+
+# Output columns of the matrix, in order (the table schema documents each).
+KEY_COLUMNS = ("gpu", "gpu_count", "model_family", "model", "method", "seq_len", "batch")
+SETTING_COLUMNS = ("method_kind", "parallelism", "new_tokens", "grad_checkpointing", "optimizer", "lora_rank")
+RESULT_COLUMNS = ("peak_bytes", *COMPONENTS, "phase", "capacity_bytes", "fits", "headroom_bytes")
+MATRIX_COLUMNS = KEY_COLUMNS + SETTING_COLUMNS + RESULT_COLUMNS
+
+
+# ----------------------------------------------------------- small tables
+
+
+def is_ternary_method(method: Mapping[str, Any]) -> bool:
+    """A method meant only for models published with ternary weights."""
+    linear = (method.get("weights") or {}).get("linear") or {}
+    return "ternary" in str(method.get("id", "")) or str(linear.get("format", "")).startswith("ternary")
+
+
+def variant_table(catalog, variants: Iterable[str] | None = None) -> pd.DataFrame:
+    """One row per model variant: ids, family facts and the architecture columns."""
+    rows = []
+    for vid in variants if variants is not None else catalog.variants:
+        v = catalog.variants[vid]
+        family = catalog.models[v["family"]]
+        arch = architecture(v["config"], v.get("parameters"))
+        row: dict[str, Any] = {
+            "model": vid,
+            "model_family": v["family"],
+            "ternary_native": family.get("weights_native") == "ternary",
+            "parameters": int(v.get("parameters") or arch["params_total"]),
+        }
+        row.update(arch)
+        # all-linear LoRA columns; zeroed later for methods that train no adapter
+        lora = lora_columns(arch, LORA_MODULES)
+        row["lora_io_default"] = lora["lora_io"]
+        row["lora_in_width_default"] = lora["lora_in_width"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def method_table(catalog, methods: Iterable[str] | None = None) -> pd.DataFrame:
+    """One row per method: the method's numbers with `vramatlas estimate`'s defaults."""
+    rows = []
+    for mid in methods if methods is not None else sorted(catalog.methods):
+        spec = catalog.methods[mid]
+        training = spec["kind"] == "training"
+        lora = spec.get("trainable") == "lora"
+        optimizer = spec.get("optimizer") if training else None
+        row: dict[str, Any] = {
+            "method": mid,
+            "method_kind": spec["kind"],
+            "ternary_only": is_ternary_method(spec),
+            "optimizer": optimizer,
+        }
+        row.update(method_columns(spec))
+        row.update(optimizer_columns(optimizer))
+        row.update(
+            new_tokens=float(0 if training else DEFAULT_NEW_TOKENS),
+            grad_checkpointing=float(bool(spec.get("gradient_checkpointing")) and training),
+            lora_rank=float(DEFAULT_LORA_RANK if lora else 0),
+            lora_on=float(lora),
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def gpu_table(catalog, gpus: Iterable[str] | None = None) -> pd.DataFrame:
+    """One row per GPU: capacity (usable bytes x unified-memory share) and CUDA context."""
+    rows = []
+    for gid in gpus if gpus is not None else sorted(catalog.gpus):
+        g = catalog.gpus[gid]
+        row: dict[str, Any] = {"gpu": gid, "vendor": g.get("vendor"), "segment": g.get("segment")}
+        row.update(gpu_columns(g))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def context_table(variants: pd.DataFrame, contexts: Iterable[int] = CONTEXTS) -> pd.DataFrame:
+    """(v, seq_len): the standard lengths up to each model's maximum, and the maximum itself."""
+    maxpos = variants["max_positions"].to_numpy()
+    grid = pd.DataFrame({"v": np.arange(len(variants))}).merge(
+        pd.DataFrame({"seq_len": np.asarray(sorted(set(contexts)), dtype=np.int64)}), how="cross"
+    )
+    limit = maxpos[grid["v"].to_numpy()]
+    grid = grid[(grid["seq_len"] <= limit) | (limit <= 0)]
+    own = pd.DataFrame({"v": np.arange(len(variants)), "seq_len": maxpos.astype(np.int64)})
+    own = own[own["seq_len"] > 0]
+    out = pd.concat([grid, own]).drop_duplicates().sort_values(["v", "seq_len"], kind="stable")
+    return out.reset_index(drop=True)
+
+
+def method_pairs(variants: pd.DataFrame, methods: pd.DataFrame) -> pd.DataFrame:
+    """(v, m) for every sensible model x method: ternary methods only for ternary-native families."""
+    pairs = pd.DataFrame({"v": np.arange(len(variants))}).merge(pd.DataFrame({"m": np.arange(len(methods))}), how="cross")
+    ternary_only = methods["ternary_only"].to_numpy()[pairs["m"].to_numpy()]
+    native = variants["ternary_native"].to_numpy()[pairs["v"].to_numpy()]
+    return pairs[~ternary_only | native].reset_index(drop=True)
+
+
+# ------------------------------------------------------------ case frames
+
+# Columns of `variants` / `methods` / `gpus` that are not inputs of the memory model.
+_NOT_INPUTS = {"model", "model_family", "ternary_native", "parameters", "lora_io_default", "lora_in_width_default",
+               "method", "method_kind", "ternary_only", "optimizer", "lora_on", "gpu", "vendor", "segment"}
+
+
+_NOT_INPUTS |= {f"lora_{name}" for name in LORA_MODULES} | {"max_positions", "moe_layers"}
+
+
+def _numeric(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c not in _NOT_INPUTS]
+
+
+def case_frame(keys: pd.DataFrame, variants: pd.DataFrame, methods: pd.DataFrame, gpus: pd.DataFrame) -> pd.DataFrame:
+    """The memory model's input for every row of ``keys`` (codes v, m, g; seq_len, batch, gpu_count).
+
+    Each small table's column is gathered with the row's code: the same result
+    as merging on the code, without a hash join over millions of rows.
+    """
+    v = keys["v"].to_numpy()
+    m = keys["m"].to_numpy()
+    g = keys["g"].to_numpy()
+    cols: dict[str, np.ndarray] = {}
+    for name in _numeric(variants):
+        cols[name] = variants[name].to_numpy(dtype=np.float64)[v]
+    for name in _numeric(methods):
+        cols[name] = methods[name].to_numpy(dtype=np.float64)[m]
+    for name in _numeric(gpus):
+        cols[name] = gpus[name].to_numpy(dtype=np.float64)[g]
+    lora_on = methods["lora_on"].to_numpy(dtype=np.float64)[m]
+    cols["lora_io"] = variants["lora_io_default"].to_numpy(dtype=np.float64)[v] * lora_on
+    cols["lora_in_width"] = variants["lora_in_width_default"].to_numpy(dtype=np.float64)[v] * lora_on
+    count = keys["gpu_count"].to_numpy()
+    training = methods["training"].to_numpy()[m] > 0
+    cols["seq_len"] = keys["seq_len"].to_numpy(dtype=np.float64)
+    cols["batch"] = keys["batch"].to_numpy(dtype=np.float64)
+    cols["gpus"] = count.astype(np.float64)
+    cols["parallelism"] = pd.Categorical.from_codes(
+        np.where(count <= 1, 0, np.where(training, 2, 1)), categories=["none", "tp", "fsdp"]
+    )
+    return pd.DataFrame(cols, copy=False)
+
+
+def _estimate_keys(keys, variants, methods, gpus) -> pd.DataFrame:
+    return estimate_frame(case_frame(keys, variants, methods, gpus))
+
+
+def gpu_count_table(pairs: pd.DataFrame, variants, methods, gpus,
+                    counts: Iterable[int] = GPU_COUNTS, nodes: Iterable[int] = NODE_COUNTS) -> pd.DataFrame:
+    """(v, m, gpu_count): the base counts for every pair; node counts where one node is not enough.
+
+    A pair gets 16, 32, ... GPUs until it fits (at the shortest context, batch 1)
+    on that many of the largest GPU in the catalogue; the last node count is kept
+    either way.
+    """
+    counts, nodes = tuple(counts), tuple(nodes)
+    base = pairs.merge(pd.DataFrame({"gpu_count": np.asarray(counts, dtype=np.int64)}), how="cross")
+    if not nodes:
+        return base
+    ladder = (max(counts),) + nodes
+    big = int(np.argmax(gpus["capacity_bytes"].to_numpy()))
+    shortest = np.minimum(min(CONTEXTS), np.where(variants["max_positions"] > 0, variants["max_positions"], min(CONTEXTS)))
+    probe = pairs.merge(pd.DataFrame({"gpu_count": np.asarray(ladder, dtype=np.int64)}), how="cross")
+    probe["g"] = big
+    probe["seq_len"] = shortest[probe["v"].to_numpy()]
+    probe["batch"] = 1
+    fits = _estimate_keys(probe, variants, methods, gpus)["fits"].to_numpy(dtype=bool)
+    # the smallest rung of the ladder that fits, per pair (the last rung if none does)
+    rung = np.where(fits, np.arange(len(probe)) % len(ladder), len(ladder) - 1)
+    first = pd.Series(rung).groupby(probe.index // len(ladder)).min().to_numpy()
+    need = np.asarray(ladder)[first]
+    extra = pairs.assign(need=need).merge(pd.DataFrame({"gpu_count": np.asarray(nodes, dtype=np.int64)}), how="cross")
+    extra = extra[extra["gpu_count"] <= extra["need"]].drop(columns="need")
+    out = pd.concat([base, extra]).sort_values(["v", "m", "gpu_count"], kind="stable")
+    return out.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- the matrix
+
+
+def _categorical(values: np.ndarray, codes: np.ndarray, ordered_categories: list[str]) -> pd.Categorical:
+    return pd.Categorical.from_codes(np.asarray(codes), categories=pd.Index(ordered_categories, dtype=object))
+
+
+def result_frame(keys: pd.DataFrame, variants, methods, gpus, est: pd.DataFrame) -> pd.DataFrame:
+    """The matrix's output columns (ids as categoricals, compact integers)."""
+    v, m, g = keys["v"].to_numpy(), keys["m"].to_numpy(), keys["g"].to_numpy()
+    family_cats = list(dict.fromkeys(variants["model_family"]))
+    family_code = pd.Index(family_cats).get_indexer(variants["model_family"])
+    opt_cats = sorted({o for o in methods["optimizer"] if isinstance(o, str)})
+    opt_code = np.array([opt_cats.index(o) if isinstance(o, str) else -1 for o in methods["optimizer"]], dtype=np.int64)
+    count = keys["gpu_count"].to_numpy()
+    training = methods["training"].to_numpy()[m] > 0
+    out = {
+        "gpu": pd.Categorical.from_codes(g, categories=list(gpus["gpu"])),
+        "gpu_count": count.astype(np.int16),
+        "model_family": pd.Categorical.from_codes(family_code[v], categories=family_cats),
+        "model": pd.Categorical.from_codes(v, categories=list(variants["model"])),
+        "method": pd.Categorical.from_codes(m, categories=list(methods["method"])),
+        "seq_len": keys["seq_len"].to_numpy().astype(np.int32),
+        "batch": keys["batch"].to_numpy().astype(np.int16),
+        "method_kind": pd.Categorical.from_codes(np.where(training, 1, 0), categories=["inference", "training"]),
+        "parallelism": pd.Categorical.from_codes(np.where(count <= 1, 0, np.where(training, 2, 1)),
+                                                 categories=["none", "tp", "fsdp"]),
+        "new_tokens": methods["new_tokens"].to_numpy()[m].astype(np.int32),
+        "grad_checkpointing": methods["grad_checkpointing"].to_numpy()[m] > 0,
+        "optimizer": pd.Categorical.from_codes(opt_code[m], categories=opt_cats),
+        "lora_rank": methods["lora_rank"].to_numpy()[m].astype(np.int16),
+        "peak_bytes": est["peak_bytes"].to_numpy(),
+    }
+    for name in COMPONENTS:
+        out[name] = est[name].to_numpy()
+    out["phase"] = pd.Categorical(est["phase"].to_numpy(),
+                                  categories=["prefill", "decode", "loss", "backward", "optimizer-step"])
+    out["capacity_bytes"] = gpus["capacity_bytes"].to_numpy()[g].astype(np.int64)
+    out["headroom_bytes"] = est["headroom_bytes"].to_numpy(dtype=np.int64)
+    out["fits"] = est["fits"].to_numpy(dtype=bool)
+    return pd.DataFrame(out, copy=False)[list(MATRIX_COLUMNS)]
+
+
+def matrix_keys(variants, methods, gpus) -> pd.DataFrame:
+    """The grid as codes: (g, v, m, gpu_count, seq_len, batch), in output order."""
+    pairs = method_pairs(variants, methods)
+    counted = gpu_count_table(pairs, variants, methods, gpus)
+    inner = (
+        counted.merge(context_table(variants), on="v", how="inner")
+        .merge(pd.DataFrame({"batch": np.asarray(BATCHES, dtype=np.int64)}), how="cross")
+        .sort_values(["gpu_count", "v", "m", "seq_len", "batch"], kind="stable")
+        .reset_index(drop=True)
+    )
+    keys = pd.DataFrame({"g": np.arange(len(gpus), dtype=np.int64)}).merge(inner, how="cross")
+    return keys
+
+
+def compute_matrix(catalog, *, variants: Iterable[str] | None = None, methods: Iterable[str] | None = None,
+                   gpus: Iterable[str] | None = None) -> pd.DataFrame:
+    """The full matrix (see the module docstring). Optional id lists restrict it to a subset."""
+    vt, mt, gt = variant_table(catalog, variants), method_table(catalog, methods), gpu_table(catalog, gpus)
+    keys = matrix_keys(vt, mt, gt)
+    est = _estimate_keys(keys, vt, mt, gt)
+    return result_frame(keys, vt, mt, gt, est)

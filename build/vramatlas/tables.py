@@ -1,0 +1,523 @@
+"""Derived answers and the downloadable tables (CSV, JSON, Parquet + datapackage.json).
+
+Entry points (stable; the site and ``vramatlas build`` call them):
+
+* :func:`derived_tables(matrix, catalog) <derived_tables>` -> ``{"longest_context",
+  "fewest_gpus", "gpu_summary"}`` DataFrames;
+* :func:`build_tables(catalog) <build_tables>` -> every table (matrix, derived,
+  rules of thumb), ready for :func:`write_tables`;
+* :func:`write_tables(tables, out_dir, catalog) <write_tables>` -> the paths
+  written: ``<name>.parquet``, ``<name>.csv``, ``<name>.json`` per table (the
+  full matrix as Parquet, and as gzipped CSV per method, since its CSV is over
+  100 MB), and a Frictionless ``datapackage.json`` describing every column.
+
+Determinism: the same catalogue gives byte-identical files (no timestamps in
+any file; the package's ``created`` date is the catalogue's last git commit
+date, or ``SOURCE_DATE_EPOCH`` when set). Every file is written to a temporary
+name in the output folder and renamed over the old one, and the data package
+last, so a build that fails halfway leaves the previous tables whole.
+
+``python -m vramatlas.tables [--catalog DIR] [--out DIR]`` writes the tables
+alone (the pull-request workflow uses it to build base and head).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import gzip
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from . import matrix as mx
+from .memory import COMPONENTS
+
+TABLES_DIRNAME = "tables"
+DEFAULT_OUT = Path("dist") / TABLES_DIRNAME
+MATRIX_CSV_DIR = "matrix-csv"
+PACKAGE_NAME = "vramatlas-tables"
+
+# Longest-context search: powers of two and 1.5x steps from 512, plus the model's maximum.
+CONTEXT_SEARCH_START = 512
+# Fewest-GPUs search: 1, 2, 4, 8 GPUs, then nodes of 8 up to 64 nodes.
+GPU_LADDER = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+FEWEST_GPUS_CONTEXT = 8192
+
+
+# ---------------------------------------------------------------- derived
+
+
+def context_grid(max_positions: float, start: int = CONTEXT_SEARCH_START) -> list[int]:
+    """512, 768, 1024, 1536, 2048, ... (powers of two and 1.5x between) up to the max, and the max."""
+    top = int(max_positions) if max_positions and max_positions > 0 else 131072
+    out, p = [], start
+    while p <= top:
+        out.append(p)
+        if p * 3 // 2 <= top:
+            out.append(p * 3 // 2)
+        p *= 2
+    out.append(top)
+    return sorted(set(x for x in out if x <= top))
+
+
+def _pair_keys(vt: pd.DataFrame, mt: pd.DataFrame, gt: pd.DataFrame) -> pd.DataFrame:
+    pairs = mx.method_pairs(vt, mt)
+    return pd.DataFrame({"g": np.arange(len(gt), dtype=np.int64)}).merge(pairs, how="cross")
+
+
+def longest_context(catalog, vt=None, mt=None, gt=None) -> pd.DataFrame:
+    """Per GPU x model x method (one GPU, batch 1): the longest context that fits, from a fine grid."""
+    vt = mx.variant_table(catalog) if vt is None else vt
+    mt = mx.method_table(catalog) if mt is None else mt
+    gt = mx.gpu_table(catalog) if gt is None else gt
+    grids = pd.DataFrame(
+        [(v, s) for v, top in enumerate(vt["max_positions"]) for s in context_grid(top)], columns=["v", "seq_len"]
+    )
+    base = _pair_keys(vt, mt, gt)
+    keys = base.reset_index(names="case").merge(grids, on="v", how="inner")
+    keys["gpu_count"] = 1
+    keys["batch"] = 1
+    est = mx._estimate_keys(keys, vt, mt, gt)
+    fits = est["fits"].to_numpy(dtype=bool)
+    seq = keys["seq_len"].to_numpy()
+    # the peak grows with context: the longest fitting length is the max over fitting rows
+    fitted = pd.DataFrame({"case": keys["case"].to_numpy(), "seq": np.where(fits, seq, -1),
+                           "row": np.arange(len(keys))})
+    best = fitted.sort_values(["case", "seq"], kind="stable").groupby("case").tail(1).set_index("case").sort_index()
+    ok = best["seq"].to_numpy() > 0
+    row = best["row"].to_numpy()
+    maxpos = vt["max_positions"].to_numpy()[base["v"].to_numpy()].astype(np.int64)
+    longest = np.where(ok, best["seq"].to_numpy(), 0)
+    out = _ids(base, vt, mt, gt)
+    out["max_position_embeddings"] = maxpos.astype(np.int32)
+    out["longest_context"] = pd.array(np.where(ok, longest, 0), dtype="Int32")
+    out.loc[~ok, "longest_context"] = pd.NA
+    out["limited_by"] = pd.Categorical(
+        np.where(~ok, "does-not-fit", np.where(longest >= maxpos, "model-max", "memory")),
+        categories=["model-max", "memory", "does-not-fit"])
+    out["peak_bytes"] = _nullable(est["peak_bytes"].to_numpy()[row], ok)
+    out["headroom_bytes"] = _nullable(est["headroom_bytes"].to_numpy(dtype=np.int64)[row], ok)
+    out["capacity_bytes"] = gt["capacity_bytes"].to_numpy()[base["g"].to_numpy()].astype(np.int64)
+    return out
+
+
+def fewest_gpus(catalog, vt=None, mt=None, gt=None, ladder: Iterable[int] = GPU_LADDER,
+                context: int = FEWEST_GPUS_CONTEXT) -> pd.DataFrame:
+    """Per GPU kind x model x method at 8k (or the model's maximum if shorter), batch 1:
+    the fewest GPUs that fit (tensor parallel for inference, FSDP for training)."""
+    vt = mx.variant_table(catalog) if vt is None else vt
+    mt = mx.method_table(catalog) if mt is None else mt
+    gt = mx.gpu_table(catalog) if gt is None else gt
+    ladder = tuple(ladder)
+    base = _pair_keys(vt, mt, gt)
+    maxpos = vt["max_positions"].to_numpy()
+    seq_v = np.where(maxpos > 0, np.minimum(context, maxpos), context).astype(np.int64)
+    keys = base.reset_index(names="case").merge(pd.DataFrame({"gpu_count": np.asarray(ladder, dtype=np.int64)}),
+                                                how="cross")
+    keys["seq_len"] = seq_v[keys["v"].to_numpy()]
+    keys["batch"] = 1
+    est = mx._estimate_keys(keys, vt, mt, gt)
+    fits = est["fits"].to_numpy(dtype=bool).reshape(len(base), len(ladder))
+    ok = fits.any(axis=1)
+    first = np.argmax(fits, axis=1)
+    row = np.arange(len(base)) * len(ladder) + first
+    count = np.asarray(ladder)[first]
+    training = mt["training"].to_numpy()[base["m"].to_numpy()] > 0
+    out = _ids(base, vt, mt, gt)
+    out["seq_len"] = seq_v[base["v"].to_numpy()].astype(np.int32)
+    out["batch"] = np.ones(len(base), dtype=np.int16)
+    out["min_gpus"] = _nullable(count, ok, "Int32")
+    out["nodes"] = _nullable(-(-count // mx.NODE_SIZE), ok, "Int32")
+    par = np.where(count <= 1, "none", np.where(training, "fsdp", "tp"))
+    out["parallelism"] = pd.Categorical(np.where(ok, par, None), categories=["none", "tp", "fsdp"])
+    out["peak_bytes"] = _nullable(est["peak_bytes"].to_numpy()[row], ok)
+    out["capacity_bytes"] = gt["capacity_bytes"].to_numpy()[base["g"].to_numpy()].astype(np.int64)
+    out["max_gpus_searched"] = np.full(len(base), max(ladder), dtype=np.int32)
+    return out
+
+
+def gpu_summary(matrix: pd.DataFrame, catalog) -> pd.DataFrame:
+    """Per GPU x method: which models fit at all on one GPU (shortest context in the matrix, batch 1)."""
+    one = matrix[(matrix["gpu_count"] == 1) & (matrix["batch"] == 1)]
+    shortest = one.groupby("model", observed=True)["seq_len"].transform("min")
+    one = one[one["seq_len"] == shortest]
+    params = {vid: int(v.get("parameters") or 0) for vid, v in catalog.variants.items()}
+    one = one.assign(parameters=one["model"].map(params).astype(np.int64))
+    group = one.groupby(["gpu", "method"], observed=True, sort=True)
+    out = group.agg(method_kind=("method_kind", "first"), capacity_bytes=("capacity_bytes", "first"),
+                    context=("seq_len", "min"), models_considered=("model", "size"),
+                    models_fitting=("fits", "sum")).reset_index()
+    fit = one[one["fits"]].sort_values(["gpu", "method", "parameters", "model"], kind="stable")
+    fit_group = fit.groupby(["gpu", "method"], observed=True, sort=True)
+    largest = fit_group.tail(1).set_index(["gpu", "method"])
+    names = fit_group["model"].agg(lambda s: ";".join(str(x) for x in s))
+    idx = pd.MultiIndex.from_frame(out[["gpu", "method"]])
+    out["largest_model"] = pd.Series(largest["model"].astype(object).reindex(idx).to_numpy(), dtype="string")
+    out["largest_model_parameters"] = pd.array(largest["parameters"].reindex(idx).to_numpy(), dtype="Int64")
+    out["models_fitting_list"] = pd.Series(names.reindex(idx).fillna("").to_numpy(), dtype="string")
+    out["models_fitting"] = out["models_fitting"].astype(np.int32)
+    out["models_considered"] = out["models_considered"].astype(np.int32)
+    out["context"] = out["context"].astype(np.int32)
+    return out
+
+
+def derived_tables(matrix: pd.DataFrame, catalog) -> dict[str, pd.DataFrame]:
+    """The answers people ask for, each its own table (see the module docstring)."""
+    vt, mt, gt = mx.variant_table(catalog), mx.method_table(catalog), mx.gpu_table(catalog)
+    return {
+        "longest_context": longest_context(catalog, vt, mt, gt),
+        "fewest_gpus": fewest_gpus(catalog, vt, mt, gt),
+        "gpu_summary": gpu_summary(matrix, catalog),
+    }
+
+
+def build_tables(catalog) -> dict[str, pd.DataFrame]:
+    """Every downloadable table: the matrix, the derived answers and the rules of thumb."""
+    from .thumbs import rules_of_thumb
+
+    matrix = mx.compute_matrix(catalog)
+    tables = {"matrix": matrix}
+    tables.update(derived_tables(matrix, catalog))
+    tables["rules_of_thumb"] = rules_of_thumb(catalog)
+    return tables
+
+
+def _ids(base: pd.DataFrame, vt, mt, gt) -> pd.DataFrame:
+    v, m, g = base["v"].to_numpy(), base["m"].to_numpy(), base["g"].to_numpy()
+    family_cats = list(dict.fromkeys(vt["model_family"]))
+    family_code = pd.Index(family_cats).get_indexer(vt["model_family"])
+    return pd.DataFrame({
+        "gpu": pd.Categorical.from_codes(g, categories=list(gt["gpu"])),
+        "model_family": pd.Categorical.from_codes(family_code[v], categories=family_cats),
+        "model": pd.Categorical.from_codes(v, categories=list(vt["model"])),
+        "method": pd.Categorical.from_codes(m, categories=list(mt["method"])),
+        "method_kind": pd.Categorical(mt["method_kind"].to_numpy()[m], categories=["inference", "training"]),
+    })
+
+
+def _nullable(values: np.ndarray, ok: np.ndarray, dtype: str = "Int64") -> pd.arrays.IntegerArray:
+    arr = pd.array(np.where(ok, values, 0).astype(np.int64), dtype=dtype)
+    arr[~ok] = pd.NA
+    return arr
+
+
+# ------------------------------------------------------- column documentation
+
+# name -> (frictionless type, unit or None, description, example)
+FIELDS: dict[str, tuple[str, str | None, str, Any]] = {
+    "gpu": ("string", None, "GPU id (catalog/gpus/<id>.yaml)", "rtx-4090"),
+    "gpu_count": ("integer", "GPUs", "Number of GPUs the model is spread over; peak and capacity are per GPU", 1),
+    "model_family": ("string", None, "Model family id (catalog/models/<id>.yaml)", "llama-3.1"),
+    "model": ("string", None, "Model variant id (a variant inside its family's file)", "llama-3.1-8b"),
+    "method": ("string", None, "Method id (catalog/methods/<id>.yaml)", "qlora"),
+    "method_kind": ("string", None, "inference or training", "training"),
+    "seq_len": ("integer", "tokens", "Context length: prompt tokens for inference, sequence length for training", 8192),
+    "batch": ("integer", "sequences", "Sequences processed at once", 1),
+    "parallelism": ("string", None, "How the model is split over several GPUs: none (one GPU), tp (tensor parallel, "
+                    "inference), fsdp (fully sharded data parallel, training)", "tp"),
+    "new_tokens": ("integer", "tokens", "Tokens generated after the prompt (inference; 0 for training)", 16),
+    "grad_checkpointing": ("boolean", None, "Gradient (activation) checkpointing on (training methods' default)", True),
+    "optimizer": ("string", None, "Optimizer of a training method (empty for inference)", "adamw"),
+    "lora_rank": ("integer", None, "LoRA rank on all linear layers (0 when no adapter is trained)", 16),
+    "peak_bytes": ("integer", "bytes", "Predicted peak GPU memory of the process per GPU, as nvidia-smi shows it", 17179869184),
+    "phase": ("string", None, "Phase at which the peak occurs: prefill, decode (inference); loss, backward, "
+              "optimizer-step (training)", "decode"),
+    "capacity_bytes": ("integer", "bytes", "Usable memory of one GPU (driver-reported total; times the GPU's share "
+                       "of unified memory)", 25757220864),
+    "fits": ("boolean", None, "Whether the peak fits in the GPU's capacity (headroom_bytes >= 0)", True),
+    "headroom_bytes": ("integer", "bytes", "capacity_bytes - peak_bytes (negative: short by that much)", 4294967296),
+    # derived tables
+    "max_position_embeddings": ("integer", "tokens", "The model's maximum context (config.json max_position_embeddings)", 131072),
+    "longest_context": ("integer", "tokens", "Longest context that fits on one GPU at batch 1, searched over powers of "
+                        "two and 1.5x steps from 512 and the model's maximum (empty: not even 512 fits)", 49152),
+    "limited_by": ("string", None, "What stops a longer context: model-max (the model's own limit), memory, or "
+                   "does-not-fit (no context fits)", "memory"),
+    "min_gpus": ("integer", "GPUs", "Fewest GPUs of this kind that fit (ladder 1, 2, 4, 8, then nodes of 8; empty: "
+                 "more than max_gpus_searched)", 2),
+    "nodes": ("integer", "nodes", "Nodes of 8 GPUs that min_gpus needs (ceil(min_gpus / 8))", 1),
+    "max_gpus_searched": ("integer", "GPUs", "Largest GPU count tried", 512),
+    "context": ("integer", "tokens", "Context length of the check (the shortest in the matrix, 2048)", 2048),
+    "models_considered": ("integer", "models", "Model variants this method applies to", 33),
+    "models_fitting": ("integer", "models", "Model variants that fit on one GPU at this context, batch 1", 12),
+    "largest_model": ("string", None, "Largest fitting model variant by parameter count (empty: none fits)", "qwen2.5-14b"),
+    "largest_model_parameters": ("integer", "parameters", "Parameter count of largest_model", 14770033664),
+    "models_fitting_list": ("string", None, "Fitting model variant ids, by size, separated by ';'", "llama-3.2-1b;llama-3.2-3b"),
+    # rules of thumb
+    "claim_id": ("string", None, "Short id of the claim", "fp16-2gb-per-billion"),
+    "claim": ("string", None, "The rule of thumb as people repeat it", "About 2 GB per billion parameters at 16 bit"),
+    "setting": ("string", None, "The setting checked (model, method, context, batch, ...); 'overall' sums up the claim",
+                "llama-2-7b, inference-bf16, 2k context, batch 1"),
+    "claimed": ("string", None, "What the claim says for this setting", "7B ~ 14 GB"),
+    "computed": ("string", None, "What the memory model computes, in GB (10^9 bytes) and GiB", "14.6 GB (13.6 GiB)"),
+    "computed_value": ("number", None, "The computed number the verdict rests on (bytes, or a ratio where the claim is a "
+                       "ratio; see value_unit)", 14600000000.0),
+    "value_unit": ("string", None, "Unit of computed_value: bytes, ratio, tokens or GPUs", "bytes"),
+    "verdict": ("string", None, "holds, breaks, or depends (overall rows: holds in some settings, breaks in others)", "holds"),
+    "explanation": ("string", None, "Why the verdict, in one or two sentences", "Weights are 13.5 GB; the KV cache adds ..."),
+}
+for _c in COMPONENTS:
+    FIELDS[_c] = ("integer", "bytes", f"Component of peak_bytes: {_c.replace('_', ' ')} at the peak phase, per GPU", 1073741824)
+
+TITLES = {
+    "matrix": "Compatibility matrix: every GPU x count x model x method x context x batch",
+    "longest_context": "Longest context that fits on one GPU, per GPU x model x method (batch 1)",
+    "fewest_gpus": "Fewest GPUs of each kind per model x method (8k context or the model's maximum, batch 1)",
+    "gpu_summary": "Per GPU and method: which models fit on one GPU at all",
+    "rules_of_thumb": "Rules of thumb, checked against the memory model",
+}
+PRIMARY_KEYS = {
+    "matrix": ["gpu", "gpu_count", "model", "method", "seq_len", "batch"],
+    "longest_context": ["gpu", "model", "method"],
+    "fewest_gpus": ["gpu", "model", "method"],
+    "gpu_summary": ["gpu", "method"],
+    "rules_of_thumb": ["claim_id", "setting"],
+}
+
+
+def field_descriptor(name: str) -> dict[str, Any]:
+    ftype, unit, description, _ = FIELDS[name]
+    desc = {"name": name, "type": ftype, "description": description}
+    if unit:
+        desc["unit"] = unit
+    return desc
+
+
+def table_schema(name: str, columns: Iterable[str]) -> dict[str, Any]:
+    """The Frictionless Table Schema of one table."""
+    schema: dict[str, Any] = {"fields": [field_descriptor(c) for c in columns], "missingValues": [""]}
+    if name in PRIMARY_KEYS:
+        schema["primaryKey"] = PRIMARY_KEYS[name]
+    return schema
+
+
+_JSON_TYPES = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean"}
+_NULLABLE = {"longest_context", "min_gpus", "nodes", "peak_bytes@longest_context", "headroom_bytes@longest_context",
+             "peak_bytes@fewest_gpus", "parallelism@fewest_gpus", "largest_model", "largest_model_parameters",
+             "optimizer"}
+
+
+def row_json_schema(name: str, columns: Iterable[str]) -> dict[str, Any]:
+    """Draft 2020-12 JSON Schema of one row of a table (schema/tables/<name>.schema.json)."""
+    props = {}
+    for col in columns:
+        ftype, unit, description, example = FIELDS[col]
+        jtype: Any = _JSON_TYPES[ftype]
+        if col in _NULLABLE or f"{col}@{name}" in _NULLABLE:
+            jtype = [jtype, "null"]
+        prop = {"type": jtype, "description": description + (f" (unit: {unit})" if unit else ""), "examples": [example]}
+        if unit in ("bytes", "tokens", "GPUs", "nodes", "sequences", "models", "parameters") and col != "headroom_bytes":
+            prop["minimum"] = 0
+        props[col] = prop
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://vramatlas.invalid/schema/tables/{name}.schema.json",
+        "title": TITLES.get(name, name),
+        "description": f"One row of the '{name}' table, as written to {name}.json (an array of such objects).",
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(columns),
+        "properties": props,
+    }
+
+
+# --------------------------------------------------------------- writing
+
+
+def build_date(catalog) -> str:
+    """SOURCE_DATE_EPOCH, else the catalogue's last git commit date, else its newest file's mtime (UTC, ISO 8601)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.strip().isdigit():
+        return _iso(int(epoch))
+    root = Path(catalog.root)
+    try:
+        res = subprocess.run(["git", "log", "-1", "--format=%ct", "--", "."], cwd=root, capture_output=True,
+                             text=True, timeout=10, check=False)
+        if res.returncode == 0 and res.stdout.strip().isdigit():
+            return _iso(int(res.stdout.strip()))
+    except (OSError, subprocess.SubprocessError):
+        pass
+    mtimes = [p.stat().st_mtime for p in root.rglob("*.yaml")]
+    return _iso(int(max(mtimes))) if mtimes else _iso(0)
+
+
+def _iso(epoch: int) -> str:
+    return _dt.datetime.fromtimestamp(epoch, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _atomic_write(path: Path, data: bytes) -> Path:
+    """Write to a temporary file beside ``path``, then rename over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def _plain(df: pd.DataFrame) -> pd.DataFrame:
+    """Categoricals as strings, nullable ints kept (for CSV/JSON)."""
+    out = {}
+    for col in df.columns:
+        s = df[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            s = s.astype(object).where(s.notna(), None)
+        out[col] = s
+    return pd.DataFrame(out)
+
+
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    return _plain(df).to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def _json_value(x: Any) -> Any:
+    if x is None or x is pd.NA:
+        return None
+    if isinstance(x, (np.bool_, bool)):
+        return bool(x)
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return None if math.isnan(x) else float(x)
+    return x
+
+
+def json_bytes(df: pd.DataFrame) -> bytes:
+    cols = list(df.columns)
+    plain = _plain(df)
+    rows = [{c: _json_value(v) for c, v in zip(cols, values)} for values in plain.itertuples(index=False, name=None)]
+    return (json.dumps(rows, ensure_ascii=False, indent=None, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def parquet_bytes(df: pd.DataFrame) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd", write_statistics=True)
+    return buf.getvalue()
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=6) as gz:
+        gz.write(data)
+    return buf.getvalue()
+
+
+def _resource(name: str, path: str, fmt: str, df: pd.DataFrame, data: bytes, **extra: Any) -> dict[str, Any]:
+    import hashlib
+
+    res: dict[str, Any] = {
+        "name": name,
+        "path": path,
+        "title": extra.pop("title", TITLES.get(name.split("--")[0], name)),
+        "format": fmt,
+    }
+    res.update(extra)
+    res["bytes"] = len(data)
+    res["hash"] = "sha256:" + hashlib.sha256(data).hexdigest()
+    res["schema"] = table_schema(name.split("--")[0], df.columns)
+    return res
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-")
+
+
+def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path | str, catalog) -> list[Path]:
+    """Write every table as Parquet, CSV and JSON (the matrix: Parquet, and CSV.gz per method),
+    then ``datapackage.json``; return the paths written (the data package last)."""
+    out = Path(out_dir)
+    written: list[Path] = []
+    resources: list[dict[str, Any]] = []
+    for name, df in tables.items():
+        data = parquet_bytes(df)
+        written.append(_atomic_write(out / f"{name}.parquet", data))
+        resources.append(_resource(f"{name}--parquet", f"{name}.parquet", "parquet", df, data,
+                                   mediatype="application/vnd.apache.parquet", title=TITLES.get(name, name)))
+        if name == "matrix":
+            for method in df["method"].cat.categories if isinstance(df["method"].dtype, pd.CategoricalDtype) \
+                    else sorted(df["method"].unique()):
+                part = df[df["method"] == method]
+                if part.empty:
+                    continue
+                rel = f"{MATRIX_CSV_DIR}/{_slug(str(method))}.csv.gz"
+                data = gzip_bytes(csv_bytes(part))
+                written.append(_atomic_write(out / rel, data))
+                resources.append(_resource(f"matrix--{_slug(str(method))}--csv", rel, "csv", part, data,
+                                           compression="gz", mediatype="text/csv", encoding="utf-8",
+                                           title=f"Compatibility matrix, method {method} (gzipped CSV)"))
+            continue
+        data = csv_bytes(df)
+        written.append(_atomic_write(out / f"{name}.csv", data))
+        resources.append(_resource(f"{name}--csv", f"{name}.csv", "csv", df, data, mediatype="text/csv",
+                                   encoding="utf-8"))
+        data = json_bytes(df)
+        written.append(_atomic_write(out / f"{name}.json", data))
+        resources.append(_resource(f"{name}--json", f"{name}.json", "json", df, data,
+                                   mediatype="application/json", encoding="utf-8"))
+    package = {
+        "name": PACKAGE_NAME,
+        "title": "vramatlas: which language models run, or can be fine-tuned, on which GPUs",
+        "description": "Predicted peak GPU memory for every GPU x GPU count x model x method x context x batch "
+                       "in the vramatlas catalogue, with derived answers and checked rules of thumb. "
+                       "Bytes are integers; GB = 10^9 bytes, GiB = 2^30 bytes.",
+        "version": _version(),
+        "created": build_date(catalog),
+        "licenses": [{"name": "Apache-2.0", "path": "https://www.apache.org/licenses/LICENSE-2.0",
+                      "title": "Apache License 2.0"}],
+        "sources": [{"title": "vramatlas catalogue (catalog/*.yaml)", "path": "catalog/"}],
+        "vramatlas": {"catalog_content_hash": catalog.content_hash, "build_date": build_date(catalog),
+                      "catalog_counts": catalog.counts()},
+        "resources": resources,
+    }
+    data = (json.dumps(package, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    written.append(_atomic_write(out / "datapackage.json", data))
+    return written
+
+
+def _version() -> str:
+    from . import __version__
+
+    return str(__version__)
+
+
+# ------------------------------------------------------------------- CLI
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .catalog import load_catalog
+    from .paths import CATALOG_DIR
+
+    parser = argparse.ArgumentParser(prog="python -m vramatlas.tables",
+                                     description="Compute the matrix and write the tables (no site).")
+    parser.add_argument("--catalog", default=str(CATALOG_DIR), help="catalogue folder (default: the repository's)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (default: dist/tables)")
+    args = parser.parse_args(argv)
+    catalog = load_catalog(args.catalog)
+    paths = write_tables(build_tables(catalog), args.out, catalog)
+    total = sum(p.stat().st_size for p in paths)
+    print(f"wrote {len(paths)} files, {total / 2**20:.1f} MiB, to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
