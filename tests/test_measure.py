@@ -325,3 +325,24 @@ def test_default_id_is_kebab():
                             method="full-bf16", workload=wl2)
     assert mid.startswith("cpu-llama-") and mid.endswith("-full-bf16-s32768-b1-gc-adamw8bit")
     assert mid == mid.lower() and " " not in mid
+
+
+# --------------------------------------------------------------------------- batch plans
+
+def test_batch_plan_to_arguments(tmp_path: Path):
+    from vramatlas.measure import batch
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("defaults: {device: cuda}\ncases:\n"
+                    "  - {model: llama-3.1-8b, method: lora, seq-len: 1024, grad_checkpointing: false,"
+                    " lora_rank: 8}\n", encoding="utf-8")
+    (case,) = batch.load_plan(plan)
+    assert batch.case_args(case) == ["--device", "cuda", "--model", "llama-3.1-8b", "--method", "lora",
+                                     "--seq-len", "1024", "--no-grad-checkpointing", "--lora-rank", "8"]
+    with pytest.raises(ValueError):
+        batch.case_args({"out": "x.yaml"})
+    shipped = Path(batch.__file__).parent / "plans" / "gpu-batch-1.yaml"
+    for case in batch.load_plan(shipped):
+        assert record.variant_config(record.load_catalog_lenient(), case["model"]) is not None, case
+        resolve(case["method"])
+    assert batch.main([str(shipped), "--dry-run", "--out-dir", str(tmp_path / "out")]) == 0

@@ -113,6 +113,7 @@ def _quiet_logs() -> None:
 def _quiet() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", message=r".*MatMul8bitLt.*")
+    warnings.filterwarnings("ignore", module=r"peft")
     warnings.filterwarnings("ignore", category=UserWarning, module=r"(bitsandbytes|peft|transformers|torch)")
     _quiet_logs()
     try:

@@ -388,6 +388,14 @@ def build_model(case: Case, notes: list[str]):
                      f"{'Linear8bitLt (threshold 6.0)' if spec.linear_format == 'int8' else 'Linear4bit ' + spec.linear_format + ', double quantization, blocksize 64'}; "
                      "embeddings, norms and lm_head in " + spec.base_dtype)
 
+    if spec.quantized:
+        fused = [n for n, p in model.named_parameters() if p.dim() >= 3]
+        if fused:
+            raise WorkloadError(
+                f"{len(fused)} weights are fused 3-D tensors (e.g. {fused[0]}: MoE experts in "
+                f"transformers {transformers.__version__}); bitsandbytes layers hold only nn.Linear, "
+                f"so {spec.id} cannot be built faithfully for this model")
+
     # materialise what is still on meta, module by module, keeping tied weights tied
     new_for: dict[int, Any] = {}
     with torch.no_grad():
@@ -520,8 +528,11 @@ def run_training(model, case: Case, notes: list[str]) -> int:
         cfg = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules=targets,
                          bias="none", task_type="CAUSAL_LM")
         model = get_peft_model(model, cfg)   # adapters in fp32 (autocast_adapter_dtype, peft's default)
-        notes.append(f"LoRA rank {rank}, alpha {2 * rank}, on "
-                     f"{','.join(targets) if isinstance(targets, list) else targets}")
+        adapted = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
+                          if hasattr(m, "lora_A")} - {"base_layer"},
+                         key=lambda t: (ALL_LINEAR.index(t) if t in ALL_LINEAR else 99, t))
+        notes.append(f"LoRA rank {rank}, alpha {2 * rank}, adapters on {','.join(adapted)}"
+                     + ("" if isinstance(targets, list) else " (peft's all-linear)"))
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     trainable = sum(p.numel() for p in params)
