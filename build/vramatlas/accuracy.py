@@ -56,6 +56,20 @@ def measurement_case(catalog, m: dict) -> dict[str, Any]:
     return row
 
 
+def predicted_quantity(predicted: pd.DataFrame, compare: list[str]) -> np.ndarray:
+    """The estimate of the quantity each measurement reports.
+
+    The model predicts the process peak (what nvidia-smi shows); PyTorch's
+    reserved memory is that less the CUDA context, and its allocated memory
+    is that less the allocator's slack too.
+    """
+    peak = predicted["peak_bytes"].to_numpy()
+    context = predicted["cuda_context"].to_numpy()
+    slack = predicted["allocator_slack"].to_numpy()
+    q = np.asarray(compare, dtype=object)
+    return np.where(q == "peak_allocated_bytes", peak - context - slack, np.where(q == "peak_reserved_bytes", peak - context, peak))
+
+
 def accuracy_frame(catalog) -> pd.DataFrame:
     """One row per comparable measurement: measured, predicted, signed and absolute error."""
     chosen = [m for m in catalog.measurements.values() if m.get("comparable", True) and m.get("outcome", "ok") == "ok"]
@@ -63,7 +77,8 @@ def accuracy_frame(catalog) -> pd.DataFrame:
         return pd.DataFrame(columns=["measurement", "method", "family", "measured_bytes", "predicted_bytes", "error", "abs_error"])
     cases = pd.DataFrame([measurement_case(catalog, m) for m in chosen])
     predicted = estimate_frame(cases)
-    measured = [m["measured"][m.get("compare", "process_peak_bytes")] for m in chosen]
+    compare = [m.get("compare", "process_peak_bytes") for m in chosen]
+    measured = [m["measured"][q] for m, q in zip(chosen, compare)]
     out = pd.DataFrame(
         {
             "measurement": cases["measurement"],
@@ -74,7 +89,8 @@ def accuracy_frame(catalog) -> pd.DataFrame:
             "seq_len": cases["seq_len"].astype(int),
             "batch": cases["batch"].astype(int),
             "measured_bytes": np.asarray(measured, dtype=np.int64),
-            "predicted_bytes": predicted["peak_bytes"].to_numpy(),
+            "compare": compare,
+            "predicted_bytes": predicted_quantity(predicted, compare),
             "phase": predicted["phase"],
         }
     )

@@ -30,7 +30,7 @@ _ALIASES = {
 _GATED_ACTS = {"silu", "swish", "swiglu", "gelu_pytorch_tanh", "geglu", "gelu_new_gated", "relu2_gated"}
 # Families whose MLP has two matrices whatever hidden_act says.
 _UNGATED_TYPES = {"falcon", "gpt2", "gpt_bigcode", "gpt_neox", "nemotron", "bloom", "opt", "starcoder2", "phi", "mpt"}
-_GATED_TYPES = {"bitnet", "gemma", "gemma2", "gemma3", "llama", "mistral", "mixtral", "qwen2", "qwen3", "phi3", "cohere", "deepseek_v3", "hgrn_bit"}
+_GATED_TYPES = {"qwen", "bitnet", "gemma", "gemma2", "gemma3", "llama", "mistral", "mixtral", "qwen2", "qwen3", "phi3", "cohere", "deepseek_v3", "hgrn_bit"}
 
 
 class ConfigError(ValueError):
@@ -114,6 +114,8 @@ def architecture(config: Mapping[str, Any], parameters: int | None = None) -> di
         head_dim = int(config.get("head_dim") or config.get("qk_nope_head_dim", 0) + config.get("qk_rope_head_dim", 0) or hidden // heads)
         v_head_dim = int(config.get("v_head_dim") or head_dim)
         intermediate = _positive_int(config, "intermediate_size", 4 * hidden)
+        if model_type == "qwen":  # Qwen (v1) counts both gated branches in intermediate_size
+            intermediate //= 2
     if kv_heads > heads:
         raise ConfigError(f"num_key_value_heads ({kv_heads}) exceeds num_attention_heads ({heads})")
 

@@ -348,13 +348,15 @@ _MEASURED_ORDER = ("weights_loaded_bytes", "peak_allocated_bytes", "peak_reserve
 
 
 @register("VA308", "measurement-consistency", "error",
-          "A measurement is judged on the quantity `compare` names, so that quantity must be present; "
+          "A measurement is judged on the quantity `compare` names, so that quantity must be present "
+          "(unless the run ran out of memory: an OOM is a result without a peak); "
           "and PyTorch's reserved memory is never below its allocated memory.")
 def measurement_consistency(ctx: Context) -> Iterator[Problem]:
     for doc in ctx.docs("measurements"):
         measured = doc.data.get("measured")
         compare = doc.data.get("compare")
-        if isinstance(measured, dict) and isinstance(compare, str):
+        oom = doc.data.get("outcome") == "oom"
+        if isinstance(measured, dict) and isinstance(compare, str) and not oom:
             if measured.get(compare) is None:
                 present = [k for k, v in measured.items() if v is not None]
                 yield _p(doc, ("compare",), "VA308", f"compare names '{compare}', which measured does not give",
