@@ -43,7 +43,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                            "compare estimates with every measurement in the catalogue"),
     "build": Subcommand("vramatlas.site", "add_build_arguments", "run_build",
                         "build tables, charts, pages and the site into dist/"),
-    "diff": Subcommand("vramatlas.site", "add_diff_arguments", "run_diff",
+    "diff": Subcommand("vramatlas.diff", "add_arguments", "run",
                        "show how the built matrix changes between two catalogues"),
     "serve": Subcommand("vramatlas.site", "add_serve_arguments", "run_serve",
                         "build, then serve the site locally"),

@@ -322,12 +322,23 @@ def row_json_schema(name: str, columns: Iterable[str]) -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://vramatlas.invalid/schema/tables/{name}.schema.json",
         "title": TITLES.get(name, name),
-        "description": f"One row of the '{name}' table, as written to {name}.json (an array of such objects).",
+        "description": (f"One row of the '{name}' table, as written to {name}.json (an array of such objects)."
+                        if name != "matrix" else
+                        "One row of the compatibility matrix (matrix.parquet; matrix-csv/<method>.csv.gz)."),
         "type": "object",
         "additionalProperties": False,
         "required": list(columns),
         "properties": props,
     }
+
+
+def json_schemas(tables: Mapping[str, pd.DataFrame]) -> dict[str, dict[str, Any]]:
+    """file name -> the row JSON Schema of each table (schema/tables/<name>.schema.json)."""
+    return {f"{name}.schema.json": row_json_schema(name, df.columns) for name, df in tables.items()}
+
+
+def schema_text(schema: Mapping[str, Any]) -> str:
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
 
 # --------------------------------------------------------------- writing
@@ -361,6 +372,7 @@ def _atomic_write(path: Path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -427,13 +439,19 @@ def _resource(name: str, path: str, fmt: str, df: pd.DataFrame, data: bytes, **e
 
     res: dict[str, Any] = {
         "name": name,
+        "type": "table",
         "path": path,
         "title": extra.pop("title", TITLES.get(name.split("--")[0], name)),
         "format": fmt,
     }
     res.update(extra)
-    res["bytes"] = len(data)
-    res["hash"] = "sha256:" + hashlib.sha256(data).hexdigest()
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    if fmt == "csv":  # frictionless checks bytes and hash while it streams CSV (not JSON or Parquet)
+        res["bytes"] = len(data)
+        res["hash"] = digest
+    # size and digest of the file as downloaded, for every format (vramatlas' own keys)
+    res["x_size_bytes"] = len(data)
+    res["x_sha256"] = digest.split(":", 1)[1]
     res["schema"] = table_schema(name.split("--")[0], df.columns)
     return res
 
@@ -511,9 +529,15 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Compute the matrix and write the tables (no site).")
     parser.add_argument("--catalog", default=str(CATALOG_DIR), help="catalogue folder (default: the repository's)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (default: dist/tables)")
+    parser.add_argument("--write-schemas", metavar="DIR",
+                        help="also (re)write the tables' row JSON Schemas into DIR (schema/tables)")
     args = parser.parse_args(argv)
     catalog = load_catalog(args.catalog)
-    paths = write_tables(build_tables(catalog), args.out, catalog)
+    tables = build_tables(catalog)
+    if args.write_schemas:
+        for fname, schema in json_schemas(tables).items():
+            _atomic_write(Path(args.write_schemas) / fname, schema_text(schema).encode("utf-8"))
+    paths = write_tables(tables, args.out, catalog)
     total = sum(p.stat().st_size for p in paths)
     print(f"wrote {len(paths)} files, {total / 2**20:.1f} MiB, to {args.out}")
     return 0

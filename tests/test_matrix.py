@@ -1,0 +1,158 @@
+"""The compatibility matrix: grid, properties, and agreement with `estimate`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vramatlas import matrix as mx
+from vramatlas.api import estimate
+from vramatlas.catalog import load_catalog
+from vramatlas.memory import COMPONENTS
+
+GPUS = ["rtx-a4000", "rtx-4090", "h100-sxm"]
+VARIANTS = ["llama-2-7b", "llama-3.1-8b", "mixtral-8x7b", "llama-3.1-405b", "mmfreelm-370m", "bitnet-b1.58-2b-4t"]
+METHODS = ["inference-bf16", "inference-nf4", "inference-ternary", "qlora", "full-mixed", "train-ternary"]
+KEY = ["gpu", "gpu_count", "model", "method"]
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+@pytest.fixture(scope="module")
+def small(catalog):
+    return mx.compute_matrix(catalog, variants=VARIANTS, methods=METHODS, gpus=GPUS)
+
+
+def expected_grid(catalog, gpus, variants, methods):
+    """The grid, written out the slow way (one estimate per probe), to check the fast one."""
+    biggest = max(gpus, key=lambda g: mx.gpu_columns(catalog.gpus[g])["capacity_bytes"])
+    rows = set()
+    for v in variants:
+        family = catalog.models[catalog.variants[v]["family"]]
+        maxpos = catalog.variants[v]["config"]["max_position_embeddings"]
+        contexts = sorted({c for c in mx.CONTEXTS if c <= maxpos} | {maxpos})
+        for m in methods:
+            if mx.is_ternary_method(catalog.methods[m]) and family["weights_native"] != "ternary":
+                continue
+            counts = list(mx.GPU_COUNTS)
+            for n in (8,) + mx.NODE_COUNTS:
+                if n > 8:
+                    counts.append(n)
+                if estimate(catalog, model=v, method=m, seq_len=min(2048, maxpos), gpu=biggest, gpus=n).fits:
+                    break
+            for g in gpus:
+                for n in counts:
+                    for s in contexts:
+                        for b in mx.BATCHES:
+                            rows.add((g, n, v, m, s, b))
+    return rows
+
+
+def test_grid_is_the_documented_one(catalog, small):
+    got = set(zip(small["gpu"].astype(str), small["gpu_count"], small["model"].astype(str), small["method"].astype(str),
+                  small["seq_len"], small["batch"]))
+    assert len(got) == len(small), "duplicate rows"
+    assert got == expected_grid(catalog, GPUS, VARIANTS, METHODS)
+
+
+def test_columns_and_dtypes(small):
+    assert list(small.columns) == list(mx.MATRIX_COLUMNS)
+    for col in ("gpu", "model_family", "model", "method", "parallelism", "phase", "optimizer", "method_kind"):
+        assert isinstance(small[col].dtype, pd.CategoricalDtype), col
+    for col in ("peak_bytes", "capacity_bytes", "headroom_bytes", *COMPONENTS):
+        assert small[col].dtype == np.int64, col
+    assert small["fits"].dtype == bool
+
+
+def test_ids_come_from_the_catalogue(catalog, small):
+    assert set(small["gpu"].astype(str)) <= set(catalog.gpus)
+    assert set(small["model"].astype(str)) <= set(catalog.variants)
+    assert set(small["method"].astype(str)) <= set(catalog.methods)
+    fam = small["model"].astype(str).map(lambda v: catalog.variants[v]["family"])
+    assert (fam == small["model_family"].astype(str)).all()
+
+
+def test_ternary_methods_only_for_ternary_families(catalog, small):
+    ternary = small["method"].isin(["inference-ternary", "train-ternary"])
+    natives = {v for v in catalog.variants if catalog.models[catalog.variants[v]["family"]]["weights_native"] == "ternary"}
+    assert set(small.loc[ternary, "model"].astype(str)) <= natives
+    assert set(small.loc[ternary, "model"].astype(str)) == natives & set(VARIANTS)
+
+
+def test_contexts_within_each_models_maximum(catalog, small):
+    maxpos = small["model"].astype(str).map(lambda v: catalog.variants[v]["config"]["max_position_embeddings"])
+    assert (small["seq_len"] <= maxpos).all()
+    assert (small["seq_len"] == maxpos).groupby(small["model"].astype(str)).any().all()
+
+
+def test_components_never_negative_and_sum_to_peak(small):
+    comps = small[list(COMPONENTS)]
+    assert (comps >= 0).all().all()
+    assert (comps.sum(axis=1) == small["peak_bytes"]).all()
+
+
+def test_fits_iff_headroom_not_negative(small):
+    assert (small["fits"] == (small["headroom_bytes"] >= 0)).all()
+    assert (small["headroom_bytes"] == small["capacity_bytes"] - small["peak_bytes"]).all()
+
+
+def test_parallelism(small):
+    one = small["gpu_count"] == 1
+    assert (small.loc[one, "parallelism"] == "none").all()
+    training = small["method_kind"] == "training"
+    assert (small.loc[~one & training, "parallelism"] == "fsdp").all()
+    assert (small.loc[~one & ~training, "parallelism"] == "tp").all()
+
+
+# Known non-monotone case in the memory model (reported to the lead): the peak phase is
+# chosen before the allocator slack is added, and the optimizer-step phase's slack (part of
+# the freed autocast copies) is large; at 2k the step is the peak with that slack, at 8k the
+# loss phase is (without it), so the 2k peak is higher. Tracked by the strict xfail below.
+KNOWN_NON_MONOTONE = {("llama-3.1-405b", "full-mixed")}
+
+
+def _decreasing_steps(frame, axis):
+    other = "batch" if axis == "seq_len" else "seq_len"
+    ordered = frame.sort_values([*KEY, other, axis], kind="stable")
+    steps = ordered.groupby([*KEY, other], observed=True)["peak_bytes"].diff()
+    bad = ordered[steps < 0]
+    return set(zip(bad["model"].astype(str), bad["method"].astype(str)))
+
+
+@pytest.mark.parametrize("axis", ["seq_len", "batch"])
+def test_monotone_in_context_and_batch(small, axis):
+    assert _decreasing_steps(small, axis) <= KNOWN_NON_MONOTONE
+
+
+@pytest.mark.xfail(strict=True, reason="memory.py: slack added after choosing the peak phase (see KNOWN_NON_MONOTONE)")
+def test_known_non_monotone_case_is_fixed(small):
+    assert not _decreasing_steps(small, "seq_len")
+
+
+def test_rows_agree_with_estimate(catalog, small):
+    sample = small.sample(40, random_state=7)
+    multi = small[small["gpu_count"] > 8]
+    sample = pd.concat([sample, multi.head(5)])
+    for r in sample.itertuples(index=False):
+        e = estimate(catalog, model=str(r.model), method=str(r.method), seq_len=int(r.seq_len), batch=int(r.batch),
+                     gpu=str(r.gpu), gpus=int(r.gpu_count))
+        assert e.peak_bytes == r.peak_bytes, r
+        assert e.fits == r.fits and e.headroom_bytes == r.headroom_bytes
+        assert e.components == {c: getattr(r, c) for c in COMPONENTS}
+        assert e.inputs["parallelism"] == r.parallelism
+
+
+def test_full_catalogue_matrix(catalog):
+    full = mx.compute_matrix(catalog)
+    assert len(full) > 300_000
+    assert set(full["gpu"].astype(str)) == set(catalog.gpus)
+    assert set(full["model"].astype(str)) == set(catalog.variants)
+    assert set(full["method"].astype(str)) == set(catalog.methods)
+    assert full["gpu_count"].max() <= max(mx.NODE_COUNTS)
+    # every pairing has the same number of GPU rows (the grid is rectangular over GPUs)
+    per_gpu = full.groupby("gpu", observed=True).size()
+    assert per_gpu.nunique() == 1
