@@ -296,3 +296,26 @@ def compute_matrix(catalog, *, variants: Iterable[str] | None = None, methods: I
     keys = matrix_keys(vt, mt, gt)
     est = _estimate_keys(keys, vt, mt, gt)
     return result_frame(keys, vt, mt, gt, est)
+
+
+def subset_catalog(catalog, *, gpus: Iterable[str] | None = None, variants: Iterable[str] | None = None,
+                   methods: Iterable[str] | None = None):
+    """A copy of the catalogue restricted to some GPUs, model variants and methods (for tests and previews).
+
+    Families keep only the listed variants; the content hash is the full catalogue's.
+    """
+    from dataclasses import replace
+
+    keep_v = list(catalog.variants) if variants is None else list(variants)
+    models = {}
+    for vid in keep_v:
+        fid = catalog.variants[vid]["family"]
+        fam = models.setdefault(fid, {**catalog.models[fid], "variants": []})
+        fam["variants"].append({k: v for k, v in catalog.variants[vid].items() if k != "family"})
+    return replace(
+        catalog,
+        gpus={g: catalog.gpus[g] for g in (catalog.gpus if gpus is None else gpus)},
+        models=models,
+        variants={v: catalog.variants[v] for v in keep_v},
+        methods={m: catalog.methods[m] for m in (catalog.methods if methods is None else methods)},
+    )
