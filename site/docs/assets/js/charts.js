@@ -1,0 +1,72 @@
+/* vramatlas charts: render every <div class="vega-chart"> on the page.
+ *
+ * A chart's Vega-Lite spec sits in the <script type="application/json"> inside
+ * its div. Data URLs in specs are relative to the site root, which is found
+ * from this script's own address, so pages work at any depth and on any
+ * static host. Vega, Vega-Lite and vega-embed are the copies vendored beside
+ * this file; they are loaded only on pages that hold a chart.
+ */
+(function () {
+  "use strict";
+  var me = document.currentScript && document.currentScript.src;
+  var here = me ? me.replace(/assets\/js\/charts\.js(\?.*)?$/, "") : "./";
+  var libs = ["vega.min.js", "vega-lite.min.js", "vega-embed.min.js"];
+
+  function load(i, done) {
+    if (i >= libs.length) { done(); return; }
+    var s = document.createElement("script");
+    s.src = here + "assets/js/" + libs[i];
+    s.onload = function () { load(i + 1, done); };
+    s.onerror = function () { fail(document, "could not load " + libs[i]); };
+    document.head.appendChild(s);
+  }
+
+  function fail(root, message) {
+    var nodes = root.querySelectorAll ? root.querySelectorAll(".vega-chart") : [];
+    for (var i = 0; i < nodes.length; i++) {
+      nodes[i].setAttribute("data-state", "error");
+      nodes[i].insertAdjacentHTML("afterbegin", "<p class=\"chart-error\"></p>");
+      nodes[i].querySelector(".chart-error").textContent = "Chart not shown: " + message + ". The table below holds the same numbers.";
+    }
+  }
+
+  function render(el) {
+    if (el.getAttribute("data-state")) return;
+    el.setAttribute("data-state", "loading");
+    var spec;
+    try {
+      spec = JSON.parse(el.querySelector("script[type='application/json']").textContent);
+    } catch (e) {
+      el.setAttribute("data-state", "error");
+      console.warn("vramatlas: bad chart spec", e);
+      return;
+    }
+    var target = el.querySelector(".vega-target");
+    var opts = {
+      actions: false,
+      renderer: "svg",
+      loader: vega.loader({ baseURL: here }),
+      tooltip: true
+    };
+    vegaEmbed(target, spec, opts).then(function (result) {
+      el.setAttribute("data-state", "rendered");
+      el.vegaView = result.view;
+    }).catch(function (err) {
+      el.setAttribute("data-state", "error");
+      console.warn("vramatlas: chart failed", err);
+    });
+  }
+
+  function renderAll() {
+    var nodes = document.querySelectorAll(".vega-chart");
+    if (!nodes.length) return;
+    var go = function () { for (var i = 0; i < nodes.length; i++) render(nodes[i]); };
+    if (window.vegaEmbed) go(); else load(0, go);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", renderAll);
+  } else {
+    renderAll();
+  }
+})();
