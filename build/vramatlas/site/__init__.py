@@ -1,0 +1,64 @@
+"""The static site: `vramatlas build` and `vramatlas serve`.
+
+- :mod:`vramatlas.site.charts`: the Altair charts;
+- :mod:`vramatlas.site.pages`: the generated Markdown pages;
+- :mod:`vramatlas.site.build`: the pipeline (catalogue -> matrix -> tables -> pages -> mkdocs).
+
+Heavy imports (pandas, altair, mkdocs) happen inside the run functions, so
+`vramatlas --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", metavar="DIR", type=Path, default=Path("dist"),
+                        help="output folder: tables in DIR/tables, the site in DIR/site (default: dist)")
+    parser.add_argument("--catalog", metavar="DIR", type=Path, default=None,
+                        help="catalogue folder (default: the repository's or the installed one)")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary")
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from ..cli import CLIError
+    from .build import BuildError, build_site
+
+    log = (lambda _m: None) if getattr(args, "quiet", False) else (lambda m: print(m, file=sys.stderr))
+    try:
+        report = build_site(args.out, catalog_dir=getattr(args, "catalog", None), log=log)
+    except BuildError as exc:
+        raise CLIError(f"vramatlas build: {exc}") from None
+    except Exception as exc:  # a catalogue that does not load says so in one line
+        from ..catalog import CatalogError
+
+        if isinstance(exc, CatalogError):
+            raise CLIError(f"vramatlas build: {exc}") from None
+        raise
+    for line in report.lines():
+        print(line)
+    return 0
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    add_build_arguments(parser)
+    parser.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000)")
+    parser.add_argument("--no-build", action="store_true", help="serve DIR/site as it is, without building")
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from ..cli import CLIError
+
+    site = Path(args.out) / "site"
+    if not args.no_build:
+        status = run_build(args)
+        if status:
+            return status
+    if not (site / "index.html").is_file():
+        raise CLIError(f"vramatlas serve: no site at {site} (run 'vramatlas build' first)")
+    from .serve import serve_forever
+
+    return serve_forever(site, args.port)

@@ -1,0 +1,296 @@
+"""The site's charts, built with Altair (Vega-Lite).
+
+Each function returns an Altair chart; ``spec(chart)`` turns it into the
+Vega-Lite dict that the page embeds (``chart.to_dict()`` validates it against
+the Vega-Lite schema). Large data is not inlined: the explorer, the heatmap and
+the GPU curves read JSON files written under the site's ``data/`` folder, by a
+URL relative to the site root (``assets/js/charts.js`` resolves it).
+
+Units: GiB (2^30 bytes) on every axis, and the axis title says so.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import altair as alt
+import pandas as pd
+
+from ..memory import COMPONENTS
+
+GiB = 2**30
+
+# One colour per component, the same on every chart (display order = COMPONENTS).
+COMPONENT_COLORS = {
+    "weights": "#4c78a8",
+    "weight_copies": "#9ecae9",
+    "adapter_weights": "#72b7b2",
+    "kv_cache": "#f58518",
+    "activations": "#e45756",
+    "logits": "#ff9d98",
+    "gradients": "#54a24b",
+    "optimizer_states": "#88d27a",
+    "master_weights": "#b79a20",
+    "workspace": "#bab0ac",
+    "cuda_context": "#79706e",
+    "allocator_slack": "#d6a5c9",
+}
+
+# Heatmap categories, best first.
+PRECISION_ORDER = ("bf16", "8-bit", "4-bit", "ternary", "does not fit")
+PRECISION_COLORS = ("#1a9850", "#91cf60", "#fee08b", "#80cdc1", "#e6e6e6")
+
+WIDTH = 640
+
+
+def spec(chart: alt.TopLevelMixin) -> dict:
+    """The Vega-Lite dict of a chart, validated against the schema by Altair."""
+    return chart.to_dict(validate=True)
+
+
+def component_label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+# ------------------------------------------------------------------ home
+
+
+def heatmap(url: str, gpu_order: Sequence[str], model_order: Sequence[str]) -> alt.Chart:
+    """GPU x model: the most precise inference format that fits on one card.
+
+    Data rows (from ``url``): g (GPU name), m (model name), c (category from
+    PRECISION_ORDER), p (peak GiB of that format), s (context length).
+    """
+    data = alt.Data(url=url, format=alt.DataFormat(type="json"))
+    return (
+        alt.Chart(data, title="Best inference format that fits on one card (8k context, batch 1)")
+        .mark_rect(stroke="white", strokeWidth=0.5)
+        .encode(
+            x=alt.X("m:N", sort=list(model_order), title=None,
+                    axis=alt.Axis(labelAngle=-50, labelLimit=140, orient="top")),
+            y=alt.Y("g:N", sort=list(gpu_order), title=None, axis=alt.Axis(labelLimit=220)),
+            color=alt.Color("c:N", title="Fits at",
+                            scale=alt.Scale(domain=list(PRECISION_ORDER), range=list(PRECISION_COLORS)),
+                            legend=alt.Legend(orient="bottom", direction="horizontal")),
+            tooltip=[
+                alt.Tooltip("g:N", title="GPU"),
+                alt.Tooltip("m:N", title="model"),
+                alt.Tooltip("c:N", title="best format"),
+                alt.Tooltip("p:Q", title="peak (GiB)", format=".1f"),
+                alt.Tooltip("s:Q", title="context (tokens)", format=","),
+            ],
+        )
+        .properties(width=alt.Step(13), height=alt.Step(13))
+    )
+
+
+# ------------------------------------------------------------------- GPU
+
+
+def memory_vs_context(url: str, model_names: Sequence[str], methods: Sequence[str], method_labels: Sequence[str],
+                      default_method: str, capacity_gib: float, context_gib: float, gpu_name: str) -> alt.LayerChart:
+    """Peak memory (GiB) against context length for a few models, the card's capacity as a line.
+
+    Data rows (from ``url``, shared by every GPU page): i (model id), m (model
+    name), t (method id), s (context), b (batch), n (peak GiB without the CUDA context).
+    The card's own CUDA context is added here, so one file serves every card.
+    """
+    data = alt.Data(url=url, format=alt.DataFormat(type="json"))
+    method = alt.param(
+        name="method", value=default_method,
+        bind=alt.binding_select(options=list(methods), labels=list(method_labels), name="Method "),
+    )
+    # The models near this card's size for the chosen method: smallest peak between a fifth
+    # of the card and 1.3 times it (the others are far below or far above the line).
+    lo, hi = 0.2 * capacity_gib - context_gib, 1.3 * capacity_gib - context_gib
+    lines = (
+        alt.Chart(data)
+        .transform_filter("datum.b == 1 && datum.t == method")
+        .transform_joinaggregate(smallest="min(n)", groupby=["i"])
+        .transform_filter(f"datum.smallest >= {lo!r} && datum.smallest <= {hi!r}")
+        .transform_calculate(gib=f"datum.n + {context_gib!r}")
+        .mark_line(point=True, clip=True)
+        .encode(
+            x=alt.X("s:Q", scale=alt.Scale(type="log", base=2), title="context length (tokens, log scale)",
+                    axis=alt.Axis(values=[2048, 4096, 8192, 16384, 32768, 65536, 131072], labelExpr=_K_LABEL)),
+            y=alt.Y("gib:Q", title="peak memory per GPU (GiB)",
+                    scale=alt.Scale(domain=[0, round(capacity_gib * 1.6, 1)], clamp=False)),
+            color=alt.Color("m:N", title="model", sort=list(model_names), legend=alt.Legend(labelLimit=200),
+                            scale=alt.Scale(scheme="category20")),
+            tooltip=[alt.Tooltip("m:N", title="model"), alt.Tooltip("s:Q", title="context", format=","),
+                     alt.Tooltip("gib:Q", title="peak (GiB)", format=".1f")],
+        )
+    )
+    cap = pd.DataFrame({"cap": [capacity_gib], "label": [f"{gpu_name}: {capacity_gib:.1f} GiB usable"]})
+    rule = alt.Chart(cap).mark_rule(color="#b42318", strokeDash=[6, 3], strokeWidth=2).encode(y="cap:Q")
+    text = (
+        alt.Chart(cap)
+        .mark_text(align="left", dx=4, dy=-7, color="#b42318", fontWeight="bold")
+        .encode(y="cap:Q", x=alt.value(0), text="label:N")
+    )
+    return (
+        alt.layer(lines, rule, text)
+        .add_params(method)
+        .properties(width=WIDTH, height=340,
+                    title="Peak memory against context, batch 1 (above the red line: does not fit)")
+    )
+
+
+# ----------------------------------------------------------------- models
+
+
+def component_bars(frame: pd.DataFrame, title: str) -> alt.Chart:
+    """Stacked bars: one bar per method, one segment per component (GiB).
+
+    ``frame``: method (label), component, gib, order (component index).
+    """
+    present = [c for c in COMPONENTS if c in set(frame["component"])]
+    labels = [component_label(c) for c in present]
+    data = frame.assign(component=frame["component"].map(component_label))
+    return (
+        alt.Chart(data, title=title)
+        .mark_bar()
+        .encode(
+            y=alt.Y("method:N", title=None, sort=list(dict.fromkeys(frame["method"])), axis=alt.Axis(labelLimit=220)),
+            x=alt.X("sum(gib):Q", title="peak memory per GPU (GiB)"),
+            color=alt.Color("component:N", title="component", sort=labels,
+                            scale=alt.Scale(domain=labels, range=[COMPONENT_COLORS[c] for c in present])),
+            order=alt.Order("order:Q"),
+            tooltip=[alt.Tooltip("method:N"), alt.Tooltip("component:N"),
+                     alt.Tooltip("gib:Q", title="GiB", format=".2f")],
+        )
+        .properties(width=WIDTH - 160, height=alt.Step(22))
+    )
+
+
+def model_context_lines(frame: pd.DataFrame, cards: pd.DataFrame, title: str) -> alt.LayerChart:
+    """Peak (GiB) against context per method for one model, common cards as labelled lines.
+
+    ``frame``: method (label), seq_len, gib. ``cards``: name, gib.
+    """
+    top = float(max(frame["gib"].max(), cards["gib"].max() if len(cards) else 0)) * 1.1
+    bottom = float(min(frame["gib"].min(), cards["gib"].min() if len(cards) else frame["gib"].min())) * 0.85
+    lines = (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("seq_len:Q", scale=alt.Scale(type="log", base=2), title="context length (tokens, log scale)",
+                    axis=alt.Axis(labelExpr=_K_LABEL)),
+            y=alt.Y("gib:Q", title="peak memory per GPU (GiB, log scale)", scale=alt.Scale(type="log", domain=[bottom, top], nice=False)),
+            color=alt.Color("method:N", title="method", sort=list(dict.fromkeys(frame["method"]))),
+            tooltip=[alt.Tooltip("method:N"), alt.Tooltip("seq_len:Q", title="context", format=","),
+                     alt.Tooltip("gib:Q", title="peak (GiB)", format=".1f")],
+        )
+    )
+    rules = alt.Chart(cards).mark_rule(color="#777", strokeDash=[4, 3]).encode(y="gib:Q")
+    labels = (
+        alt.Chart(cards)
+        .mark_text(align="right", dy=-5, color="#555", fontSize=10)
+        .encode(y="gib:Q", x=alt.value(WIDTH - 200), text="name:N")
+    )
+    return alt.layer(lines, rules, labels).properties(width=WIDTH - 200, height=320, title=title)
+
+
+# ---------------------------------------------------------------- explorer
+
+
+def explorer(data_url: str, gpus_url: str, gpu_ids: Sequence[str], gpu_names: Sequence[str],
+             methods: Sequence[str], method_labels: Sequence[str], contexts: Sequence[int],
+             batches: Sequence[int], model_order: Sequence[str], *, gpu: str, method: str,
+             context: int, batch: int) -> alt.LayerChart:
+    """Every model's peak memory for the chosen method, context and batch, against the chosen GPU.
+
+    Inputs (Vega-Lite parameters bound to form elements): GPU, method,
+    context, batch. Data (by URL): rows m, t, s, b, n (GiB without CUDA
+    context); GPUs: id, name, cap (GiB), ctx (GiB).
+    """
+    p_gpu = alt.param(name="gpu", value=gpu,
+                      bind=alt.binding_select(options=list(gpu_ids), labels=list(gpu_names), name="GPU "))
+    p_method = alt.param(name="method", value=method,
+                         bind=alt.binding_select(options=list(methods), labels=list(method_labels), name="Method "))
+    p_ctx = alt.param(name="context", value=int(context),
+                      bind=alt.binding_select(options=[int(c) for c in contexts],
+                                              labels=[_k(c) for c in contexts], name="Context "))
+    p_batch = alt.param(name="batch", value=int(batch),
+                        bind=alt.binding_radio(options=[int(b) for b in batches], name="Batch "))
+    data = alt.Data(url=data_url, format=alt.DataFormat(type="json"))
+    gpus = alt.Data(url=gpus_url, format=alt.DataFormat(type="json"))
+    lookup = alt.LookupData(data=gpus, key="id", fields=["cap", "ctx", "name"])
+    bars = (
+        alt.Chart(data)
+        .transform_filter("datum.t == method && datum.s == context && datum.b == batch")
+        .transform_calculate(gsel="gpu")
+        .transform_lookup(lookup="gsel", from_=lookup)
+        .transform_calculate(
+            gib="datum.n + datum.ctx",
+            verdict="datum.n + datum.ctx <= datum.cap ? 'fits' : 'does not fit'",
+            spare="datum.cap - datum.n - datum.ctx",
+        )
+        .mark_bar()
+        .encode(
+            y=alt.Y("m:N", sort=list(model_order), title=None, axis=alt.Axis(labelLimit=220)),
+            x=alt.X("gib:Q", title="peak memory per GPU (GiB, log scale)", stack=None,
+                    scale=alt.Scale(type="log", domainMin=0.25, nice=False)),
+            color=alt.Color("verdict:N", title="on one card",
+                            scale=alt.Scale(domain=["fits", "does not fit"], range=["#1a9850", "#d73027"])),
+            tooltip=[alt.Tooltip("m:N", title="model"), alt.Tooltip("gib:Q", title="peak (GiB)", format=".2f"),
+                     alt.Tooltip("spare:Q", title="headroom (GiB)", format=".2f"),
+                     alt.Tooltip("verdict:N", title="verdict")],
+        )
+    )
+    rule = (
+        alt.Chart(gpus)
+        .transform_filter("datum.id == gpu")
+        .mark_rule(color="#333", strokeDash=[6, 3], strokeWidth=2)
+        .encode(x=alt.X("cap:Q", scale=alt.Scale(type="log")), tooltip=[alt.Tooltip("name:N", title="GPU"),
+                                    alt.Tooltip("cap:Q", title="usable (GiB)", format=".1f")])
+    )
+    return (
+        alt.layer(bars, rule)
+        .add_params(p_gpu, p_method, p_ctx, p_batch)
+        .properties(width=WIDTH - 120, height=alt.Step(14),
+                    title="Peak memory per model (dashed line: the GPU's usable memory)")
+    )
+
+
+# ---------------------------------------------------------------- accuracy
+
+
+def predicted_vs_measured(frame: pd.DataFrame) -> alt.LayerChart:
+    """Scatter of predicted against measured peak (GiB), with the identity line.
+
+    ``frame``: measurement, method, family, measured, predicted (GiB), error.
+    """
+    top = float(max(frame["measured"].max(), frame["predicted"].max())) * 1.05 if len(frame) else 1.0
+    ident = pd.DataFrame({"x": [0.0, top], "y": [0.0, top]})
+    points = (
+        alt.Chart(frame)
+        .mark_point(filled=True, size=70, opacity=0.85)
+        .encode(
+            x=alt.X("measured:Q", title="measured peak (GiB)", scale=alt.Scale(domain=[0, top])),
+            y=alt.Y("predicted:Q", title="predicted peak (GiB)", scale=alt.Scale(domain=[0, top])),
+            color=alt.Color("family:N", title="method family"),
+            shape=alt.Shape("family:N", title="method family"),
+            tooltip=[alt.Tooltip("measurement:N"), alt.Tooltip("method:N"),
+                     alt.Tooltip("measured:Q", title="measured (GiB)", format=".2f"),
+                     alt.Tooltip("predicted:Q", title="predicted (GiB)", format=".2f"),
+                     alt.Tooltip("error:Q", title="error", format="+.1%")],
+        )
+    )
+    line = alt.Chart(ident).mark_line(color="#888", strokeDash=[5, 4]).encode(x="x:Q", y="y:Q")
+    return alt.layer(line, points).properties(width=420, height=420,
+                                              title="Predicted against measured peak (dashed: exact)")
+
+
+def _k(n: int) -> str:
+    n = int(n)
+    return f"{n // 1024}k" if n % 1024 == 0 and n >= 1024 else f"{n:,}"
+
+
+_K_LABEL = "datum.value >= 1024 ? format(datum.value / 1024, 'd') + 'k' : format(datum.value, 'd')"
+
+
+def _js_list(values: Sequence[str]) -> str:
+    import json
+
+    return json.dumps(list(values))

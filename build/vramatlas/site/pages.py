@@ -1,0 +1,1259 @@
+"""The site's generated Markdown pages.
+
+Every page is a pure function of :class:`SiteData` (the catalogue, the matrix,
+its derived tables, the rules of thumb, the accuracy frame, the written table
+files). :func:`write_pages` writes them under a docs folder and returns the
+MkDocs ``nav``.
+
+Catalogue strings never reach a page raw: :func:`esc` makes them text in
+Markdown (and the HTML it becomes), :func:`attr` in HTML attributes,
+:func:`script_json` inside ``<script type="application/json">``, and
+:func:`link_url` lets only http(s) URLs become links.
+
+Units: bytes in the data, GiB (2^30 bytes) in prose, tables and charts; every
+column header and axis title says which.
+"""
+
+from __future__ import annotations
+
+import html
+import inspect
+import json
+import math
+import posixpath
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+
+from .. import memory
+from ..memory import COMPONENTS
+from . import charts
+
+GiB = 2**30
+
+# Methods shown as columns where a page compares methods side by side.
+KEY_METHODS = ("inference-bf16", "inference-fp8", "inference-int8", "inference-gguf-q4-k-m", "inference-nf4",
+               "lora", "qlora", "full-mixed")
+SHORT = {
+    "inference-fp32": "fp32", "inference-bf16": "bf16", "inference-fp16": "fp16", "inference-fp8": "fp8",
+    "inference-int8": "int8", "inference-nf4": "NF4", "inference-gptq-int4": "GPTQ int4",
+    "inference-awq-int4": "AWQ int4", "inference-gguf-q4-k-m": "Q4_K_M", "inference-gguf-q8-0": "Q8_0",
+    "inference-ternary": "ternary", "full-mixed": "full, mixed", "full-bf16": "full, bf16",
+    "full-adamw8bit": "full, 8-bit Adam", "lora": "LoRA", "qlora": "QLoRA", "train-ternary": "ternary QAT",
+}
+# Cards people most often ask about: rules on model charts, "where it runs out" tables.
+COMMON_CARDS = ("rtx-3060-12gb", "rtx-4060-ti-16gb", "rtx-3090", "rtx-4090", "rtx-5090", "rtx-a6000", "l40s",
+                "a100-80gb", "h100-sxm", "h200", "mi300x", "m4-max")
+REF_CONTEXT = 8192
+DASH = "\u2014"
+SEGMENTS = ("consumer", "workstation", "datacenter", "unified-memory")
+SEGMENT_TITLES = {"consumer": "Consumer", "workstation": "Workstation", "datacenter": "Data centre",
+                  "unified-memory": "Unified memory (Apple)"}
+
+
+# ------------------------------------------------------------- escaping
+
+_MD_ESCAPE = {c: "\\" + c for c in "\\`*_{}[]()#+!|"}
+_MD_ESCAPE.update({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": " ", "\r": " "})
+
+
+def esc(value: Any) -> str:
+    """A catalogue string as Markdown that renders as exactly that text (no links, tags or emphasis)."""
+    return "".join(_MD_ESCAPE.get(c, c) for c in str(value))
+
+
+def attr(value: Any) -> str:
+    """A string for an HTML attribute value (double-quoted)."""
+    return html.escape(str(value), quote=True)
+
+
+def script_json(obj: Any) -> str:
+    """JSON safe inside <script type="application/json">: no '<', '>' or '&' survive."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def link_url(url: Any) -> str | None:
+    """The URL quoted for a Markdown link target, or None if it is not plain http(s)."""
+    text = str(url or "").strip()
+    if not re.match(r"^https?://[^\s]+$", text, re.IGNORECASE):
+        return None
+    return quote(text, safe=":/?#[]@!$&'*+,;=%~-._")  .replace("(", "%28").replace(")", "%29")
+
+
+def md_link(text: Any, url: Any) -> str:
+    target = link_url(url)
+    return f"[{esc(text)}]({target})" if target else esc(text)
+
+
+def slug(ident: Any) -> str:
+    """A safe file name for an id (ids are lowercase-kebab already; this is a guard)."""
+    s = re.sub(r"[^a-z0-9._-]+", "-", str(ident).lower()).strip("-.")
+    return s or "x"
+
+
+def rel(from_page: str, to_page: str) -> str:
+    """Relative link between two docs-relative Markdown paths."""
+    return posixpath.relpath(to_page, posixpath.dirname(from_page) or ".")
+
+
+# ------------------------------------------------------------- numbers
+
+
+def gib(nbytes: Any, digits: int = 1) -> str:
+    """Bytes as a GiB number (no unit: the column header says GiB)."""
+    if nbytes is None or (isinstance(nbytes, float) and math.isnan(nbytes)):
+        return "\u2014"
+    return f"{float(nbytes) / GiB:,.{digits}f}"
+
+
+def gib_text(nbytes: Any, digits: int = 1) -> str:
+    return f"{gib(nbytes, digits)} GiB"
+
+
+def k(n: Any) -> str:
+    """A token count as people say it: 8192 -> 8k, 131072 -> 128k, 40000 -> 40,000."""
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return "\u2014"
+    n = int(n)
+    return f"{n / 1024:g}k" if n >= 1024 and n % 512 == 0 else f"{n:,}"
+
+
+def params_text(n: Any) -> str:
+    n = float(n or 0)
+    if n >= 1e9:
+        return f"{n / 1e9:,.1f} B" if n < 1e11 else f"{n / 1e9:,.0f} B"
+    return f"{n / 1e6:,.0f} M"
+
+
+def pct(x: float, signed: bool = False) -> str:
+    return f"{x:+.1%}" if signed else f"{x:.1%}"
+
+
+def md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: str | None = None) -> str:
+    """A Markdown table; cells are Markdown already (escape catalogue text before)."""
+    rows = [list(r) for r in rows]
+    align = align or ("l" + "r" * (len(headers) - 1))
+    sep = {"l": ":--", "r": "--:", "c": ":-:"}
+    out = ["| " + " | ".join(headers) + " |", "| " + " | ".join(sep[a] for a in align) + " |"]
+    for r in rows:
+        out.append("| " + " | ".join(str(c).replace("\n", " ") for c in r) + " |")
+    return "\n".join(out) + "\n"
+
+
+def chart_block(chart_id: str, spec: dict, label: str) -> str:
+    """A chart's place on a page: charts.js renders the embedded Vega-Lite spec."""
+    return (f'\n<div class="vega-chart" id="{attr(chart_id)}" role="figure" aria-label="{attr(label)}">'
+            f'<div class="vega-target"></div>'
+            f'<script type="application/json">{script_json(spec)}</script></div>\n\n')
+
+
+def noscript_note() -> str:
+    return ("<noscript><p><em>The chart needs JavaScript; the table beside it holds the same numbers."
+            "</em></p></noscript>\n\n")
+
+
+# ------------------------------------------------------------- the data
+
+
+@dataclass
+class SiteData:
+    """Everything the pages are made from."""
+
+    catalog: Any
+    matrix: pd.DataFrame
+    derived: dict[str, pd.DataFrame] = field(default_factory=dict)
+    thumbs: pd.DataFrame | None = None
+    accuracy: pd.DataFrame | None = None
+    accuracy_summary: pd.DataFrame | None = None
+    table_files: list[Path] = field(default_factory=list)
+    tables_dir: Path | None = None
+    downloads: list[dict] = field(default_factory=list)  # {name, path (docs-relative), bytes, format, description}
+    contributing: str | None = None  # CONTRIBUTING.md text
+
+    # ---- catalogue views
+
+    @cached_property
+    def gpu_ids(self) -> list[str]:
+        """GPUs by segment, then usable memory, then name."""
+        def key(gid):
+            g = self.catalog.gpus[gid]
+            seg = g.get("segment")
+            return (SEGMENTS.index(seg) if seg in SEGMENTS else 9, self.capacity(gid), str(g.get("name")))
+        return sorted(self.catalog.gpus, key=key)
+
+    def capacity(self, gid: str) -> int:
+        g = self.catalog.gpus[gid]
+        mem = g.get("memory") or {}
+        share = mem.get("gpu_share") or 1.0
+        return int(math.floor(int(mem.get("usable_bytes") or 0) * share))
+
+    def gpu_name(self, gid: str) -> str:
+        return str(self.catalog.gpus[gid].get("name") or gid)
+
+    def gpu_short(self, gid: str) -> str:
+        """The name without the vendor's brand prefix, for table rows and chart labels."""
+        name = self.gpu_name(gid)
+        for prefix in ("NVIDIA GeForce ", "NVIDIA "):
+            if name.startswith(prefix) and len(name) > len(prefix) + 2:
+                return name[len(prefix):]
+        return name
+
+    @cached_property
+    def variant_ids(self) -> list[str]:
+        """Variants by parameter count."""
+        return sorted(self.catalog.variants, key=lambda v: (int(self.catalog.variants[v].get("parameters") or 0), v))
+
+    def variant_name(self, vid: str) -> str:
+        return str(self.catalog.variants[vid].get("name") or vid)
+
+    @cached_property
+    def family_ids(self) -> list[str]:
+        return sorted(self.catalog.models, key=lambda f: str(self.catalog.models[f].get("name") or f).lower())
+
+    def family_variants(self, fid: str) -> list[str]:
+        return [v for v in self.variant_ids if self.catalog.variants[v].get("family") == fid]
+
+    @cached_property
+    def method_ids(self) -> list[str]:
+        """Inference methods first (by weight bits, high to low), then training."""
+        def key(mid):
+            m = self.catalog.methods[mid]
+            bits = float(((m.get("weights") or {}).get("linear") or {}).get("bits") or 0)
+            return (m.get("kind") != "inference", -bits, mid)
+        return sorted(self.catalog.methods, key=key)
+
+    def method_label(self, mid: str) -> str:
+        return SHORT.get(mid, mid)
+
+    def method_name(self, mid: str) -> str:
+        return str(self.catalog.methods[mid].get("name") or mid)
+
+    @cached_property
+    def key_methods(self) -> list[str]:
+        return [m for m in KEY_METHODS if m in self.catalog.methods]
+
+    def common_cards(self) -> list[str]:
+        cards = [g for g in COMMON_CARDS if g in self.catalog.gpus]
+        return cards or self.gpu_ids[:: max(1, len(self.gpu_ids) // 8)]
+
+    def card_tiers(self) -> list[str]:
+        """Common cards with clearly different capacities (each at least 25% above the last)."""
+        out: list[str] = []
+        for g in sorted(self.common_cards(), key=self.capacity):
+            if not out or self.capacity(g) >= 1.25 * self.capacity(out[-1]):
+                out.append(g)
+        return out
+
+    # ---- paths
+
+    def gpu_page(self, gid: str) -> str:
+        return f"gpus/{slug(gid)}.md"
+
+    def family_page(self, fid: str) -> str:
+        return f"models/{slug(fid)}/index.md"
+
+    def variant_page(self, vid: str) -> str:
+        return f"models/{slug(self.catalog.variants[vid].get('family'))}/{slug(vid)}.md"
+
+    def method_page(self, mid: str) -> str:
+        return f"methods/{slug(mid)}.md"
+
+    # ---- matrix views
+
+    @cached_property
+    def m1(self) -> pd.DataFrame:
+        """One card, every context and batch; ids as plain strings."""
+        m = self.matrix
+        out = m[m["gpu_count"] == 1]
+        cols = {c: out[c].astype(str) for c in ("gpu", "model", "method", "model_family") if c in out}
+        return out.assign(**cols).reset_index(drop=True)
+
+    @cached_property
+    def curves(self) -> pd.DataFrame:
+        """GPU-independent peaks: model x method x context x batch, without the CUDA context."""
+        m1 = self.m1
+        need = m1["peak_bytes"].to_numpy(np.int64) - (
+            m1["cuda_context"].to_numpy(np.int64) if "cuda_context" in m1 else 0)
+        frame = pd.DataFrame({"model": m1["model"], "method": m1["method"], "seq_len": m1["seq_len"].astype(int),
+                              "batch": m1["batch"].astype(int), "need": need})
+        for c in COMPONENTS:
+            if c in m1:
+                frame[c] = m1[c].to_numpy(np.int64)
+        if "phase" in m1:
+            frame["phase"] = m1["phase"].astype(str)
+        frame = frame.drop_duplicates(["model", "method", "seq_len", "batch"]).reset_index(drop=True)
+        return frame
+
+    def ref_context(self, vid: str) -> int:
+        """8k, or the model's longest context in the matrix when that is shorter."""
+        lens = self.contexts_of(vid)
+        if not lens:
+            return REF_CONTEXT
+        return REF_CONTEXT if REF_CONTEXT in lens else max([x for x in lens if x <= REF_CONTEXT] or [min(lens)])
+
+    @cached_property
+    def _contexts(self) -> dict[str, list[int]]:
+        c = self.curves
+        return {m: sorted(set(g["seq_len"])) for m, g in c.groupby("model", sort=False)}
+
+    def contexts_of(self, vid: str) -> list[int]:
+        return self._contexts.get(vid, [])
+
+    @cached_property
+    def ref_rows(self) -> pd.DataFrame:
+        """One card, batch 1, each model at its reference context."""
+        m1 = self.m1
+        ref = m1["model"].map({v: self.ref_context(v) for v in self.catalog.variants})
+        return m1[(m1["batch"] == 1) & (m1["seq_len"] == ref)].reset_index(drop=True)
+
+    @cached_property
+    def longest(self) -> pd.DataFrame:
+        """(gpu, model, method) -> the longest context that fits on one card at batch 1 (0: none)."""
+        m1 = self.m1
+        b1 = m1[(m1["batch"] == 1)]
+        fit = b1[b1["fits"].astype(bool)]
+        got = fit.groupby(["gpu", "model", "method"], sort=False)["seq_len"].max()
+        all_keys = b1[["gpu", "model", "method"]].drop_duplicates()
+        out = all_keys.merge(got.rename("longest").reset_index(), how="left", on=["gpu", "model", "method"])
+        out["longest"] = out["longest"].fillna(0).astype(int)
+        return out
+
+    @cached_property
+    def longest_index(self) -> dict[tuple[str, str, str], int]:
+        """Longest context per (gpu, model, method): the tables' fine grid when built, else the matrix's."""
+        t = self.derived.get("longest_context")
+        if t is not None and {"gpu", "model", "method", "longest_context"} <= set(t.columns):
+            vals = pd.to_numeric(t["longest_context"], errors="coerce").fillna(0).astype(int)
+            return dict(zip(zip(t["gpu"].astype(str), t["model"].astype(str), t["method"].astype(str)), vals))
+        return {(g, m, x): int(n) for g, m, x, n in self.longest[["gpu", "model", "method", "longest"]].itertuples(index=False)}
+
+    @cached_property
+    def fewest(self) -> dict[tuple[str, str, str], int]:
+        """(gpu, model, method) -> the fewest cards of that kind that fit (reference context, batch 1)."""
+        t = self.derived.get("fewest_gpus")
+        if t is not None and {"gpu", "model", "method", "min_gpus"} <= set(t.columns):
+            ok = t["min_gpus"].notna()
+            t = t[ok]
+            return dict(zip(zip(t["gpu"].astype(str), t["model"].astype(str), t["method"].astype(str)),
+                            t["min_gpus"].astype(int)))
+        m = self.matrix
+        sub = m[(m["batch"] == 1) & m["fits"].astype(bool)]
+        ref = sub["model"].astype(str).map({v: self.ref_context(v) for v in self.catalog.variants})
+        sub = sub[sub["seq_len"] == ref]
+        got = sub.groupby([sub["gpu"].astype(str), sub["model"].astype(str), sub["method"].astype(str)],
+                          sort=False)["gpu_count"].min()
+        return {key: int(v) for key, v in got.items()}
+
+    @cached_property
+    def max_count(self) -> int:
+        t = self.derived.get("fewest_gpus")
+        if t is not None and "max_gpus_searched" in t and len(t):
+            return int(t["max_gpus_searched"].max())
+        return int(self.matrix["gpu_count"].max()) if len(self.matrix) else 1
+
+    @cached_property
+    def pairs(self) -> set[tuple[str, str]]:
+        """(model, method) pairs the matrix covers (ternary methods only for ternary models)."""
+        c = self.curves
+        return set(zip(c["model"], c["method"]))
+
+    def context_cell(self, gid: str, vid: str, mid: str) -> str:
+        if (vid, mid) not in self.pairs:
+            return ""
+        n = self.longest_index.get((gid, vid, mid), 0)
+        return k(n) if n else "\u2014"
+
+    def count_cell(self, gid: str, vid: str, mid: str) -> str:
+        if (vid, mid) not in self.pairs:
+            return ""
+        n = self.fewest.get((gid, vid, mid))
+        return str(n) if n else f"> {self.max_count}"
+
+    @cached_property
+    def best_format(self) -> pd.DataFrame:
+        """(gpu, model) -> the most precise inference format that fits on one card, at the reference context."""
+        cat_of = {}
+        for mid, m in self.catalog.methods.items():
+            if m.get("kind") != "inference":
+                continue
+            bits = float(((m.get("weights") or {}).get("linear") or {}).get("bits") or 0)
+            cat_of[mid] = ("bf16" if bits == 16 else "8-bit" if bits == 8 else "4-bit" if 2 < bits < 8
+                           else "ternary" if bits <= 2 else None)
+        rows = self.ref_rows
+        rows = rows[rows["method"].isin([m for m, c in cat_of.items() if c])]
+        rows = rows.assign(cat=rows["method"].map(cat_of))
+        rows = rows.assign(rank=rows["cat"].map({c: i for i, c in enumerate(charts.PRECISION_ORDER)}))
+        fit = rows[rows["fits"].astype(bool)].sort_values(["rank", "peak_bytes"], kind="stable")
+        best = fit.drop_duplicates(["gpu", "model"])[["gpu", "model", "cat", "peak_bytes", "method", "seq_len"]]
+        grid = pd.MultiIndex.from_product([self.gpu_ids, self.variant_ids], names=["gpu", "model"]).to_frame(index=False)
+        out = grid.merge(best, how="left", on=["gpu", "model"])
+        out["cat"] = out["cat"].fillna("does not fit")
+        out["seq_len"] = out["model"].map({v: self.ref_context(v) for v in self.variant_ids})
+        return out
+
+
+# ------------------------------------------------------------- the pages
+
+
+@dataclass
+class Page:
+    path: str  # docs-relative
+    title: str  # plain text (escaped for the nav by the builder)
+    text: str
+
+
+def _sources(items: Any) -> str:
+    lines = []
+    for s in items or []:
+        if not isinstance(s, dict):
+            continue
+        facts = f": {esc(s.get('facts'))}" if s.get("facts") else ""
+        kind = f" ({esc(s.get('kind'))})" if s.get("kind") else ""
+        lines.append(f"- {md_link(s.get('url'), s.get('url'))}{kind}{facts}")
+    return "\n".join(lines) + "\n" if lines else "No sources listed.\n"
+
+
+def home(d: SiteData) -> Page:
+    p = "index.md"
+    cat = d.catalog
+    counts = f"{len(cat.gpus)} GPUs, {len(cat.models)} model families ({len(cat.variants)} variants), {len(cat.methods)} methods"
+    rows = len(d.matrix)
+    out = [
+        "# vramatlas\n",
+        "**Can this GPU, or this many of them, run or fine-tune this language model with this method, "
+        "at this context length and batch size, and with how much memory to spare?** vramatlas answers it "
+        f"for every pairing at once: {counts}, {rows:,} rows in the compatibility matrix, each computed "
+        "with one memory model that is [checked against measured peaks](methodology.md).\n",
+        "Memory is in GiB (2^30 bytes), per GPU, as `nvidia-smi` shows it for the process at its peak.\n",
+        "## Pick your GPU or your model\n",
+        '<div class="va-pick" markdown>\n',
+    ]
+    for seg in SEGMENTS:
+        ids = [g for g in d.gpu_ids if d.catalog.gpus[g].get("segment") == seg]
+        if not ids:
+            continue
+        items = "\n".join(f"- [{esc(d.gpu_name(g))}]({rel(p, d.gpu_page(g))})" for g in ids)
+        out.append(f'<details class="abstract" markdown><summary>{attr(SEGMENT_TITLES.get(seg, seg))} GPUs ({len(ids)})</summary>\n\n{items}\n\n</details>\n')
+    fam_items = "\n".join(f"- [{esc(d.catalog.models[f].get('name') or f)}]({rel(p, d.family_page(f))})" for f in d.family_ids)
+    out.append(f'<details class="abstract" markdown><summary>Model families ({len(d.family_ids)})</summary>\n\n{fam_items}\n\n</details>\n')
+    out.append("</div>\n")
+    out.append("Or open the [matrix explorer](explorer.md) and choose a GPU, method, context and batch yourself.\n")
+    out.append("## What fits where, at a glance\n")
+    out.append("Each cell: the most precise inference format (bf16, then 8-bit, then 4-bit) whose predicted peak fits on "
+               "**one** card, at 8k tokens of context (or the model's maximum when shorter), batch 1, 16 new tokens. "
+               "Hover a cell for the peak in GiB.\n")
+    best = d.best_format
+    spec = charts.spec(charts.heatmap("data/heatmap.json", [d.gpu_name(g) for g in d.gpu_ids],
+                                      [d.variant_name(v) for v in d.variant_ids]))
+    out.append(chart_block("home-heatmap", spec, "Heatmap: best inference format per GPU and model"))
+    out.append(noscript_note())
+    out.append("### The largest model each card runs (one card, 8k context, batch 1)\n")
+    rows_md = []
+    params = {v: int(d.catalog.variants[v].get("parameters") or 0) for v in d.variant_ids}
+    for g in d.gpu_ids:
+        sub = best[best["gpu"] == g]
+        cells = []
+        for c in ("bf16", "8-bit", "4-bit"):
+            ok = sub[sub["cat"].isin(charts.PRECISION_ORDER[: charts.PRECISION_ORDER.index(c) + 1])]
+            if len(ok):
+                v = max(ok["model"], key=lambda x: params[x])
+                cells.append(f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})")
+            else:
+                cells.append("\u2014")
+        gpu = d.catalog.gpus[g]
+        rows_md.append([f"[{esc(d.gpu_short(g))}]({rel(p, d.gpu_page(g))})",
+                        esc((gpu.get("memory") or {}).get("nominal", "")), gib(d.capacity(g))] + cells)
+    out.append(md_table(["GPU", "nominal", "usable (GiB)", "bf16", "8-bit or better", "4-bit or better"], rows_md,
+                        "lrrlll"))
+    out.append("\nSee also: [rules of thumb, checked](rules-of-thumb.md) · [downloads](downloads.md) · "
+               "[how the numbers are computed](methodology.md).\n")
+    return Page(p, "Home", "\n".join(out))
+
+
+def heatmap_data(d: SiteData) -> list[dict]:
+    best = d.best_format
+    rows = []
+    for r in best.itertuples(index=False):
+        rows.append({"g": d.gpu_name(r.gpu), "m": d.variant_name(r.model), "c": r.cat,
+                     "p": None if pd.isna(r.peak_bytes) else round(float(r.peak_bytes) / GiB, 2),
+                     "s": int(r.seq_len)})
+    return rows
+
+
+def curves_data(d: SiteData) -> list[dict]:
+    """Explorer and GPU-page curves: model x method x context x batch, GiB without CUDA context."""
+    c = d.curves
+    names = {v: d.variant_name(v) for v in d.catalog.variants}
+    return [{"i": m, "m": names.get(m, m), "t": t, "s": int(s), "b": int(b), "n": round(float(n) / GiB, 3)}
+            for m, t, s, b, n in c[["model", "method", "seq_len", "batch", "need"]].itertuples(index=False)]
+
+
+def gpus_data(d: SiteData) -> list[dict]:
+    from ..memory import DEFAULT_CUDA_CONTEXT
+
+    out = []
+    for g in d.gpu_ids:
+        ctx = d.catalog.gpus[g].get("cuda_context_bytes") or DEFAULT_CUDA_CONTEXT
+        out.append({"id": g, "name": d.gpu_name(g), "cap": round(d.capacity(g) / GiB, 3),
+                    "ctx": round(float(ctx) / GiB, 3)})
+    return out
+
+
+def _relevant_models(d: SiteData, gid: str, method: str, context_bytes: int) -> list[str]:
+    """The models the GPU page's chart draws for ``method``: smallest peak within 0.2-1.3x the card."""
+    cap = d.capacity(gid)
+    c = d.curves
+    smallest = c[(c["batch"] == 1) & (c["method"] == method)].groupby("model")["need"].min() + context_bytes
+    return [v for v in d.variant_ids if v in smallest and 0.2 * cap <= smallest[v] <= 1.3 * cap]
+
+
+def gpu_page(d: SiteData, gid: str) -> Page:
+    from ..memory import DEFAULT_CUDA_CONTEXT
+
+    p = d.gpu_page(gid)
+    g = d.catalog.gpus[gid]
+    mem = g.get("memory") or {}
+    comp = g.get("compute") or {}
+    link = g.get("interconnect") or {}
+    cap = d.capacity(gid)
+    name = d.gpu_name(gid)
+    ctx = g.get("cuda_context_bytes") or DEFAULT_CUDA_CONTEXT
+    out = [f"# {esc(name)}\n"]
+    share = mem.get("gpu_share")
+    usable = f"**{gib_text(cap)} usable**"
+    if share:
+        usable += (f" (the GPU may use {share:.0%} of the machine's {gib_text(mem.get('usable_bytes'))} "
+                   "by default)")
+    out.append(f"{esc(mem.get('nominal', ''))} nominal, {usable}, {esc(mem.get('type', ''))}; "
+               f"{esc(g.get('vendor', ''))} {esc(g.get('architecture', ''))}, "
+               f"{esc(SEGMENT_TITLES.get(g.get('segment'), g.get('segment', '')))}, {esc(g.get('release_year', ''))}.\n")
+    out.append("## What fits on one card\n")
+    out.append(f"The longest context (tokens) at which each model fits on one {esc(name)} at batch 1, by method. "
+               "Lengths tried: 512, 768, 1k, 1.5k, 2k, 3k ... (powers of two and halfway between) up to the "
+               "model's own maximum; **\u2014** means it does not fit even at 512 tokens; a blank cell, that the "
+               "method does not apply to the model. Inference generates 16 new tokens; training uses each method's optimizer "
+               "and checkpointing setting (see [methods](../methods/index.md)). Click a column to sort, type to filter.\n")
+    heads = ["model", "parameters"] + [esc(d.method_label(m)) for m in d.key_methods]
+    rows = []
+    for v in d.variant_ids:
+        rows.append([f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
+                     params_text(d.catalog.variants[v].get("parameters"))]
+                    + [d.context_cell(gid, v, m) for m in d.key_methods])
+    out.append(md_table(heads, rows, "lr" + "r" * len(d.key_methods)))
+    out.append("\n## Memory against context\n")
+    models = _relevant_models(d, gid, "inference-bf16", ctx)
+    methods = d.method_ids
+    spec = charts.spec(charts.memory_vs_context(
+        "data/curves.json", [d.variant_name(v) for v in d.variant_ids], methods,
+        [d.method_name(m) for m in methods], "inference-bf16" if "inference-bf16" in methods else methods[0],
+        cap / GiB, float(ctx) / GiB, name))
+    out.append("Predicted peak per GPU at batch 1 for the models nearest this card's size with the chosen method "
+               "(choose it under the chart). The red dashed line is the card's usable memory: where a line crosses "
+               "it, that model runs out.\n")
+    out.append(chart_block(f"gpu-{slug(gid)}-context", spec, f"Peak memory against context on {name}"))
+    out.append(noscript_note())
+    cur = d.curves
+    default = "inference-bf16"
+    sub = cur[(cur["batch"] == 1) & (cur["method"] == default) & cur["model"].isin(models)]
+    lens = sorted(set(sub["seq_len"]))
+    table = []
+    for v in models:
+        s = sub[sub["model"] == v].set_index("seq_len")["need"]
+        table.append([esc(d.variant_name(v))] + [gib(s[L] + ctx) if L in s.index else "" for L in lens])
+    out.append(f'<details class="abstract" markdown><summary>The chart\'s numbers ({attr(d.method_name(default))}, GiB)</summary>\n\n'
+               + md_table(["model"] + [k(L) for L in lens], table) + "\n</details>\n")
+    out.append(f"\n## How many {esc(name)} cards\n")
+    out.append(f"The fewest {esc(name)} cards that fit each model (8k context or the model's maximum, batch 1): "
+               "tensor parallel for inference, FSDP for training. "
+               f"**> {d.max_count}** means more than the matrix tries.\n")
+    rows = [[f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})"]
+            + [d.count_cell(gid, v, m) for m in d.key_methods] for v in d.variant_ids]
+    out.append(md_table(["model"] + [esc(d.method_label(m)) for m in d.key_methods], rows))
+    out.append("\n## Facts and sources\n")
+    facts = [
+        ("Memory (nominal)", esc(mem.get("nominal", ""))),
+        ("Memory (usable, bytes)", f"{int(mem.get('usable_bytes') or 0):,}"),
+        ("How usable was obtained", esc(mem.get("usable_basis", ""))),
+        ("Memory bandwidth", f"{float(mem.get('bandwidth_bytes_per_s') or 0) / 1e9:,.0f} GB/s"),
+        ("bf16 / fp16 (TFLOPS, dense)", f"{comp.get('bf16_tflops') or DASH} / {comp.get('fp16_tflops') or DASH}"),
+        ("int8 (TOPS) / fp8 (TFLOPS)", f"{comp.get('int8_tops') or DASH} / {comp.get('fp8_tflops') or DASH}"),
+        ("Compute basis", esc(comp.get("basis", ""))),
+        ("Interconnect", f"{esc(link.get('name', ''))} ({esc(link.get('kind', ''))})"),
+        ("CUDA / runtime context", gib_text(ctx, 2) + ("" if g.get("cuda_context_bytes") else " (default)")),
+    ]
+    out.append('<div class="va-facts no-sort" markdown>\n\n' + md_table(["fact", "value"], facts, "ll") + "\n</div>\n")
+    out.append("\n" + _sources(g.get("sources")))
+    return Page(p, name, "\n".join(out))
+
+
+def gpu_index(d: SiteData) -> Page:
+    p = "gpus/index.md"
+    out = ["# GPUs\n", f"{len(d.gpu_ids)} GPUs. Usable memory is what the driver reports (nvidia-smi's total, "
+           "or the share of unified memory a GPU may use), in GiB. Click a column to sort, type to filter.\n"]
+    rows = []
+    for gid in d.gpu_ids:
+        g = d.catalog.gpus[gid]
+        mem = g.get("memory") or {}
+        biggest = d.best_format[(d.best_format["gpu"] == gid) & (d.best_format["cat"] != "does not fit")]
+        params = {v: int(d.catalog.variants[v].get("parameters") or 0) for v in biggest["model"]}
+        top = max(params, key=params.get) if params else None
+        rows.append([f"[{esc(d.gpu_name(gid))}]({rel(p, d.gpu_page(gid))})", esc(g.get("vendor", "")),
+                     esc(SEGMENT_TITLES.get(g.get("segment"), g.get("segment", ""))), esc(mem.get("nominal", "")),
+                     gib(d.capacity(gid)), f"{float(mem.get('bandwidth_bytes_per_s') or 0) / 1e9:,.0f}",
+                     esc(d.variant_name(top)) if top else "\u2014"])
+    out.append(md_table(["GPU", "vendor", "segment", "nominal", "usable (GiB)", "bandwidth (GB/s)",
+                         "largest model on one card (8k, any format)"], rows, "lllrrrl"))
+    return Page(p, "All GPUs", "\n".join(out))
+
+
+def _arch_facts(v: dict) -> list[tuple[str, str]]:
+    c = v.get("config") or {}
+    facts = [("Parameters", f"{int(v.get('parameters') or 0):,} ({esc(v.get('parameters_published', ''))})")]
+    if v.get("active_parameters"):
+        facts.append(("Active parameters", f"{int(v['active_parameters']):,}"))
+    for key, label in (("num_hidden_layers", "Layers"), ("hidden_size", "Hidden size"),
+                       ("intermediate_size", "MLP intermediate"), ("num_attention_heads", "Attention heads"),
+                       ("num_key_value_heads", "KV heads"), ("head_dim", "head_dim"), ("vocab_size", "Vocabulary"),
+                       ("max_position_embeddings", "Max context"), ("sliding_window", "Sliding window"),
+                       ("num_local_experts", "Experts"), ("n_routed_experts", "Routed experts"),
+                       ("num_experts_per_tok", "Experts per token"), ("kv_lora_rank", "MLA KV rank")):
+        if c.get(key) not in (None, ""):
+            val = c[key]
+            facts.append((label, f"{val:,}" if isinstance(val, int) and not isinstance(val, bool) else esc(val)))
+    if v.get("hf_repo"):
+        facts.append(("Hugging Face", md_link(v["hf_repo"], f"https://huggingface.co/{quote(str(v['hf_repo']))}")))
+    return facts
+
+
+def variant_page(d: SiteData, vid: str) -> Page:
+    p = d.variant_page(vid)
+    v = d.catalog.variants[vid]
+    fid = v.get("family")
+    fam = d.catalog.models.get(fid, {})
+    name = d.variant_name(vid)
+    ref = d.ref_context(vid)
+    out = [f"# {esc(name)}\n",
+           f"{esc(fam.get('organization', ''))}, {esc(params_text(v.get('parameters')))} parameters, "
+           f"family [{esc(fam.get('name', fid))}](index.md). Licence: {esc(fam.get('license', ''))}.\n"]
+    if v.get("notes"):
+        out.append(f"> {esc(v['notes'])}\n")
+    # memory by method
+    cur = d.curves
+    sub = cur[(cur["model"] == vid) & (cur["batch"] == 1) & (cur["seq_len"] == ref)]
+    sub = sub.set_index("method").reindex([m for m in d.method_ids if m in set(sub["method"])]).reset_index()
+    from ..memory import DEFAULT_CUDA_CONTEXT
+
+    out.append(f"## Memory by method ({k(ref)} context, batch 1, one GPU)\n")
+    out.append("Each bar is the predicted peak per GPU, split into what holds the memory at that moment "
+               "(the phase: prefill or decode for inference; loss, backward or optimizer step for training). "
+               f"The CUDA context is the default {gib_text(DEFAULT_CUDA_CONTEXT, 2)}.\n")
+    long_rows = []
+    for r in sub.itertuples(index=False):
+        for i, c in enumerate(COMPONENTS):
+            val = getattr(r, c, 0) if c != "cuda_context" else DEFAULT_CUDA_CONTEXT
+            if c == "cuda_context" or val:
+                long_rows.append({"method": d.method_label(r.method), "component": c,
+                                  "gib": round(float(val) / GiB, 3), "order": i})
+    if long_rows:
+        spec = charts.spec(charts.component_bars(pd.DataFrame(long_rows), f"{name}: memory by method"))
+        out.append(chart_block(f"model-{slug(vid)}-bars", spec, f"Memory by method for {name}"))
+        out.append(noscript_note())
+    rows = []
+    for r in sub.itertuples(index=False):
+        total = float(r.need) + DEFAULT_CUDA_CONTEXT
+        parts = sorted(((getattr(r, c, 0), c) for c in COMPONENTS if c != "cuda_context"), reverse=True)[:3]
+        main = ", ".join(f"{charts.component_label(c)} {gib(b)}" for b, c in parts if b)
+        rows.append([f"[{esc(d.method_name(r.method))}]({rel(p, d.method_page(r.method))})", gib(total),
+                     esc(getattr(r, "phase", "")), main])
+    out.append(md_table(["method", "peak (GiB)", "phase", "largest parts (GiB)"], rows, "lrll"))
+    # context lines
+    cards = d.common_cards()
+    lines = cur[(cur["model"] == vid) & (cur["batch"] == 1) & cur["method"].isin(d.key_methods)]
+    if len(lines):
+        frame = pd.DataFrame({"method": lines["method"].map(d.method_label), "seq_len": lines["seq_len"],
+                              "gib": (lines["need"] + DEFAULT_CUDA_CONTEXT) / GiB})
+        top = float(frame["gib"].max())
+        tiers = d.card_tiers()
+        shown = [g for g in tiers if d.capacity(g) / GiB <= top * 1.05] or tiers[:1]
+        card_frame = pd.DataFrame({"name": [d.gpu_short(g) for g in shown], "gib": [d.capacity(g) / GiB for g in shown]})
+        out.append("\n## Where common cards run out\n")
+        out.append("Peak against context for the main methods; dashed lines are common cards' usable memory. "
+                   "The table gives the longest context (batch 1) that fits on one card; **\u2014**: not even "
+                   "the shortest.\n")
+        spec = charts.spec(charts.model_context_lines(frame, card_frame, f"{name}: peak against context"))
+        out.append(chart_block(f"model-{slug(vid)}-context", spec, f"Peak against context for {name}"))
+        out.append(noscript_note())
+    rows = [[f"[{esc(d.gpu_short(g))}]({rel(p, d.gpu_page(g))})", gib(d.capacity(g))]
+            + [d.context_cell(g, vid, m) for m in d.key_methods] for g in cards]
+    out.append(md_table(["GPU", "usable (GiB)"] + [esc(d.method_label(m)) for m in d.key_methods], rows))
+    out.append(f"\n## Fewest GPUs of each kind ({k(ref)} context, batch 1)\n")
+    out.append(f"Tensor parallel for inference, FSDP for training; **> {d.max_count}**: more than the matrix tries; "
+               "blank: the method does not apply to this model.\n")
+    rows = [[f"[{esc(d.gpu_short(g))}]({rel(p, d.gpu_page(g))})", gib(d.capacity(g))]
+            + [d.count_cell(g, vid, m) for m in d.key_methods] for g in d.gpu_ids]
+    out.append(md_table(["GPU", "usable (GiB)"] + [esc(d.method_label(m)) for m in d.key_methods], rows))
+    out.append("\n## Architecture\n")
+    out.append('<div class="va-facts no-sort" markdown>\n\n' + md_table(["fact", "value"], _arch_facts(v), "ll")
+               + "\n</div>\n")
+    out.append("\n## Sources\n\n" + _sources(v.get("sources")))
+    return Page(p, name, "\n".join(out))
+
+
+def family_page(d: SiteData, fid: str) -> Page:
+    p = d.family_page(fid)
+    fam = d.catalog.models[fid]
+    name = str(fam.get("name") or fid)
+    out = [f"# {esc(name)}\n",
+           f"{esc(fam.get('organization', ''))}; architecture {esc(fam.get('architecture', ''))}; weights published in "
+           f"{esc(fam.get('weights_native', ''))}; licence {esc(fam.get('license', ''))}; released "
+           f"{esc(fam.get('release', ''))}.\n",
+           "## Variants\n",
+           "Predicted peak per GPU (GiB) at the reference context (8k, or the model's maximum when shorter), "
+           "batch 1, on one GPU with the default CUDA context.\n"]
+    from ..memory import DEFAULT_CUDA_CONTEXT
+
+    cur = d.curves
+    shown = [m for m in ("inference-bf16", "inference-int8", "inference-nf4", "qlora", "lora", "full-mixed")
+             if m in d.catalog.methods]
+    rows = []
+    for v in d.family_variants(fid):
+        var = d.catalog.variants[v]
+        ref = d.ref_context(v)
+        sub = cur[(cur["model"] == v) & (cur["batch"] == 1) & (cur["seq_len"] == ref)].set_index("method")["need"]
+        cfg = var.get("config") or {}
+        rows.append([f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})", params_text(var.get("parameters")),
+                     k(cfg.get("max_position_embeddings")), k(ref)]
+                    + [gib(sub[m] + DEFAULT_CUDA_CONTEXT) if m in sub.index else "" for m in shown])
+    out.append(md_table(["variant", "parameters", "max context", "at"] + [f"{esc(d.method_label(m))} (GiB)" for m in shown],
+                        rows))
+    out.append("\n## Sources\n\n" + _sources(fam.get("sources")))
+    return Page(p, name, "\n".join(out))
+
+
+def model_index(d: SiteData) -> Page:
+    p = "models/index.md"
+    out = ["# Models\n", f"{len(d.family_ids)} families, {len(d.variant_ids)} variants, by parameter count. "
+           "Click a column to sort, type to filter.\n"]
+    rows = []
+    for v in d.variant_ids:
+        var = d.catalog.variants[v]
+        fid = var.get("family")
+        fam = d.catalog.models.get(fid, {})
+        best = d.best_format[d.best_format["model"] == v]
+        runs = int((best["cat"] != "does not fit").sum())
+        rows.append([f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
+                     f"[{esc(fam.get('name', fid))}]({rel(p, d.family_page(fid))})",
+                     params_text(var.get("parameters")), esc(fam.get("architecture", "")),
+                     k((var.get("config") or {}).get("max_position_embeddings")), f"{runs} of {len(d.gpu_ids)}"])
+    out.append(md_table(["model", "family", "parameters", "architecture", "max context",
+                         "GPUs it runs on alone (8k, any format)"], rows, "llrlrr"))
+    return Page(p, "All models", "\n".join(out))
+
+
+# ---- methods
+
+_FORMULAS = {
+    "weights": ("Every weight at its storage format; block scales add their own bits.",
+                "W = (P_linear · b_linear + P_embed · b_embed + P_head · b_head + P_other · b_other) / 8"),
+    "kv_cache": ("Keys and values of every attention layer for every token (sliding-window layers keep at most the "
+                 "window; MLA keeps its latent).",
+                 "KV = batch · layers · kv_width · tokens · b_kv / 8,  kv_width = 2 · kv_heads · head_dim"),
+    "gradients": ("One gradient per trained parameter.", "G = P_trained · b_grad / 8"),
+    "optimizer_states": ("The optimizer's states per trained parameter.",
+                         "O = P_trained · (states · bytes_per_state + extra)"),
+    "master_weights": ("An fp32 copy of every weight (mixed precision).", "M = P · b_master / 8"),
+    "adapter_weights": ("LoRA's A and B matrices on every adapted layer.",
+                        "A = rank · Σ(in + out) over adapted layers · b_adapter / 8"),
+}
+
+
+def _weight_rows(m: dict) -> list[list[str]]:
+    rows = []
+    for kind in ("linear", "embedding", "lm_head", "other"):
+        spec = (m.get("weights") or {}).get(kind) or {}
+        eff = float(memory.bits_per_weight(spec.get("bits") or 0, spec.get("block_size") or 0,
+                                           spec.get("scale_bits") or 0, spec.get("scale_block_size") or 0,
+                                           spec.get("scale2_bits") or 0))
+        block = spec.get("block_size")
+        scales = (f"{spec.get('scale_bits')}-bit scale per {block}" if block else "none")
+        if spec.get("scale2_bits"):
+            scales += f"; {spec.get('scale2_bits')}-bit scale per {spec.get('scale_block_size')} scales"
+        rows.append([esc(kind.replace("_", " ")), esc(spec.get("format", "")), esc(spec.get("bits", "")),
+                     esc(scales), f"{eff:.3f}", "yes" if spec.get("dequantize_for_matmul") else "no"])
+    return rows
+
+
+def method_page(d: SiteData, mid: str) -> Page:
+    p = d.method_page(mid)
+    m = d.catalog.methods[mid]
+    name = d.method_name(mid)
+    training = m.get("kind") == "training"
+    out = [f"# {esc(name)}\n", f"`{esc(mid)}` · {esc(m.get('kind', ''))} · runtime {esc(m.get('runtime', ''))}\n",
+           f"{esc(m.get('summary', ''))}\n", "## What it stores\n",
+           md_table(["weights", "format", "bits", "block scales", "bits per weight (effective)", "dequantized for matmul"],
+                    _weight_rows(m), "lllrrl")]
+    facts = [("Compute dtype (bits)", esc(m.get("compute_bits", ""))),
+             ("KV cache (bits)", esc(m.get("kv_cache_bits") or m.get("compute_bits", "")))]
+    if training:
+        opt = m.get("optimizer")
+        spec = memory.OPTIMIZERS.get(opt or "", {})
+        state = spec.get("state_bytes")
+        facts += [("Trains", esc(m.get("trainable", ""))),
+                  ("Gradients (bits)", esc(m.get("gradient_bits") or "\u2014")),
+                  ("Optimizer", f"{esc(opt or 'none')}" + (f": {spec.get('states', 0):g} states of "
+                                                          f"{'the parameter dtype' if state is None else f'{state:g} bytes'}"
+                                                          if spec else "")),
+                  ("Master weights (bits)", esc(m.get("master_weight_bits") or "none")),
+                  ("Autocast weight copies (bits)", esc(m.get("autocast_copy_bits") or "none")),
+                  ("Gradient checkpointing (default)", "yes" if m.get("gradient_checkpointing") else "no"),
+                  ("Loss / logits (bits)", esc(m.get("logits_bits", "")))]
+        if m.get("trainable") == "lora":
+            facts.append(("Adapters (bits)", esc(m.get("adapter_bits", ""))))
+    out.append('<div class="va-facts no-sort" markdown>\n\n' + md_table(["", ""], facts, "ll") + "\n</div>\n")
+    out.append("\n## The formula\n")
+    out.append("The predicted peak per GPU is the CUDA context, plus the largest total over the phases that "
+               "matter, plus what the caching allocator holds but does not use "
+               "([methodology](../methodology.md) explains each term):\n")
+    phases = "loss, backward sweep, optimizer step" if training else "load, prefill, decode"
+    out.append(f"    peak = cuda_context + max over ({phases}) of the tensors alive + allocator_slack\n")
+    lin = (m.get("weights") or {}).get("linear") or {}
+    eff = float(memory.bits_per_weight(lin.get("bits") or 0, lin.get("block_size") or 0, lin.get("scale_bits") or 0,
+                                       lin.get("scale_block_size") or 0, lin.get("scale2_bits") or 0))
+    terms = ["weights", "kv_cache"] if not training else ["weights", "gradients", "optimizer_states", "master_weights"]
+    if m.get("trainable") == "lora":
+        terms.append("adapter_weights")
+    for t in terms:
+        words, sym = _FORMULAS[t]
+        out.append(f"- **{charts.component_label(t)}**: {words}\n\n        {sym}\n")
+    out.append(f"\nHere b_linear = {eff:.3f} bits per weight (the format's bits plus its block scales), so the "
+               f"linear layers take {eff / 16:.0%} of their bf16 size.\n")
+    # by model
+    out.append("\n## Memory by model (one GPU, batch 1)\n")
+    from ..memory import DEFAULT_CUDA_CONTEXT
+
+    cur = d.curves
+    sub = cur[(cur["method"] == mid) & (cur["batch"] == 1)]
+    lens = [L for L in (2048, 8192, 32768, 131072) if L in set(sub["seq_len"])]
+    rows = []
+    for v in d.variant_ids:
+        s = sub[sub["model"] == v].set_index("seq_len")["need"]
+        if not len(s):
+            continue
+        rows.append([f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})", params_text(d.catalog.variants[v].get("parameters"))]
+                    + [gib(s[L] + DEFAULT_CUDA_CONTEXT) if L in s.index else "" for L in lens])
+    if rows:
+        out.append(md_table(["model", "parameters"] + [f"{k(L)} (GiB)" for L in lens], rows))
+    else:
+        out.append("The matrix has no rows for this method.\n")
+    out.append("\n## Sources\n\n" + _sources(m.get("sources")))
+    return Page(p, name, "\n".join(out))
+
+
+def method_index(d: SiteData) -> Page:
+    p = "methods/index.md"
+    out = ["# Methods\n", "How a model is stored and, for training, what is trained and how. Each is data in "
+           "`catalog/methods/`; the memory model reads it rather than branching on names.\n"]
+    rows = []
+    for mid in d.method_ids:
+        m = d.catalog.methods[mid]
+        lin = (m.get("weights") or {}).get("linear") or {}
+        rows.append([f"[{esc(d.method_name(mid))}]({rel(p, d.method_page(mid))})", f"`{esc(mid)}`",
+                     esc(m.get("kind", "")), esc(lin.get("format", "")), esc(m.get("trainable", "") or "none")])
+    out.append(md_table(["method", "id", "kind", "linear weights", "trains"], rows, "lllll"))
+    return Page(p, "All methods", "\n".join(out))
+
+
+# ---- explorer
+
+
+def explorer(d: SiteData) -> Page:
+    p = "explorer.md"
+    cur = d.curves
+    contexts = sorted(set(cur["seq_len"]) & {2048, 8192, 32768, 131072}) or sorted(set(cur["seq_len"]))[:4]
+    batches = sorted(set(cur["batch"]))
+    gpu = "rtx-4090" if "rtx-4090" in d.catalog.gpus else d.gpu_ids[0]
+    method = "inference-bf16" if "inference-bf16" in d.catalog.methods else d.method_ids[0]
+    ctx = 8192 if 8192 in contexts else contexts[0]
+    spec = charts.spec(charts.explorer(
+        "data/curves.json", "data/gpus.json", d.gpu_ids, [d.gpu_name(g) for g in d.gpu_ids], d.method_ids,
+        [d.method_name(m) for m in d.method_ids], contexts, batches, [d.variant_name(v) for v in d.variant_ids],
+        gpu=gpu, method=method, context=ctx, batch=batches[0]))
+    out = ["# Matrix explorer\n",
+           "Choose a GPU, a method, a context length and a batch size under the chart: every model's predicted "
+           "peak per GPU is drawn against the card's usable memory (the dashed line). Green fits on one card, "
+           "red does not. It runs in your browser from [curves.json](data/curves.json) and "
+           "[gpus.json](data/gpus.json); nothing is sent anywhere. Models whose maximum context is shorter than "
+           "the chosen one have no bar. For several cards, see each model's page or the "
+           "[downloads](downloads.md).\n",
+           chart_block("explorer", spec, "Matrix explorer"), noscript_note()]
+    from ..memory import DEFAULT_CUDA_CONTEXT
+
+    ctx_bytes = d.catalog.gpus[gpu].get("cuda_context_bytes") or DEFAULT_CUDA_CONTEXT
+    cap = d.capacity(gpu)
+    sub = cur[(cur["method"] == method) & (cur["seq_len"] == ctx) & (cur["batch"] == batches[0])].set_index("model")
+    rows = []
+    for v in d.variant_ids:
+        if v in sub.index:
+            total = float(sub.loc[v, "need"]) + ctx_bytes
+            ok = total <= cap
+            rows.append([f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})", gib(total), gib(cap - total),
+                         '<span class="va-yes">fits</span>' if ok else '<span class="va-no">does not fit</span>'])
+    out.append(f"<details class='abstract' markdown><summary>The chart's starting view as a table: {attr(d.gpu_name(gpu))}, "
+               f"{attr(d.method_name(method))}, {k(ctx)} context, batch {batches[0]}</summary>\n\n"
+               + md_table(["model", "peak (GiB)", "headroom (GiB)", "verdict"], rows, "lrrl") + "\n</details>\n")
+    return Page(p, "Explorer", "\n".join(out))
+
+
+# ---- methodology and accuracy
+
+_TERMS = (
+    ("weights", "weight_bytes", "Weights"),
+    ("weight_copies", "weight_copy_bytes", "Weight copies"),
+    ("kv_cache", "kv_cache_bytes", "KV cache"),
+    ("activations", "prefill_activation_bytes", "Activations: inference prefill"),
+    ("activations", "decode_activation_bytes", "Activations: decode"),
+    ("activations", "saved_bytes_per_token_layer", "Activations: what training saves per token and layer"),
+    ("activations", "training_activation_bytes", "Activations: training, with and without checkpointing"),
+    ("logits", "logits_bytes", "Logits and loss buffers"),
+    ("gradients", "gradient_bytes", "Gradients"),
+    ("optimizer_states", "optimizer_bytes", "Optimizer states"),
+    ("master_weights", "master_bytes", "Master weights"),
+    ("adapter_weights", "adapter_bytes", "LoRA adapters"),
+    ("allocator_slack", "allocator_slack", "Allocator slack"),
+    ("weights", "shard_factors", "Several GPUs: what each parallelism splits"),
+    ("weights", "gathered_layer_bytes", "Several GPUs: ZeRO-3 / FSDP gathered layers"),
+)
+
+
+def _doc(obj: Any) -> str:
+    text = inspect.getdoc(obj) or ""
+    return esc(text).replace("\n\n", "\n\n").strip()
+
+
+def methodology(d: SiteData) -> Page:
+    p = "methodology.md"
+    out = ["# Methodology and accuracy\n",
+           "## How the peak is computed\n",
+           _doc(memory).split("\n\n")[0] + "\n",
+           "    peak = cuda_context + max over phases( tensors alive in that phase ) + allocator_slack\n",
+           "Inference phases are load, prefill and decode; training phases are the loss (end of the forward pass), "
+           "the backward sweep and the optimizer step. The breakdown on every page is the one at the peak phase. "
+           "One implementation, evaluated on whole columns, computes both a single `vramatlas estimate` and the "
+           "full matrix.\n",
+           "## Each term\n"]
+    for comp, fn, title in _TERMS:
+        obj = getattr(memory, fn, None)
+        if obj is None:
+            continue
+        out.append(f"### {esc(title)}\n\n*Component: `{comp}`; function `vramatlas.memory.{fn}`.*\n\n{_doc(obj)}\n")
+    consts = [(n, getattr(memory, n)) for n in ("CUBLAS_WORKSPACE", "DEFAULT_CUDA_CONTEXT", "LARGE_SEGMENT",
+                                                "LOSS_BUFFERS", "PREFILL_POOL_REUSE", "SMALL_TENSOR_REGROWTH",
+                                                "ACTIVATION_SLACK") if hasattr(memory, n)]
+    if consts:
+        out.append("### Runtime constants\n")
+        out.append(md_table(["constant", "value"], [[f"`{n}`", f"{v:,}" if isinstance(v, int) else f"{v:g}"]
+                                                     for n, v in consts], "lr"))
+        out.append("\n**workspace** is the cuBLAS workspace (one handle for inference, two for training); "
+                   "**cuda_context** is the GPU's measured context where the catalogue has one, else the default.\n")
+    try:
+        from .. import matrix as matrix_module
+
+        grid = inspect.getdoc(matrix_module) or ""
+        if grid:
+            out.append("## Which rows the matrix holds\n\n" + esc(grid.split("Which rows exist", 1)[-1]).lstrip(" ():") + "\n")
+    except Exception:  # noqa: BLE001 - the grid description is optional
+        pass
+    out.append(accuracy_section(d))
+    return Page(p, "Methodology & accuracy", "\n".join(out))
+
+
+def accuracy_section(d: SiteData) -> str:
+    acc = d.accuracy
+    out = ["## Predicted against measured\n"]
+    if acc is None or not len(acc):
+        out.append("No comparable measurements in the catalogue yet.\n")
+        return "\n".join(out)
+    out.append(f"{len(acc)} measurements in the catalogue (`catalog/measurements/`) compared with the estimate "
+               "for the same model, method, workload and GPU. Error = predicted / measured \u2212 1.\n")
+    stats = d.accuracy_summary
+    if stats is not None and len(stats):
+        out.append(md_table(["group", "cases", "median |error|", "90th percentile", "largest"],
+                            [[esc(r.group), r.cases, pct(r.median), pct(r.p90), pct(r.max)]
+                             for r in stats.itertuples(index=False)], "lrrrr"))
+    frame = pd.DataFrame({
+        "measurement": acc["measurement"].astype(str), "method": acc["method"].astype(str),
+        "family": acc["family"].astype(str),
+        "measured": acc["measured_bytes"].astype(float) / GiB, "predicted": acc["predicted_bytes"].astype(float) / GiB,
+        "error": acc["error"].astype(float)})
+    spec = charts.spec(charts.predicted_vs_measured(frame))
+    out.append(chart_block("accuracy-scatter", spec, "Predicted against measured peak memory"))
+    out.append(noscript_note())
+    rows = []
+    for r in acc.sort_values("abs_error", ascending=False).itertuples(index=False):
+        rows.append([esc(r.measurement), esc(r.model), esc(r.method), esc(r.gpu), k(r.seq_len), r.batch,
+                     gib(r.measured_bytes, 2), gib(r.predicted_bytes, 2), pct(r.error, True), esc(r.phase)])
+    out.append("### Every case\n")
+    out.append(md_table(["measurement", "model", "method", "GPU", "context", "batch", "measured (GiB)",
+                         "predicted (GiB)", "error", "peak phase"], rows, "llllrrrrrl"))
+    out.append("\n### The worst cases, explained\n")
+    for r in acc.sort_values("abs_error", ascending=False).head(3).itertuples(index=False):
+        m = d.catalog.measurements.get(r.measurement, {})
+        parts = sorted(((getattr(r, f"predicted_{c}", 0), c) for c in COMPONENTS), reverse=True)
+        parts_text = ", ".join(f"{charts.component_label(c)} {gib(b, 2)}" for b, c in parts[:5] if b)
+        measured = m.get("measured") or {}
+        detail = []
+        if measured.get("peak_allocated_bytes") and measured.get("peak_reserved_bytes"):
+            detail.append(f"the run allocated at most {gib_text(measured['peak_allocated_bytes'], 2)} and reserved "
+                          f"{gib_text(measured['peak_reserved_bytes'], 2)}, so the allocator held "
+                          f"{gib_text(measured['peak_reserved_bytes'] - measured['peak_allocated_bytes'], 2)} unused")
+        direction = "over-predicts" if r.error > 0 else "under-predicts"
+        note = m.get("notes") or m.get("note")
+        out.append(f"**{esc(r.measurement)}** ({esc(r.method)}, {k(r.seq_len)} tokens, batch {r.batch}): the model "
+                   f"{direction} by {pct(abs(r.error))} ({gib_text(r.predicted_bytes, 2)} against "
+                   f"{gib_text(r.measured_bytes, 2)} measured). Predicted at the {esc(r.phase)} phase: {parts_text}"
+                   + (f"; {'; '.join(detail)}" if detail else "") + "."
+                   + (f" Note: {esc(note)}" if note else "") + "\n")
+    out.append("\nThe gap sits where the allocator's behaviour is hardest to predict: how much of the memory "
+               "freed after one phase the next can reuse. The model states it as allocator slack, fitted once "
+               "over all measurements, not per case.\n")
+    nc = [m for m in d.catalog.measurements.values() if not m.get("comparable", True)]
+    if nc:
+        out.append("\n### Figures not compared, and why\n")
+        out.append(md_table(["measurement", "why not comparable"],
+                            [[esc(m.get("id")), esc(m.get("why_not_comparable") or "")] for m in nc], "ll"))
+    return "\n".join(out)
+
+
+def published_table_md(catalog) -> str:
+    """The published figures beside the estimate (vramatlas.published), for published-figures.md."""
+    try:
+        from ..published import published_table
+    except ImportError:
+        return "The published-figures table is not available in this build.\n"
+    t = published_table(catalog)
+    if not len(t):
+        return "No published figures in the catalogue.\n"
+    rows = []
+    for r in t.itertuples(index=False):
+        src = md_link(r.source or "source", r.url) if r.url else esc(r.source or "")
+        err = "n/a" if r.error is None or (isinstance(r.error, float) and math.isnan(r.error)) else pct(r.error, True)
+        est = "n/a" if isinstance(r.estimate_compared_bytes, float) and math.isnan(r.estimate_compared_bytes) \
+            else gib(r.estimate_compared_bytes, 2)
+        why = esc(r.why_not_comparable or "") if not r.comparable else ""
+        rows.append([esc(r.measurement), src, esc(r.model), esc(r.method or ""), esc(r.gpu or ""),
+                     k(r.seq_len) if r.seq_len else "", esc(r.batch if r.batch is not None else ""),
+                     esc(r.gpus), esc(str(r.quantity).replace("_bytes", "").replace("_", " ")),
+                     gib(r.published_bytes, 2) if r.published_bytes else "n/a", est, err,
+                     '<span class="va-yes">yes</span>' if r.comparable else "no", why])
+    return md_table(["figure", "source", "model", "method", "GPU", "context", "batch", "GPUs", "quantity",
+                     "published (GiB)", "estimate (GiB)", "error", "counts", "why not"], rows,
+                    "lllllrrrlrrrll")
+
+
+# ---- rules of thumb, downloads, contributing
+
+
+def rules_of_thumb(d: SiteData) -> Page:
+    p = "rules-of-thumb.md"
+    out = ["# Rules of thumb, checked\n",
+           "Claims people repeat about GPU memory, each computed with the same memory model as the matrix. "
+           "Where a claim depends on settings (context, batch, checkpointing, optimizer), each setting has its own "
+           "row, so you can see where it holds and where it breaks. Memory in GiB unless the claim says GB.\n"]
+    t = d.thumbs
+    if t is None or not len(t):
+        out.append("The rules-of-thumb table is not available in this build.\n")
+        return Page(p, "Rules of thumb", "\n".join(out))
+    cols = [c for c in ("claim", "setting", "claimed", "computed", "verdict", "explanation") if c in t.columns]
+    verdict_css = {"holds": "va-yes", "true": "va-yes", "yes": "va-yes", "breaks": "va-no", "false": "va-no",
+                   "no": "va-no"}
+    counts = t["verdict"].astype(str).value_counts() if "verdict" in t else pd.Series(dtype=int)
+    if len(counts):
+        out.append("Verdicts: " + ", ".join(f"**{esc(v)}** {n}" for v, n in counts.items()) + ".\n")
+    rows = []
+    for r in t[cols].itertuples(index=False):
+        cells = []
+        for c, v in zip(cols, r):
+            text = esc("" if v is None or (isinstance(v, float) and math.isnan(v)) else v)
+            if c == "verdict":
+                css = verdict_css.get(str(v).split()[0].lower() if str(v) else "", "")
+                text = f'<span class="{css}">{text}</span>' if css else f"**{text}**"
+            cells.append(text)
+        rows.append(cells)
+    out.append(md_table(cols, rows, "l" * len(cols)))
+    out.append("\nThe same table is in the [downloads](downloads.md).\n")
+    return Page(p, "Rules of thumb", "\n".join(out))
+
+
+def human_size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+TABLE_TITLES = {"matrix": "The compatibility matrix", "longest_context": "Longest context that fits",
+                "fewest_gpus": "Fewest GPUs of each kind", "gpu_summary": "What fits on each GPU",
+                "rules_of_thumb": "Rules of thumb, checked"}
+
+
+def downloads(d: SiteData, package: dict | None) -> Page:
+    p = "downloads.md"
+    out = ["# Downloads\n",
+           "Every table the build writes, described by a Frictionless [data package](tables/datapackage.json). "
+           "Bytes are integers in the tables (GiB only on the site); column names are stable.\n"]
+    if package:
+        meta = []
+        for key in ("title", "version", "created"):
+            if package.get(key):
+                meta.append(f"{key}: {esc(package[key])}")
+        for key, val in (package.get("vramatlas") or package.get("custom") or {}).items() if isinstance(
+                package.get("vramatlas") or package.get("custom"), dict) else []:
+            meta.append(f"{esc(key)}: {esc(val)}")
+        if meta:
+            out.append("Data package: " + "; ".join(meta) + ".\n")
+    if d.downloads:
+        rows = [[f"[{esc(x['name'])}]({x['path']})" if x.get("path") else esc(x["name"]), esc(x.get("format", "")), human_size(int(x["bytes"])),
+                 esc(x.get("description", ""))] for x in d.downloads]
+        out.append(md_table(["file", "format", "size", "what it holds"], rows, "llrl"))
+    else:
+        out.append("No tables were written by this build.\n")
+    resources = (package or {}).get("resources") or []
+    seen = set()
+    for res in resources:
+        name = str(res.get("name") or "").split("--")[0]
+        if name in seen:
+            continue
+        seen.add(name)
+        fields = ((res.get("schema") or {}).get("fields")) or []
+        if not fields:
+            continue
+        out.append(f"\n## {esc(TABLE_TITLES.get(name) or res.get('title') or name)}\n")
+        if res.get("description"):
+            out.append(esc(res["description"]) + "\n")
+        out.append(md_table(["column", "type", "unit", "meaning"],
+                            [[f"`{esc(f.get('name'))}`", esc(f.get("type", "")), esc(f.get("unit", "") or ""),
+                              esc(f.get("description", ""))] for f in fields], "llll"))
+    out.append("\nThe site's own chart data, smaller and in GiB: [curves.json](data/curves.json) "
+               "(model \u00d7 method \u00d7 context \u00d7 batch, peak GiB without the CUDA context), "
+               "[gpus.json](data/gpus.json), [heatmap.json](data/heatmap.json).\n")
+    return Page(p, "Downloads", "\n".join(out))
+
+
+def contributing_guide(d: SiteData) -> Page | None:
+    if not d.contributing:
+        return None
+    text = d.contributing
+    repo = "https://github.com/vramatlas/vramatlas/blob/main/"
+
+    def fix(match: re.Match) -> str:
+        label, target = match.group(1), match.group(2)
+        if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+            return match.group(0)
+        return f"[{label}]({repo}{target.lstrip('./')})"
+
+    text = re.sub(r"\[([^\]]*)\]\(([^)\s]+)\)", fix, text)
+    return Page("contributing-guide.md", "Contributing guide (CONTRIBUTING.md)", text)
+
+
+# ------------------------------------------------------------- all of it
+
+
+def all_pages(d: SiteData, package: dict | None = None) -> list[Page]:
+    pages = [home(d), gpu_index(d)] + [gpu_page(d, g) for g in d.gpu_ids]
+    pages.append(model_index(d))
+    for f in d.family_ids:
+        pages.append(family_page(d, f))
+        pages += [variant_page(d, v) for v in d.family_variants(f)]
+    pages.append(method_index(d))
+    pages += [method_page(d, m) for m in d.method_ids]
+    pages += [explorer(d), methodology(d), rules_of_thumb(d), downloads(d, package)]
+    guide = contributing_guide(d)
+    if guide:
+        pages.append(guide)
+    return pages
+
+
+def nav(d: SiteData, pages: list[Page], extra: Sequence[str] = ()) -> list:
+    """The MkDocs nav; titles are escaped for HTML (MkDocs' templates do not escape them)."""
+    title = {pg.path: pg.title for pg in pages}
+
+    def item(path: str) -> dict:
+        return {attr(title.get(path, path)): path}
+
+    # GPU and variant pages stay out of the nav (their index pages list them): the nav is
+    # rendered into every page, and 80 more entries would double each page's weight.
+    models = [item("models/index.md")] + [item(d.family_page(f)) for f in d.family_ids]
+    gpus = "gpus/index.md"
+    contribute = ["contributing.md"] if "contributing.md" in extra else []
+    if "contributing-guide.md" in title:
+        contribute.append(item("contributing-guide.md"))
+    if "measure.md" in extra:
+        contribute.append("measure.md")
+    out = [
+        {"Home": "index.md"},
+        {"GPUs": gpus},
+        {"Models": models},
+        {"Methods": [item("methods/index.md")] + [item(d.method_page(m)) for m in d.method_ids]},
+        {"Explorer": "explorer.md"},
+        {"Accuracy": ["methodology.md"] + (["published-figures.md"] if "published-figures.md" in extra else [])},
+        {"Rules of thumb": "rules-of-thumb.md"},
+        {"Downloads": "downloads.md"},
+    ]
+    if contribute:
+        out.append({"Contribute": contribute})
+    return out
+
+
+PUBLISHED_MARKER = "<!-- published-table -->"
+WIDE = "---\nhide:\n  - navigation\n---\n\n"
+WIDEST = "---\nhide:\n  - navigation\n  - toc\n---\n\n"
+
+
+def _wide(pg: Page, d: SiteData) -> bool:
+    """Pages with wide tables, or not in the nav, use the whole width (the tabs still navigate)."""
+    return (pg.path in ("index.md", "gpus/index.md", "models/index.md", "explorer.md", "methodology.md",
+                        "published-figures.md",
+                        "rules-of-thumb.md", "downloads.md")
+            or pg.path.startswith("gpus/") or (pg.path.startswith("models/") and not pg.path.endswith("index.md")))
+
+
+def front_matter(pg: Page, d: SiteData) -> str:
+    """YAML front matter: the title, HTML-escaped (mkdocs-material prints page.meta.title as it is,
+    while a title taken from the heading would be un-escaped by its striptags filter), and which
+    sidebars to hide."""
+    lines = ["---", "title: " + json.dumps(attr(pg.title), ensure_ascii=True)]
+    if _wide(pg, d):
+        lines += ["hide:", "  - navigation"]
+        if pg.path in ("index.md", "explorer.md") or pg.path.startswith(("gpus/", "models/")):
+            lines.append("  - toc")
+    return "\n".join(lines + ["---", "", ""])
+
+
+def write_pages(docs: Path, d: SiteData, package: dict | None = None, extra: Sequence[str] = ()) -> tuple[list[Page], list]:
+    """Write every generated page and the chart data under ``docs``; return the pages and the nav."""
+    pages = all_pages(d, package)
+    figures = docs / "published-figures.md"
+    if figures.is_file():
+        text = figures.read_text(encoding="utf-8")
+        if PUBLISHED_MARKER in text:
+            figures.write_text(WIDE + text.replace(PUBLISHED_MARKER, "\n" + published_table_md(d.catalog) + "\n"),
+                               encoding="utf-8")
+    for pg in pages:
+        target = docs / pg.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(front_matter(pg, d) + pg.text, encoding="utf-8")
+    data = docs / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("curves.json", curves_data(d)), ("gpus.json", gpus_data(d)),
+                       ("heatmap.json", heatmap_data(d))):
+        (data / name).write_text(json.dumps(rows, separators=(",", ":"), ensure_ascii=False), encoding="utf-8")
+    return pages, nav(d, pages, extra)

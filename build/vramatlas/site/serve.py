@@ -1,0 +1,52 @@
+"""Serve a built site on 127.0.0.1 with the standard library's http.server."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import sys
+import threading
+from pathlib import Path
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                      ".js": "text/javascript", ".json": "application/json", ".parquet": "application/octet-stream",
+                      ".csv": "text/csv; charset=utf-8"}
+
+    def log_message(self, format, *args):  # noqa: A002 - quiet unless asked
+        if getattr(self.server, "verbose", False):
+            super().log_message(format, *args)
+
+
+def make_server(site: Path, port: int = 0, verbose: bool = False) -> http.server.ThreadingHTTPServer:
+    """A server for ``site`` on 127.0.0.1 (port 0: any free port); not started."""
+    handler = functools.partial(_Handler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.verbose = verbose
+    server.daemon_threads = True
+    return server
+
+
+def serve_in_thread(site: Path, port: int = 0) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """Start a server in a daemon thread; return it and its base URL (tests use this)."""
+    server = make_server(site, port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+def serve_forever(site: Path, port: int) -> int:
+    try:
+        server = make_server(site, port, verbose=True)
+    except OSError as exc:
+        from ..cli import CLIError
+
+        raise CLIError(f"vramatlas serve: cannot listen on 127.0.0.1:{port} ({exc.strerror})") from None
+    print(f"serving {site} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)", file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
