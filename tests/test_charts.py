@@ -1,0 +1,102 @@
+"""Every site chart goes through chart.to_dict(), which validates it against the Vega-Lite schema."""
+
+from __future__ import annotations
+
+import json
+
+import altair as alt
+import pandas as pd
+import pytest
+
+from vramatlas.memory import COMPONENTS
+from vramatlas.site import charts
+
+
+def _all_data(spec: dict) -> list[dict]:
+    out = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("data"), dict):
+                out.append(node["data"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(spec)
+    return out
+
+
+def test_schema_is_the_vendored_vega_lite_major():
+    spec = charts.spec(alt.Chart(pd.DataFrame({"a": [1]})).mark_point().encode(x="a:Q"))
+    assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/v6")
+
+
+def test_heatmap_reads_its_data_by_url():
+    spec = charts.spec(charts.heatmap("data/heatmap.json", ["GPU A", "GPU B"], ["m1", "m2"]))
+    assert {"url": "data/heatmap.json", "format": {"type": "json"}} in _all_data(spec)
+    assert spec["encoding"]["color"]["scale"]["domain"] == list(charts.PRECISION_ORDER)
+    assert spec["mark"]["type"] == "rect"
+
+
+def test_memory_vs_context_has_capacity_line_and_method_input():
+    chart = charts.memory_vs_context("data/curves.json", ["Model A"], ["inference-bf16", "qlora"],
+                                     ["bf16", "QLoRA"], "inference-bf16", 24.0, 0.6, "RTX 4090")
+    spec = charts.spec(chart)
+    assert spec["params"][0]["name"] == "method"
+    assert spec["params"][0]["bind"]["options"] == ["inference-bf16", "qlora"]
+    marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["layer"]]
+    assert marks == ["line", "rule", "text"]
+    rule_data = spec["datasets"][spec["layer"][1]["data"]["name"]]
+    assert rule_data[0]["cap"] == 24.0
+    assert "GiB" in spec["layer"][0]["encoding"]["y"]["title"]
+
+
+def test_component_bars_stack_in_component_order():
+    frame = pd.DataFrame([{"method": m, "component": c, "gib": 1.0 + i, "order": i}
+                          for m in ("bf16", "NF4") for i, c in enumerate(COMPONENTS)])
+    spec = charts.spec(charts.component_bars(frame, "test"))
+    assert spec["encoding"]["color"]["scale"]["domain"] == [charts.component_label(c) for c in COMPONENTS]
+    assert spec["encoding"]["order"]["field"] == "order"
+    assert "GiB" in spec["encoding"]["x"]["title"]
+
+
+def test_model_context_lines_validate():
+    frame = pd.DataFrame({"method": ["bf16", "bf16"], "seq_len": [2048, 8192], "gib": [16.0, 18.0]})
+    cards = pd.DataFrame({"name": ["RTX 4090"], "gib": [24.0]})
+    spec = charts.spec(charts.model_context_lines(frame, cards, "t"))
+    assert len(spec["layer"]) == 3
+
+
+def test_explorer_binds_four_inputs_and_reads_urls():
+    chart = charts.explorer("data/curves.json", "data/gpus.json", ["rtx-4090", "h200"], ["RTX 4090", "H200"],
+                            ["inference-bf16", "qlora"], ["bf16", "QLoRA"], [2048, 8192], [1, 8], ["m1"],
+                            gpu="rtx-4090", method="inference-bf16", context=8192, batch=1)
+    spec = charts.spec(chart)
+    params = {p["name"]: p for p in spec["params"]}
+    assert set(params) == {"gpu", "method", "context", "batch"}
+    assert params["gpu"]["bind"]["labels"] == ["RTX 4090", "H200"]
+    assert params["context"]["bind"]["labels"] == ["2k", "8k"]
+    assert params["batch"]["bind"]["input"] == "radio"
+    urls = {d.get("url") for d in _all_data(spec)}
+    assert {"data/curves.json", "data/gpus.json"} <= urls
+    assert "values" not in json.dumps(spec)
+    # the GPU's capacity comes from a lookup into gpus.json, keyed by the selected id
+    lookups = [t for t in spec["layer"][0]["transform"] if "lookup" in t]
+    assert lookups and lookups[0]["from"]["key"] == "id"
+
+
+def test_predicted_vs_measured_has_identity_line():
+    frame = pd.DataFrame({"measurement": ["a", "b"], "method": ["x", "y"], "family": ["inference", "lora"],
+                          "measured": [10.0, 20.0], "predicted": [10.5, 19.0], "error": [0.05, -0.05]})
+    spec = charts.spec(charts.predicted_vs_measured(frame))
+    line = spec["datasets"][spec["layer"][0]["data"]["name"]]
+    assert line[0] == {"x": 0.0, "y": 0.0} and line[1]["x"] == line[1]["y"]
+
+
+def test_invalid_chart_is_refused():
+    with pytest.raises(alt.utils.schemapi.SchemaValidationError):
+        bad = alt.Chart(pd.DataFrame({"a": [1]})).mark_point().encode(x=alt.X("a:Q", scale=alt.Scale(type="nope")))
+        charts.spec(bad)

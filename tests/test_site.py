@@ -1,0 +1,253 @@
+"""The site build: escaping, page and site weights, strict MkDocs, offline assets, the CLI.
+
+`small_catalog` copies a few GPUs, two model families and every method into a
+temporary catalogue (optionally with hostile names), so a whole build takes
+seconds; `test_browser.py` uses it too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vramatlas.paths import CATALOG_DIR, SITE_SRC_DIR
+from vramatlas.site import pages
+from vramatlas.site.build import MAX_PAGE_BYTES, MAX_SITE_BYTES, build_site, default_stages, measure_site
+
+HOSTILE_GPU = "<script>alert(1)</script>"
+HOSTILE_MODEL = "Llama [link](x) *8B* | `tick`"
+# what the rules of thumb name, and a unified-memory card
+SMALL_GPUS = ("rtx-4090", "rtx-3090", "rtx-5090", "rtx-a4000", "rtx-3060-12gb", "h200", "m4-max")
+SMALL_FAMILIES = ("llama-2", "llama-3.1", "qwen2.5", "nemotron-4", "bitnet-b1.58", "matmul-free-lm")
+
+
+def small_catalog(root: Path, hostile: bool = False) -> Path:
+    """A catalogue of a few GPUs and two families (and the measurements that refer only to them)."""
+    cat = root / "catalog"
+    for kind in ("gpus", "models", "methods", "measurements"):
+        (cat / kind).mkdir(parents=True, exist_ok=True)
+    for gid in SMALL_GPUS:
+        data = yaml.safe_load((CATALOG_DIR / "gpus" / f"{gid}.yaml").read_text())
+        if hostile and gid == "rtx-4090":
+            data["name"] = HOSTILE_GPU
+            data["sources"][0]["url"] = "javascript:alert(2)"
+        (cat / "gpus" / f"{gid}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    variants = set()
+    for fid in SMALL_FAMILIES:
+        data = yaml.safe_load((CATALOG_DIR / "models" / f"{fid}.yaml").read_text())
+        if hostile and fid == "llama-3.1":
+            data["variants"][0]["name"] = HOSTILE_MODEL
+            data["name"] = "Llama <b>3.1</b>"
+        variants |= {v["id"] for v in data["variants"]}
+        (cat / "models" / f"{fid}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    for f in (CATALOG_DIR / "methods").glob("*.yaml"):
+        (cat / "methods" / f.name).write_bytes(f.read_bytes())
+    for f in (CATALOG_DIR / "measurements").glob("*.yaml"):
+        m = yaml.safe_load(f.read_text())
+        if isinstance(m, dict) and m.get("model") in variants and m.get("gpu") in SMALL_GPUS and not m.get("config"):
+            (cat / "measurements" / f.name).write_bytes(f.read_bytes())
+    return cat
+
+
+def small_stages():
+    """The real stages, but rules of thumb as a two-row frame: the real claims name models
+    the small catalogue leaves out (the full build in test_browser runs them)."""
+    import pandas as pd
+
+    stages = default_stages()
+    stages.rules_of_thumb = lambda catalog: pd.DataFrame({
+        "claim": ["A 7B needs 14 GB at 16 bit", "<i>markup</i> in a claim"],
+        "setting": ["2k, batch 1", "x"], "claimed": ["14 GB", "1"], "computed": ["14.6 GB", "2"],
+        "verdict": ["holds", "breaks"], "explanation": ["weights 13.5 GB", "[link](x)"]})
+    return stages
+
+
+def build_small(root: Path, hostile: bool = False):
+    cat = small_catalog(root, hostile=hostile)
+    return build_site(root / "dist", catalog_dir=cat, stages=small_stages())
+
+
+@pytest.fixture(scope="module")
+def hostile_build(tmp_path_factory):
+    return build_small(tmp_path_factory.mktemp("hostile"), hostile=True)
+
+
+# ------------------------------------------------------------------ escaping
+
+
+def test_esc_makes_markdown_text():
+    assert pages.esc("<script>alert(1)</script>") == "&lt;script&gt;alert\\(1\\)&lt;/script&gt;"
+    assert pages.esc("[link](x)") == "\\[link\\]\\(x\\)"
+    assert pages.esc("a|b") == "a\\|b"
+    assert pages.esc("*bold* _it_ `code`") == "\\*bold\\* \\_it\\_ \\`code\\`"
+    assert pages.esc("two\nlines") == "two lines"
+
+
+def test_script_json_cannot_close_the_script():
+    text = pages.script_json({"name": "</script><script>alert(1)</script>", "amp": "a&b"})
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text)["name"] == "</script><script>alert(1)</script>"
+
+
+def test_only_http_urls_become_links():
+    assert pages.link_url("javascript:alert(1)") is None
+    assert pages.link_url("data:text/html,x") is None
+    assert pages.link_url("https://example.com/a (b)") is None  # a space: not a plain URL
+    assert pages.link_url("https://example.com/a_(b)") == "https://example.com/a_%28b%29"
+    assert pages.md_link("x", "javascript:alert(1)") == "x"
+
+
+def test_numbers():
+    assert pages.k(8192) == "8k" and pages.k(131072) == "128k" and pages.k(1536) == "1.5k"
+    assert pages.k(40000) == "40,000"
+    assert pages.gib(16 * 2**30) == "16.0"
+    assert pages.gib_text(2**29, 2) == "0.50 GiB"
+    assert pages.params_text(8_030_261_248) == "8.0 B"
+    assert pages.params_text(370_000_000) == "370 M"
+
+
+def test_md_table_shape():
+    text = pages.md_table(["a", "b"], [["1", "2"], ["3", "4"]])
+    assert text.splitlines() == ["| a | b |", "| :-- | --: |", "| 1 | 2 |", "| 3 | 4 |"]
+
+
+def _html(site: Path) -> dict[str, str]:
+    return {p.relative_to(site).as_posix(): p.read_text(encoding="utf-8") for p in site.rglob("*.html")}
+
+
+def test_hostile_names_show_as_text(hostile_build):
+    html = _html(hostile_build.site)
+    gpu_page = html["gpus/rtx-4090/index.html"]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in gpu_page
+    for path, text in html.items():
+        assert "<script>alert(1)" not in text, path
+        assert "alert(2)" not in text or 'href="javascript:' not in text, path
+        assert 'href="x"' not in text, path
+        assert "<b>3.1</b>" not in text, path
+    variant = html["models/llama-3.1/llama-3.1-8b/index.html"]
+    assert "[link](x)" in variant  # the brackets survive as text
+    assert "<em>8B</em>" not in variant
+
+
+def test_hostile_names_in_chart_data_are_data(hostile_build):
+    gpus = json.loads((hostile_build.site / "data" / "gpus.json").read_text())
+    assert HOSTILE_GPU in {g["name"] for g in gpus}
+    for path, text in _html(hostile_build.site).items():
+        for spec in re.findall(r'<script type="application/json">(.*?)</script>', text, re.S):
+            json.loads(spec)  # every embedded spec parses: nothing closed the script early
+
+
+# ------------------------------------------------------------------ the build
+
+
+def test_strict_build_weights_and_offline_assets(hostile_build):
+    r = hostile_build
+    assert (r.site / "index.html").is_file()
+    pages_n, heaviest, heaviest_bytes, total = measure_site(r.site)
+    assert pages_n == r.pages > 10
+    assert heaviest_bytes <= MAX_PAGE_BYTES
+    assert total <= MAX_SITE_BYTES
+    for path, text in _html(r.site).items():
+        # every script and stylesheet is the site's own
+        loaded = re.findall(r'<script[^>]+src="([^"]+)"', text) + re.findall(r'<img[^>]+src="([^"]+)"', text)
+        for tag in re.findall(r"<link[^>]+>", text):
+            rel_ = re.search(r'rel="([^"]+)"', tag)
+            if rel_ and rel_.group(1) in ("canonical", "alternate"):
+                continue  # an address, not a fetch
+            loaded += re.findall(r'href="([^"]+)"', tag)
+        for url in loaded:
+            assert not re.match(r"^(https?:)?//", url), f"{path} loads {url}"
+        assert "fonts.googleapis" not in text and "fonts.gstatic" not in text
+        assert "api.github.com" not in text
+    js = r.site / "assets" / "js"
+    for name in ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js", "charts.js", "tables.js"):
+        assert (js / name).is_file(), name
+
+
+def test_pages_cover_the_catalogue(hostile_build):
+    site = hostile_build.site
+    for gid in SMALL_GPUS:
+        assert (site / "gpus" / gid / "index.html").is_file()
+    for fid in SMALL_FAMILIES:
+        assert (site / "models" / fid / "index.html").is_file()
+    for f in (CATALOG_DIR / "methods").glob("*.yaml"):
+        assert (site / "methods" / f.stem / "index.html").is_file()
+    for name in ("explorer", "methodology", "rules-of-thumb", "downloads", "contributing"):
+        assert (site / name / "index.html").is_file(), name
+
+
+def test_explorer_data_by_url_not_inline(hostile_build):
+    text = (hostile_build.site / "explorer" / "index.html").read_text()
+    spec = json.loads(re.search(r'<script type="application/json">(.*?)</script>', text, re.S).group(1))
+    urls = json.dumps(spec)
+    assert "data/curves.json" in urls and "data/gpus.json" in urls
+    assert '"values"' not in urls
+    assert {p["name"] for p in spec["params"]} >= {"gpu", "method", "context", "batch"}
+    rows = json.loads((hostile_build.site / "data" / "curves.json").read_text())
+    assert rows and set(rows[0]) == {"i", "m", "t", "s", "b", "n"}
+
+
+def test_every_chart_has_a_table_beside_it(hostile_build):
+    for path, text in _html(hostile_build.site).items():
+        if "vega-chart" in text:
+            assert "<table" in text, path
+
+
+def test_downloads_listed_with_sizes(hostile_build):
+    text = (hostile_build.site / "downloads" / "index.html").read_text()
+    assert "datapackage.json" in text
+    package = json.loads((hostile_build.site / "tables" / "datapackage.json").read_text())
+    for res in package["resources"]:
+        assert (hostile_build.site / "tables" / res["path"]).is_file(), res["path"]
+    assert re.search(r"\d KiB|\d MiB", text)
+
+
+def test_sources_untouched(hostile_build):
+    # the build writes nothing into the site sources
+    assert not (SITE_SRC_DIR / "generated").exists() or not any((SITE_SRC_DIR / "generated").iterdir())
+    assert not any(SITE_SRC_DIR.rglob("*.html"))
+
+
+def test_cli_build_reports(tmp_path, capsys, monkeypatch):
+    from vramatlas.cli import main
+    from vramatlas.site import build
+
+    cat = small_catalog(tmp_path)
+    monkeypatch.setattr(build, "default_stages", small_stages)
+    status = main(["build", "--out", str(tmp_path / "out"), "--catalog", str(cat), "--quiet"])
+    out = capsys.readouterr().out
+    assert status == 0
+    for word in ("pages:", "site size:", "heaviest page:", "build time:"):
+        assert word in out
+    assert (tmp_path / "out" / "site" / "index.html").is_file()
+    assert (tmp_path / "out" / "tables" / "datapackage.json").is_file()
+
+
+def test_cli_build_bad_catalogue_is_one_line(tmp_path, capsys):
+    from vramatlas.cli import main
+
+    status = main(["build", "--out", str(tmp_path / "out"), "--catalog", str(tmp_path / "nope")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_mkdocs_config_is_offline():
+    cfg = yaml.safe_load((SITE_SRC_DIR / "mkdocs.yml").read_text())
+    assert cfg["theme"]["font"] is False
+    assert "repo_url" not in cfg  # material would fetch the repository's stars from api.github.com
+    assert not any(str(x).startswith(("http:", "https:", "//")) for x in cfg.get("extra_javascript", []))
+    assert not any(str(x).startswith(("http:", "https:", "//")) for x in cfg.get("extra_css", []))
+
+
+def test_pages_workflow_deploys_on_main():
+    wf = Path(__file__).resolve().parent.parent / ".github" / "workflows" / "pages.yml"
+    data = yaml.safe_load(wf.read_text())
+    on = data.get("on", data.get(True))
+    assert "main" in on["push"]["branches"]
+    text = wf.read_text()
+    assert "vramatlas build" in text and "deploy-pages" in text
