@@ -108,13 +108,6 @@ def test_parallelism(small):
     assert (small.loc[~one & ~training, "parallelism"] == "tp").all()
 
 
-# Known non-monotone case in the memory model (reported to the lead): the peak phase is
-# chosen before the allocator slack is added, and the optimizer-step phase's slack (part of
-# the freed autocast copies) is large; at 2k the step is the peak with that slack, at 8k the
-# loss phase is (without it), so the 2k peak is higher. Tracked by the strict xfail below.
-KNOWN_NON_MONOTONE = {("llama-3.1-405b", "full-mixed")}
-
-
 def _decreasing_steps(frame, axis):
     other = "batch" if axis == "seq_len" else "seq_len"
     ordered = frame.sort_values([*KEY, other, axis], kind="stable")
@@ -125,12 +118,7 @@ def _decreasing_steps(frame, axis):
 
 @pytest.mark.parametrize("axis", ["seq_len", "batch"])
 def test_monotone_in_context_and_batch(small, axis):
-    assert _decreasing_steps(small, axis) <= KNOWN_NON_MONOTONE
-
-
-@pytest.mark.xfail(strict=True, reason="memory.py: slack added after choosing the peak phase (see KNOWN_NON_MONOTONE)")
-def test_known_non_monotone_case_is_fixed(small):
-    assert not _decreasing_steps(small, "seq_len")
+    assert not _decreasing_steps(small, axis)
 
 
 def test_rows_agree_with_estimate(catalog, small):

@@ -339,7 +339,7 @@ def allocator_slack(c: pd.DataFrame, kv_final, prefill_act, phases: dict[str, np
     checkpointed = _a(c["grad_checkpointing"]) > 0
     loss_block = _a(c["batch"]) * _a(c["seq_len"]) * _a(c["vocab"]) * _a(c["logits_bits"]) / 8 * phases["logits_share"]
     activation = np.where(checkpointed, RECOMPUTE_SLACK * phases["layer_working_set"], SAVED_ACTIVATION_SLACK * phases["saved"])
-    copies = np.where(phases["at_step"], COPY_POOL_SLACK * phases["copies"], 0.0)
+    copies = np.where(phases["at_step"], phases["step_slack"], 0.0)
     train = LOSS_POOL_SLACK * loss_block + activation + copies
     return np.where(training, train, inference)
 
@@ -379,7 +379,10 @@ def estimate_frame(c: pd.DataFrame) -> pd.DataFrame:
     at_loss = resident + copies + act_loss + logits
     at_sweep = resident + copies + act_sweep
     at_step = resident + grads
-    phase_idx = np.argmax(np.vstack([at_loss, at_sweep, at_step]), axis=0)
+    # The phase whose tensors *and* slack are largest is the peak: at the step,
+    # the freed autocast copies add slack the other phases do not have.
+    step_slack = COPY_POOL_SLACK * copies
+    phase_idx = np.argmax(np.vstack([at_loss, at_sweep, at_step + step_slack]), axis=0)
     tr = {
         "weight_copies": np.where(phase_idx < 2, copies, 0.0),
         "activations": np.choose(phase_idx, [act_loss, act_sweep, np.zeros_like(act_loss)]),
@@ -392,7 +395,7 @@ def estimate_frame(c: pd.DataFrame) -> pd.DataFrame:
         "logits_share": np.where(training, shard["logits"], 0.0),
         "layer_working_set": tokens * saved_bytes_per_token_layer(c) * shard["activations"],
         "saved": act_loss,
-        "copies": copies,
+        "step_slack": step_slack,
         "at_step": phase_idx == 2,
     }
     slack = allocator_slack(c, kv_final, prefill, phases)
