@@ -36,7 +36,8 @@ def expected_grid(catalog, gpus, variants, methods):
         maxpos = catalog.variants[v]["config"]["max_position_embeddings"]
         contexts = sorted({c for c in mx.CONTEXTS if c <= maxpos} | {maxpos})
         for m in methods:
-            if mx.is_ternary_method(catalog.methods[m]) and family["weights_native"] != "ternary":
+            wanted = catalog.methods[m].get("for_weights_native")
+            if wanted and family["weights_native"] not in wanted:
                 continue
             counts = list(mx.GPU_COUNTS)
             for n in (8,) + mx.NODE_COUNTS:

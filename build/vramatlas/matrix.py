@@ -22,8 +22,8 @@ Which rows exist (the grid, documented on the site's methodology page):
   catalogue at the shortest context (batch 1): more GPUs only matter for those.
 * Parallelism: ``none`` on one GPU; tensor parallel (``tp``) for inference and
   ``fsdp`` for training on several.
-* Ternary methods (``inference-ternary``, ``train-ternary``) only for families
-  whose published weights are ternary (BitNet b1.58, MatMul-free LM); every
+* Methods that name the weights they are for (``for_weights_native``: the
+  ternary methods) only for families whose published weights are those (BitNet b1.58, MatMul-free LM); every
   other method for every model.
 * Context lengths 2k, 8k, 32k, 128k and the model's own
   ``max_position_embeddings``, skipping lengths beyond it; batch 1 and 8.
@@ -67,12 +67,6 @@ MATRIX_COLUMNS = KEY_COLUMNS + SETTING_COLUMNS + RESULT_COLUMNS
 # ----------------------------------------------------------- small tables
 
 
-def is_ternary_method(method: Mapping[str, Any]) -> bool:
-    """A method meant only for models published with ternary weights."""
-    linear = (method.get("weights") or {}).get("linear") or {}
-    return "ternary" in str(method.get("id", "")) or str(linear.get("format", "")).startswith("ternary")
-
-
 def variant_table(catalog, variants: Iterable[str] | None = None) -> pd.DataFrame:
     """One row per model variant: ids, family facts and the architecture columns."""
     rows = []
@@ -83,7 +77,7 @@ def variant_table(catalog, variants: Iterable[str] | None = None) -> pd.DataFram
         row: dict[str, Any] = {
             "model": vid,
             "model_family": v["family"],
-            "ternary_native": family.get("weights_native") == "ternary",
+            "weights_native": family.get("weights_native"),
             "parameters": int(v.get("parameters") or arch["params_total"]),
         }
         row.update(arch)
@@ -106,7 +100,7 @@ def method_table(catalog, methods: Iterable[str] | None = None) -> pd.DataFrame:
         row: dict[str, Any] = {
             "method": mid,
             "method_kind": spec["kind"],
-            "ternary_only": is_ternary_method(spec),
+            "for_weights_native": tuple(spec.get("for_weights_native") or ()),
             "optimizer": optimizer,
         }
         row.update(method_columns(spec))
@@ -147,18 +141,21 @@ def context_table(variants: pd.DataFrame, contexts: Iterable[int] = CONTEXTS) ->
 
 
 def method_pairs(variants: pd.DataFrame, methods: pd.DataFrame) -> pd.DataFrame:
-    """(v, m) for every sensible model x method: ternary methods only for ternary-native families."""
-    pairs = pd.DataFrame({"v": np.arange(len(variants))}).merge(pd.DataFrame({"m": np.arange(len(methods))}), how="cross")
-    ternary_only = methods["ternary_only"].to_numpy()[pairs["m"].to_numpy()]
-    native = variants["ternary_native"].to_numpy()[pairs["v"].to_numpy()]
-    return pairs[~ternary_only | native].reset_index(drop=True)
+    """(v, m) for every sensible model x method: a method that names the weights it is
+    for (`for_weights_native`, e.g. ternary inference) pairs only with those families."""
+    allowed = np.array(
+        [[not wanted or native in wanted for wanted in methods["for_weights_native"]] for native in variants["weights_native"]],
+        dtype=bool,
+    ).reshape(len(variants), len(methods))
+    v, m = np.nonzero(allowed)
+    return pd.DataFrame({"v": v, "m": m})
 
 
 # ------------------------------------------------------------ case frames
 
 # Columns of `variants` / `methods` / `gpus` that are not inputs of the memory model.
-_NOT_INPUTS = {"model", "model_family", "ternary_native", "parameters", "lora_io_default", "lora_in_width_default",
-               "method", "method_kind", "ternary_only", "optimizer", "lora_on", "gpu", "vendor", "segment"}
+_NOT_INPUTS = {"model", "model_family", "weights_native", "parameters", "lora_io_default", "lora_in_width_default",
+               "method", "method_kind", "for_weights_native", "optimizer", "lora_on", "gpu", "vendor", "segment"}
 
 
 _NOT_INPUTS |= {f"lora_{name}" for name in LORA_MODULES} | {"max_positions", "moe_layers"}
