@@ -58,21 +58,24 @@ def browser():
 
 
 class Visit:
-    """One page in a fresh context, recording console errors and every request."""
+    """A page in a fresh context, recording console errors and every request (``reset`` between pages)."""
 
     def __init__(self, browser, base: str):
         self.base = base
         self.context = browser.new_context(viewport={"width": 1280, "height": 900})
         self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.requests: list[str] = []
-        self.failed: list[str] = []
+        self.reset()
         self.page.on("console", lambda m: self.errors.append(f"{m.type}: {m.text}") if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.on("requestfailed", lambda r: self.failed.append(r.url))
         self.page.on("response", lambda r: self.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
         self.page.on("dialog", lambda d: (self.errors.append(f"dialog: {d.message}"), d.dismiss()))
+
+    def reset(self):
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.failed: list[str] = []
 
     def open(self, path: str):
         self.page.goto(self.base + path, wait_until="load")
@@ -115,24 +118,23 @@ def test_every_page_loads_clean_and_local(browser, server, built_site):
     pages = _pages(built_site.site)
     assert len(pages) > 50
     problems = []
+    v = Visit(browser, server)  # one tab for all pages: a new context per page doubles the time
     for path in pages:
-        v = Visit(browser, server)
-        try:
-            page = v.open(path)
-            states = page.eval_on_selector_all(".vega-chart", "els => els.map(e => e.getAttribute('data-state'))")
-            if any(s != "rendered" for s in states):
-                problems.append(f"{path}: chart states {states}")
-            for i, n in enumerate(_marks(page)):
-                if n == 0:
-                    problems.append(f"{path}: chart {i} drew no marks")
-            if v.errors:
-                problems.append(f"{path}: console {v.errors[:3]}")
-            if v.failed:
-                problems.append(f"{path}: failed requests {v.failed[:3]}")
-            if v.foreign():
-                problems.append(f"{path}: requests to other hosts {v.foreign()[:3]}")
-        finally:
-            v.close()
+        v.reset()
+        page = v.open(path)
+        states = page.eval_on_selector_all(".vega-chart", "els => els.map(e => e.getAttribute('data-state'))")
+        if any(s != "rendered" for s in states):
+            problems.append(f"{path}: chart states {states}")
+        for i, n in enumerate(_marks(page)):
+            if n == 0:
+                problems.append(f"{path}: chart {i} drew no marks")
+        if v.errors:
+            problems.append(f"{path}: console {v.errors[:3]}")
+        if v.failed:
+            problems.append(f"{path}: failed requests {v.failed[:3]}")
+        if v.foreign():
+            problems.append(f"{path}: requests to other hosts {v.foreign()[:3]}")
+    v.close()
     assert not problems, "\n".join(problems[:30])
 
 
@@ -209,3 +211,30 @@ def test_tables_sort_and_filter(browser, server):
         assert 1 <= visible < 5
     finally:
         v.close()
+
+
+def test_hostile_names_render_as_text(browser, tmp_path):
+    """A GPU named <script>alert(1)</script> and a model with [link](x) syntax show as text."""
+    from test_site import HOSTILE_GPU, HOSTILE_MODEL, build_small
+
+    from vramatlas.site.serve import serve_in_thread
+
+    report = build_small(tmp_path, hostile=True)
+    srv, base = serve_in_thread(report.site)
+    try:
+        v = Visit(browser, base)
+        page = v.open("gpus/rtx-4090/")
+        assert page.locator("h1").first.inner_text().rstrip("\u00b6") == HOSTILE_GPU
+        assert page.title().startswith(HOSTILE_GPU)
+        page = v.open("models/llama-3.1/llama-3.1-8b/")
+        assert page.locator("h1").first.inner_text().rstrip("\u00b6") == HOSTILE_MODEL
+        assert page.locator("article a[href='x']").count() == 0
+        page = v.open("explorer/")
+        options = page.locator("#explorer .vega-bindings select").first.locator("option").all_text_contents()
+        assert HOSTILE_GPU in options
+        assert not [e for e in v.errors if "dialog" in e], v.errors
+        assert not v.errors and not v.foreign()
+        v.close()
+    finally:
+        srv.shutdown()
+        srv.server_close()

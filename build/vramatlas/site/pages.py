@@ -985,7 +985,7 @@ def accuracy_section(d: SiteData) -> str:
                "for the same model, method, workload and GPU. Error = predicted / measured \u2212 1.\n")
     stats = d.accuracy_summary
     if stats is not None and len(stats):
-        out.append(md_table(["group", "cases", "median |error|", "90th percentile", "largest"],
+        out.append(md_table(["group", "cases", "median abs. error", "90th percentile", "largest"],
                             [[esc(r.group), r.cases, pct(r.median), pct(r.p90), pct(r.max)]
                              for r in stats.itertuples(index=False)], "lrrrr"))
     frame = pd.DataFrame({
@@ -1027,8 +1027,13 @@ def accuracy_section(d: SiteData) -> str:
     nc = [m for m in d.catalog.measurements.values() if not m.get("comparable", True)]
     if nc:
         out.append("\n### Figures not compared, and why\n")
-        out.append(md_table(["measurement", "why not comparable"],
-                            [[esc(m.get("id")), esc(m.get("why_not_comparable") or "")] for m in nc], "ll"))
+        out.append(f"{len(nc)} measurements in the catalogue ran under conditions the model does not describe "
+                   "(another runtime, unstated lengths, allocated rather than process memory ...); they are kept "
+                   "with the reason, and not counted above.\n")
+        out.append('<details class="abstract" markdown><summary>The reasons, one per measurement</summary>\n\n'
+                   + md_table(["measurement", "why not comparable"],
+                              [[esc(m.get("id")), esc(m.get("why_not_comparable") or "")] for m in nc], "ll")
+                   + "\n</details>\n")
     return "\n".join(out)
 
 
@@ -1047,15 +1052,15 @@ def published_table_md(catalog) -> str:
         err = "n/a" if r.error is None or (isinstance(r.error, float) and math.isnan(r.error)) else pct(r.error, True)
         est = "n/a" if isinstance(r.estimate_compared_bytes, float) and math.isnan(r.estimate_compared_bytes) \
             else gib(r.estimate_compared_bytes, 2)
-        why = esc(r.why_not_comparable or "") if not r.comparable else ""
-        rows.append([esc(r.measurement), src, esc(r.model), esc(r.method or ""), esc(r.gpu or ""),
+        quantity = "allocated" if "allocated" in str(r.quantity) else "process"
+        rows.append([esc(r.measurement), src, esc(r.model), esc(r.method or ""),
                      k(r.seq_len) if r.seq_len else "", esc(r.batch if r.batch is not None else ""),
-                     esc(r.gpus), esc(str(r.quantity).replace("_bytes", "").replace("_", " ")),
-                     gib(r.published_bytes, 2) if r.published_bytes else "n/a", est, err,
-                     '<span class="va-yes">yes</span>' if r.comparable else "no", why])
-    return md_table(["figure", "source", "model", "method", "GPU", "context", "batch", "GPUs", "quantity",
-                     "published (GiB)", "estimate (GiB)", "error", "counts", "why not"], rows,
-                    "lllllrrrlrrrll")
+                     esc(r.gpus), quantity, gib(r.published_bytes, 2) if r.published_bytes else "n/a", est, err,
+                     '<span class="va-yes">yes</span>' if r.comparable else "no"])
+    return (md_table(["figure", "source", "model", "method", "context", "batch", "GPUs", "memory", "published (GiB)",
+                      "estimate (GiB)", "error", "counts"], rows, "llllrrrlrrrl")
+            + "\nWhy a row does not count is in its catalogue file (`why_not_comparable`) and on the "
+              "[methodology page](methodology.md#figures-not-compared-and-why).\n")
 
 
 # ---- rules of thumb, downloads, contributing
@@ -1071,23 +1076,28 @@ def rules_of_thumb(d: SiteData) -> Page:
     if t is None or not len(t):
         out.append("The rules-of-thumb table is not available in this build.\n")
         return Page(p, "Rules of thumb", "\n".join(out))
-    cols = [c for c in ("claim", "setting", "claimed", "computed", "verdict", "explanation") if c in t.columns]
-    verdict_css = {"holds": "va-yes", "true": "va-yes", "yes": "va-yes", "breaks": "va-no", "false": "va-no",
-                   "no": "va-no"}
+    cols = [c for c in ("setting", "claimed", "computed", "verdict", "explanation") if c in t.columns]
+    verdict_css = {"holds": "va-yes", "breaks": "va-no"}
     counts = t["verdict"].astype(str).value_counts() if "verdict" in t else pd.Series(dtype=int)
     if len(counts):
-        out.append("Verdicts: " + ", ".join(f"**{esc(v)}** {n}" for v, n in counts.items()) + ".\n")
-    rows = []
-    for r in t[cols].itertuples(index=False):
-        cells = []
-        for c, v in zip(cols, r):
-            text = esc("" if v is None or (isinstance(v, float) and math.isnan(v)) else v)
-            if c == "verdict":
-                css = verdict_css.get(str(v).split()[0].lower() if str(v) else "", "")
-                text = f'<span class="{css}">{text}</span>' if css else f"**{text}**"
-            cells.append(text)
-        rows.append(cells)
-    out.append(md_table(cols, rows, "l" * len(cols)))
+        out.append("Over all settings: " + ", ".join(f"**{esc(v)}** {n}" for v, n in counts.items()) + ".\n")
+
+    def cell(c, v):
+        text = esc("" if v is None or (isinstance(v, float) and math.isnan(v)) else v)
+        if c == "verdict":
+            css = verdict_css.get(str(v).strip().lower(), "")
+            return f'<span class="{css}">{text}</span>' if css else f"**{text}**"
+        return text
+
+    claims = list(dict.fromkeys(t["claim"].astype(str))) if "claim" in t else [""]
+    for claim in claims:
+        sub = t[t["claim"].astype(str) == claim] if claim else t
+        verdicts = sub["verdict"].astype(str).value_counts() if "verdict" in sub else pd.Series(dtype=int)
+        out.append(f"## {esc(claim)}\n")
+        if len(verdicts):
+            out.append(", ".join(f"{esc(v)}: {n}" for v, n in verdicts.items()) + "\n")
+        out.append(md_table(cols, [[cell(c, v) for c, v in zip(cols, r)] for r in sub[cols].itertuples(index=False)],
+                            "l" * len(cols)))
     out.append("\nThe same table is in the [downloads](downloads.md).\n")
     return Page(p, "Rules of thumb", "\n".join(out))
 
@@ -1245,7 +1255,7 @@ def write_pages(docs: Path, d: SiteData, package: dict | None = None, extra: Seq
     if figures.is_file():
         text = figures.read_text(encoding="utf-8")
         if PUBLISHED_MARKER in text:
-            figures.write_text(WIDE + text.replace(PUBLISHED_MARKER, "\n" + published_table_md(d.catalog) + "\n"),
+            figures.write_text(WIDEST + text.replace(PUBLISHED_MARKER, "\n" + published_table_md(d.catalog) + "\n"),
                                encoding="utf-8")
     for pg in pages:
         target = docs / pg.path
