@@ -51,6 +51,7 @@ SHORT = {
 COMMON_CARDS = ("rtx-3060-12gb", "rtx-4060-ti-16gb", "rtx-3090", "rtx-4090", "rtx-5090", "rtx-a6000", "l40s",
                 "a100-80gb", "h100-sxm", "h200", "mi300x", "m4-max")
 REF_CONTEXT = 8192
+VENDORS = {"nvidia": "NVIDIA", "amd": "AMD", "intel": "Intel", "apple": "Apple"}
 DASH = "\u2014"
 SEGMENTS = ("consumer", "workstation", "datacenter", "unified-memory")
 SEGMENT_TITLES = {"consumer": "Consumer", "workstation": "Workstation", "datacenter": "Data centre",
@@ -533,7 +534,7 @@ def gpu_page(d: SiteData, gid: str) -> Page:
         usable += (f" (the GPU may use {share:.0%} of the machine's {gib_text(mem.get('usable_bytes'))} "
                    "by default)")
     out.append(f"{esc(mem.get('nominal', ''))} nominal, {usable}, {esc(mem.get('type', ''))}; "
-               f"{esc(g.get('vendor', ''))} {esc(g.get('architecture', ''))}, "
+               f"{esc(VENDORS.get(g.get('vendor'), g.get('vendor', '')))} {esc(g.get('architecture', ''))}, "
                f"{esc(SEGMENT_TITLES.get(g.get('segment'), g.get('segment', '')))}, {esc(g.get('release_year', ''))}.\n")
     out.append("## What fits on one card\n")
     out.append(f"The longest context (tokens) at which each model fits on one {esc(name)} at batch 1, by method. "
@@ -605,7 +606,8 @@ def gpu_index(d: SiteData) -> Page:
         biggest = d.best_format[(d.best_format["gpu"] == gid) & (d.best_format["cat"] != "does not fit")]
         params = {v: int(d.catalog.variants[v].get("parameters") or 0) for v in biggest["model"]}
         top = max(params, key=params.get) if params else None
-        rows.append([f"[{esc(d.gpu_name(gid))}]({rel(p, d.gpu_page(gid))})", esc(g.get("vendor", "")),
+        rows.append([f"[{esc(d.gpu_name(gid))}]({rel(p, d.gpu_page(gid))})",
+                     esc(VENDORS.get(g.get("vendor"), g.get("vendor", ""))),
                      esc(SEGMENT_TITLES.get(g.get("segment"), g.get("segment", ""))), esc(mem.get("nominal", "")),
                      gib(d.capacity(gid)), f"{float(mem.get('bandwidth_bytes_per_s') or 0) / 1e9:,.0f}",
                      esc(d.variant_name(top)) if top else "\u2014"])
