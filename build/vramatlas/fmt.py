@@ -20,10 +20,8 @@ included) before anything is written, and files are replaced atomically.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ import yaml
 from .catalog import kind_of
 from .loader import MAX_BYTES, load_bytes, load_document
 from .paths import CATALOG_DIR, SCHEMA_DIR
+from .files import write_atomic
 
 class _Dumper(yaml.SafeDumper):
     """PyYAML's safe block style, so ``yaml.safe_dump(data, sort_keys=False, width=120,
@@ -166,24 +165,6 @@ def format_text(raw: bytes, path: Path, schema_dir: Path = SCHEMA_DIR) -> str:
     return text
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        try:
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        except OSError:
-            pass
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def collect_files(paths: list[Path]) -> list[Path]:
     """YAML files named or under the folders named; FileNotFoundError for a missing path."""
     files: list[Path] = []
@@ -227,7 +208,7 @@ def fmt_paths(paths: list[Path], check: bool = False, schema_dir: Path = SCHEMA_
         if check:
             print(f"{display_path(path)}: not canonical (run: vramatlas fmt {display_path(path)})", file=out)
         else:
-            _write_atomic(path, text)
+            write_atomic(path, text)
             print(f"reformatted {display_path(path)}", file=err)
     verb = "would reformat" if check else "reformatted"
     print(f"vramatlas fmt: {len(files)} file{'s' if len(files) != 1 else ''}, {verb} {len(changed)}, "

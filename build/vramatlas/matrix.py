@@ -34,7 +34,7 @@ Which rows exist (the grid, documented on the site's methodology page):
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd

@@ -32,7 +32,6 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -40,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from . import matrix as mx
+from .files import write_atomic
 from .memory import COMPONENTS
 
 TABLES_DIRNAME = "tables"
@@ -367,20 +367,7 @@ def _iso(epoch: int) -> str:
 
 def _atomic_write(path: Path, data: bytes) -> Path:
     """Write to a temporary file beside ``path``, then rename over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return write_atomic(path, data, mode=0o644)
 
 
 def _plain(df: pd.DataFrame) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from typing import Any
 
 from . import record
 from .methods import OPTIMIZERS, MethodError, resolve
+from ..files import write_atomic
 
 INSTALL_HINT = "pip install 'vramatlas[measure]'"
 GIB = 2 ** 30
@@ -283,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
                           outcome=result.outcome, outcome_detail=result.detail,
                           predicted_bytes=predicted, provenance=provenance)
     try:
-        record.write_atomic(args.out, record.to_yaml(doc))
+        write_atomic(args.out, record.to_yaml(doc))
     except OSError as exc:
         return _fail(f"cannot write {args.out}: {exc.strerror or exc.__class__.__name__}")
 

@@ -15,9 +15,7 @@ import os
 import platform
 import re
 import subprocess
-import tempfile
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -326,22 +324,6 @@ _Dumper.ignore_aliases = lambda self, data: True  # the catalogue refuses anchor
 def to_yaml(doc: dict[str, Any]) -> str:
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
                      allow_unicode=True, width=100)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def today() -> str:

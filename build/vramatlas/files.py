@@ -1,0 +1,34 @@
+"""Writing files so that a failure halfway leaves the previous file whole."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_atomic(path: Path | str, data: bytes | str, mode: int | None = None) -> Path:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    Text is written as UTF-8 with ``\\n`` line ends. The file gets ``mode``, else
+    the mode of the file it replaces, else 0o644 (mkstemp's 0o600 would hide
+    published tables from a web server).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    if mode is None:
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
