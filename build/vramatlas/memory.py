@@ -10,8 +10,8 @@ The prediction is what nvidia-smi shows for the process at its peak, per GPU:
 
 Phases: inference = load, prefill, decode; training = the loss (end of the
 forward pass), the backward sweep (recomputing one checkpointed layer), and
-the optimizer step. The methodology page (site/docs/methodology.md) explains
-each term with its sources.
+the optimizer step. The site's methodology page is generated from the
+docstrings below, so it says what this code does.
 """
 
 from __future__ import annotations
