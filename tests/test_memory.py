@@ -250,3 +250,20 @@ def test_the_frame_and_a_single_estimate_are_the_same_code(catalog):
     for (i, r), (_, f) in zip(enumerate(rows), frame.iterrows()):
         single = estimate(catalog, model=r["model"], method="qlora", seq_len=int(r["seq_len"]))
         assert single.peak_bytes == f["peak_bytes"]
+
+
+def test_a_sliding_window_shorter_than_the_prompt_materialises_the_mask(catalog):
+    from vramatlas.memory import attention_mask_bytes
+
+    short = row(catalog, model="mistral-7b-v0.1", method="inference-bf16", seq_len=4096)
+    long = row(catalog, model="mistral-7b-v0.1", method="inference-bf16", seq_len=8192, batch=2)
+    assert attention_mask_bytes(short, short["seq_len"])[0] == 0  # within the window: is_causal, no mask
+    assert attention_mask_bytes(long, long["seq_len"])[0] == 2 * 8192 * 8192
+    llama = row(catalog, model="llama-3.1-8b", method="inference-bf16", seq_len=65536)
+    assert attention_mask_bytes(llama, llama["seq_len"])[0] == 0
+
+
+def test_gemma_final_softcap_keeps_its_tanh_output_in_training(catalog):
+    est = estimate(catalog, model="gemma-2-9b", method="lora", seq_len=2048)
+    tokens_vocab = 2048 * 256000
+    assert est.components["logits"] == tokens_vocab * (3 * 4 + 2)

@@ -205,6 +205,7 @@ def architecture(config: Mapping[str, Any], parameters: int | None = None) -> di
         "sliding_window": float(window),
         "sliding_share": sliding_share,
         "max_positions": float(_get(config, "max_position_embeddings", 0) or 0),
+        "logit_softcap": float(bool(config.get("final_logit_softcapping"))),
         "params_total": float(total),
         "params_embed": float(embed),
         "params_lm_head": float(lm_head),

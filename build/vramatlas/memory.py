@@ -161,6 +161,19 @@ def _attention_widths(c: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return np.where(recurrent, hidden, q), np.where(recurrent, hidden, out)
 
 
+def attention_mask_bytes(c: pd.DataFrame, tokens_per_sequence) -> np.ndarray:
+    """A boolean batch x seq x seq mask, materialised once per forward.
+
+    SDPA runs maskless (is_causal) unless a sliding window cuts into the
+    sequence; then transformers builds the mask explicitly (one byte per
+    query-key pair) and the kernel keeps it for backward.
+    """
+    seq = _a(tokens_per_sequence)
+    window = _a(c["sliding_window"])
+    windowed = (window > 0) & (seq > window) & (_a(c["sliding_share"]) > 0)
+    return np.where(windowed, _a(c["batch"]) * seq * seq, 0.0)
+
+
 def prefill_activation_bytes(c: pd.DataFrame) -> np.ndarray:
     """Peak transient memory of one prompt pass (no_grad, SDPA attention).
 
@@ -188,7 +201,8 @@ def prefill_activation_bytes(c: pd.DataFrame) -> np.ndarray:
         np.maximum(3 * tokens * width * cb, 2 * tokens * width * cb + dequant),
         np.maximum(2 * tokens * width * cb, tokens * width * cb + dequant),
     )
-    return 4 * tokens * hidden * cb + np.maximum(attention, mlp)
+    mask = attention_mask_bytes(c, tokens / _a(c["batch"]))
+    return 4 * tokens * hidden * cb + np.maximum(attention, mlp) + mask
 
 
 def decode_activation_bytes(c: pd.DataFrame) -> np.ndarray:
@@ -235,17 +249,23 @@ def training_activation_bytes(c: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     per_layer = tokens * saved_bytes_per_token_layer(c)
     stream = tokens * _a(c["hidden"]) * np.maximum(_a(c["compute_bits"]), _a(c["bpw_embedding"])) / 8
     checkpointed = _a(c["grad_checkpointing"]) > 0
-    at_loss = np.where(checkpointed, layers * stream, layers * per_layer)
-    sweep = np.where(checkpointed, layers * stream + per_layer, layers * per_layer) + dequantized_layer_bytes(c)
+    mask = attention_mask_bytes(c, c["seq_len"])
+    at_loss = np.where(checkpointed, layers * stream, layers * per_layer) + mask
+    sweep = np.where(checkpointed, layers * stream + per_layer, layers * per_layer) + dequantized_layer_bytes(c) + mask
     return at_loss, sweep
 
 
 def logits_bytes(c: pd.DataFrame) -> np.ndarray:
-    """Vocabulary-sized buffers: the loss's fp32 buffers in training, one row per sequence in generate."""
+    """Vocabulary-sized buffers: the loss's fp32 buffers in training, one row per sequence in generate.
+
+    A final-logit soft-cap (Gemma 2: cap * tanh(logits / cap)) keeps its tanh
+    output, in the compute dtype, for backward.
+    """
     vocab = _a(c["vocab"])
     training = _a(c["training"]) > 0
     tokens = _a(c["batch"]) * _a(c["seq_len"])
-    loss = LOSS_BUFFERS * tokens * vocab * _a(c["logits_bits"]) / 8
+    softcap = _a(c["logit_softcap"]) * tokens * vocab * _a(c["compute_bits"]) / 8
+    loss = LOSS_BUFFERS * tokens * vocab * _a(c["logits_bits"]) / 8 + softcap
     generate = 2 * _a(c["batch"]) * vocab * 4  # last-token logits and scores, fp32
     return np.where(training, loss, generate)
 
