@@ -11,7 +11,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from ..catalog import Catalog, entity_id, kind_of
 from ..loader import Document, Problem
@@ -67,6 +67,16 @@ def _int(value: Any) -> bool:
 def _num(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
+def _variants(docs: Iterable[Document]) -> Iterator[tuple[Document, int, dict]]:
+    """(family document, index, variant) for every variant that is a mapping."""
+    for doc in docs:
+        variants = doc.data.get("variants")
+        if isinstance(variants, list):
+            for i, v in enumerate(variants):
+                if isinstance(v, dict):
+                    yield doc, i, v
+
+
 
 # ---- VA2xx: identity and references ----------------------------------------------------
 
@@ -111,22 +121,18 @@ def duplicate_ids(ctx: Context) -> Iterator[Problem]:
             else:
                 seen[ident] = doc
     seen_v: dict[str, tuple[Document, int]] = {}
-    for doc in sorted(ctx.docs("models"), key=lambda d: d.path):
-        variants = doc.data.get("variants")
-        if not isinstance(variants, list):
+    for doc, i, variant in _variants(sorted(ctx.docs("models"), key=lambda d: d.path)):
+        vid = variant.get("id")
+        if not isinstance(vid, str):
             continue
-        for i, variant in enumerate(variants):
-            vid = variant.get("id") if isinstance(variant, dict) else None
-            if not isinstance(vid, str):
-                continue
-            if vid in seen_v:
-                other, j = seen_v[vid]
-                where = "this file" if other is doc else other.path.name
-                yield _p(doc, ("variants", i, "id"), "VA203",
-                         f"variant id '{vid}' is also used in {where} (variants[{j}])",
-                         "variant ids are unique across all model families")
-            else:
-                seen_v[vid] = (doc, i)
+        if vid in seen_v:
+            other, j = seen_v[vid]
+            where = "this file" if other is doc else other.path.name
+            yield _p(doc, ("variants", i, "id"), "VA203",
+                     f"variant id '{vid}' is also used in {where} (variants[{j}])",
+                     "variant ids are unique across all model families")
+        else:
+            seen_v[vid] = (doc, i)
 
 
 def _ids_hint(word: str, known) -> str:
@@ -245,13 +251,9 @@ def parameter_units(ctx: Context) -> Iterator[Problem]:
             yield _p(doc, path, "VA303", f"{path[-1]} is {value:g}: that looks like {scale}, not a count",
                      "write the exact parameter count from the model's config (e.g. 8030261248)")
 
-    for doc in ctx.docs("models"):
-        variants = doc.data.get("variants")
-        if isinstance(variants, list):
-            for i, v in enumerate(variants):
-                if isinstance(v, dict):
-                    for key in ("parameters", "active_parameters"):
-                        yield from check(doc, ("variants", i, key), v.get(key))
+    for doc, i, v in _variants(ctx.docs("models")):
+        for key in ("parameters", "active_parameters"):
+            yield from check(doc, ("variants", i, key), v.get(key))
     for doc in ctx.docs("measurements"):
         yield from check(doc, ("parameters",), doc.data.get("parameters"))
 
@@ -284,42 +286,30 @@ _PUBLISHED = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMBT])\s*$", re.I)
           "The exact count should agree with the published size label within 25%; a larger gap usually "
           "means a count copied from another variant.")
 def parameters_vs_published(ctx: Context) -> Iterator[Problem]:
-    for doc in ctx.docs("models"):
-        variants = doc.data.get("variants")
-        if not isinstance(variants, list):
+    for doc, i, v in _variants(ctx.docs("models")):
+        label, count = v.get("parameters_published"), v.get("parameters")
+        if not isinstance(label, str) or not _num(count) or count < 1_000_000:
             continue
-        for i, v in enumerate(variants):
-            if not isinstance(v, dict):
-                continue
-            label, count = v.get("parameters_published"), v.get("parameters")
-            if not isinstance(label, str) or not _num(count) or count < 1_000_000:
-                continue
-            m = _PUBLISHED.match(label)
-            if not m:
-                continue
-            published = float(m.group(1)) * {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}[m.group(2).upper()]
-            if abs(count - published) / published > 0.25:
-                yield _p(doc, ("variants", i, "parameters"), "VA305",
-                         f"parameters ({count / 1e9:.2f}B) is far from parameters_published '{label}'",
-                         "check the count (config-computed total) and the label")
+        m = _PUBLISHED.match(label)
+        if not m:
+            continue
+        published = float(m.group(1)) * {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}[m.group(2).upper()]
+        if abs(count - published) / published > 0.25:
+            yield _p(doc, ("variants", i, "parameters"), "VA305",
+                     f"parameters ({count / 1e9:.2f}B) is far from parameters_published '{label}'",
+                     "check the count (config-computed total) and the label")
 
 
 @register("VA306", "active-parameters", "error",
           "A mixture-of-experts model activates part of its parameters per token: active_parameters "
           "cannot exceed parameters.")
 def active_parameters(ctx: Context) -> Iterator[Problem]:
-    for doc in ctx.docs("models"):
-        variants = doc.data.get("variants")
-        if not isinstance(variants, list):
-            continue
-        for i, v in enumerate(variants):
-            if not isinstance(v, dict):
-                continue
-            active, total = v.get("active_parameters"), v.get("parameters")
-            if _num(active) and _num(total) and active > total:
-                yield _p(doc, ("variants", i, "active_parameters"), "VA306",
-                         f"active_parameters ({active:,}) exceeds parameters ({total:,})",
-                         "active_parameters is the per-token count of a MoE model; null for dense models")
+    for doc, i, v in _variants(ctx.docs("models")):
+        active, total = v.get("active_parameters"), v.get("parameters")
+        if _num(active) and _num(total) and active > total:
+            yield _p(doc, ("variants", i, "active_parameters"), "VA306",
+                     f"active_parameters ({active:,}) exceeds parameters ({total:,})",
+                     "active_parameters is the per-token count of a MoE model; null for dense models")
 
 
 @register("VA307", "gpu-share", "error",
