@@ -31,7 +31,7 @@ def method_family(method: dict) -> str:
 
 def measurement_case(catalog, m: dict) -> dict[str, Any]:
     w = m["workload"]
-    model_args = {"config": m["config"]} if m.get("config") else {"model": m["model"]}
+    model_args = {"config": m["config"], "parameters": m.get("parameters")} if m.get("config") else {"model": m["model"]}
     row = case_row(
         catalog,
         **model_args,
@@ -47,11 +47,6 @@ def measurement_case(catalog, m: dict) -> dict[str, Any]:
         lora_targets=w.get("lora_targets"),
         optimizer=w.get("optimizer"),
     )
-    if m.get("config") and m.get("parameters"):
-        # The measured model's exact count fixes the small unquantized parameters.
-        from .arch import architecture
-
-        row.update(architecture(m["config"], m["parameters"]))
     row["measurement"] = m["id"]
     return row
 

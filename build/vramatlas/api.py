@@ -165,7 +165,9 @@ def _count(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
-def resolve_model(catalog, model: str | None, config: Mapping[str, Any] | None) -> tuple[str, dict[str, float]]:
+def resolve_model(
+    catalog, model: str | None, config: Mapping[str, Any] | None, parameters: int | None = None
+) -> tuple[str, dict[str, float]]:
     if (model is None) == (config is None):
         raise InputError("give exactly one of a model id or a config")
     if model is not None:
@@ -174,7 +176,7 @@ def resolve_model(catalog, model: str | None, config: Mapping[str, Any] | None) 
             raise InputError(f"unknown model '{model}' (see 'vramatlas estimate --list models')")
         return model, architecture(variant["config"], variant.get("parameters"))
     try:
-        return str(config.get("_name_or_path") or config.get("model_type") or "config"), architecture(config)
+        return str(config.get("_name_or_path") or config.get("model_type") or "config"), architecture(config, parameters)
     except ConfigError as exc:
         raise InputError(f"config: {exc}") from None
 
@@ -184,6 +186,7 @@ def case_row(
     *,
     model: str | None = None,
     config: Mapping[str, Any] | None = None,
+    parameters: int | None = None,
     method: str,
     seq_len: int = 2048,
     new_tokens: int | None = None,
@@ -196,8 +199,12 @@ def case_row(
     lora_targets: str | Iterable[str] | None = None,
     optimizer: str | None = None,
 ) -> dict[str, Any]:
-    """One fully resolved case: every column `estimate_frame` reads."""
-    model_id, arch = resolve_model(catalog, model, config)
+    """One fully resolved case: every column `estimate_frame` reads.
+
+    `parameters`, with a config, is the model's exact count when known (it
+    fixes the small unquantized parameters the module count does not see).
+    """
+    model_id, arch = resolve_model(catalog, model, config, parameters)
     spec = catalog.methods.get(method)
     if spec is None:
         raise InputError(f"unknown method '{method}' (known: {', '.join(sorted(catalog.methods))})")
