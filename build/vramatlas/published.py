@@ -62,18 +62,15 @@ def _estimate(catalog, m: dict[str, Any]) -> tuple[float, float]:
     """(process peak, the estimate of the quantity the figure is); NaN when the model is not described."""
     if not (m.get("model") or m.get("config")):
         return math.nan, math.nan
-    from .accuracy import measurement_case
+    from .accuracy import measurement_case, predicted_quantity
     from .memory import estimate_frame
 
     try:
-        row = measurement_case(catalog, m)
-        result = estimate_frame(pd.DataFrame([row])).iloc[0]
+        result = estimate_frame(pd.DataFrame([measurement_case(catalog, m)]))
     except (ValueError, KeyError):
         return math.nan, math.nan
-    peak = float(result["peak_bytes"])
-    if m.get("compare") == "peak_allocated_bytes":
-        return peak, peak - float(result["cuda_context"]) - float(result["allocator_slack"])
-    return peak, peak
+    compared = predicted_quantity(result, [m.get("compare", "published_bytes")])[0]
+    return float(result["peak_bytes"].iloc[0]), float(compared)
 
 
 def published_table(catalog) -> pd.DataFrame:
