@@ -2,21 +2,21 @@
 
 ``estimate(catalog, model="llama-3.1-8b", method="qlora", seq_len=8192,
 gpu="rtx-4090")`` returns an :class:`Estimate`. Everything goes through
-:func:`case_frame` and :func:`vramatlas.memory.estimate_frame`, the same code
-the compatibility matrix runs on millions of rows.
+:func:`case_row` and :func:`vramatlas.memory.estimate_columns`, the same code
+the compatibility matrix runs on millions of rows; here on plain Python
+floats, so one estimate imports neither numpy nor pandas (the browser
+calculator runs this path under Pyodide).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-import numpy as np
-import pandas as pd
-
 from .arch import ConfigError, architecture
-from .memory import COMPONENTS, DEFAULT_CUDA_CONTEXT, OPTIMIZERS, PARALLELISMS, bits_per_weight, estimate_frame
+from .memory import COMPONENTS, DEFAULT_CUDA_CONTEXT, OPTIMIZERS, PARALLELISMS, bits_per_weight, estimate_columns
 
 LORA_MODULES = ("q", "k", "v", "o", "gate", "up", "down")
 LORA_ALIASES = {f"{m}_proj": m for m in LORA_MODULES} | {m: m for m in LORA_MODULES}
@@ -160,7 +160,7 @@ def gpu_columns(gpu: Mapping[str, Any] | None) -> dict[str, float]:
 
 
 def _count(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
@@ -249,7 +249,7 @@ def case_row(
 
 
 def fewest_gpus(row: Mapping[str, Any]) -> int | None:
-    """The smallest GPU count in GPU_COUNTS at which the case fits, evaluated as one frame.
+    """The smallest GPU count in GPU_COUNTS at which the case fits (one scalar estimate per count).
 
     The parallelism is the row's when it shards (tp, pp, zero*, fsdp), else tp
     for inference and fsdp for training: replicas (ddp) never fit more.
@@ -257,15 +257,16 @@ def fewest_gpus(row: Mapping[str, Any]) -> int | None:
     par = row["parallelism"]
     if par in ("none", "ddp"):
         par = "fsdp" if row["training"] else "tp"
-    frame = pd.DataFrame([{**row, "gpus": float(n), "parallelism": par if n > 1 else "none"} for n in GPU_COUNTS])
-    fits = estimate_frame(frame)["fits"].to_numpy(dtype=bool)
-    return GPU_COUNTS[int(np.argmax(fits))] if fits.any() else None
+    for n in GPU_COUNTS:
+        if estimate_columns({**row, "gpus": float(n), "parallelism": par if n > 1 else "none"})["fits"]:
+            return n
+    return None
 
 
 def estimate(catalog, **inputs: Any) -> Estimate:
     """Predicted peak GPU memory of one case (see :func:`case_row` for the inputs)."""
     row = case_row(catalog, **inputs)
-    result = estimate_frame(pd.DataFrame([row])).iloc[0]
+    result = estimate_columns(row)
     capacity = row["capacity_bytes"]
     has_gpu = not math.isnan(capacity)
     shown = {k: row[k] for k in ("model", "method", "gpu", "seq_len", "new_tokens", "batch", "gpus", "parallelism", "grad_checkpointing", "lora_rank", "lora_targets", "optimizer")}
@@ -279,6 +280,6 @@ def estimate(catalog, **inputs: Any) -> Estimate:
         inputs=shown,
         capacity_bytes=int(capacity) if has_gpu else None,
         fits=bool(result["fits"]) if has_gpu else None,
-        headroom_bytes=int(result["headroom_bytes"]) if has_gpu else None,
+        headroom_bytes=round(result["headroom_bytes"]) if has_gpu else None,
         fewest_gpus=fewest_gpus(row) if has_gpu else None,
     )

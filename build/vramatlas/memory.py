@@ -1,8 +1,26 @@
 """The memory model: predicted peak GPU memory, term by term, on arrays.
 
-Every function here takes whole columns (numpy arrays, or pandas Series) and
-returns whole columns, so the compatibility matrix (millions of rows) and a
-single ``vramatlas estimate`` (a one-row frame) run the same code.
+Every function here takes a mapping of columns and returns columns: numpy
+arrays (or pandas Series) for the compatibility matrix (millions of rows), or
+plain Python floats for a single ``vramatlas estimate`` (a dict, one case), so
+both run the same code and give the same bytes, and one case needs no numpy.
+
+How to write a term (the arch, runtime and speed terms follow this too):
+
+- read a column as ``_a(c["name"])`` (a float column, or one float);
+- use Python's arithmetic (``+ - * /``, comparisons, ``&``, ``|``) and only the
+  operations of :mod:`vramatlas.xp`, imported here as ``np``: ``np.where``,
+  ``np.maximum``, ``np.minimum``, ``np.isnan``, ``np.logical_not``,
+  ``np.ones_like``, ``np.zeros_like``, ``np.argmax([a, b, c])`` (the first
+  largest of a few columns), ``np.choose``, ``np.take``, ``np.asarray``,
+  ``np.to_int``; a new numpy function must be added to xp.py on both sides;
+- never divide by a column that can be 0 (``np.where`` evaluates both sides;
+  Python raises where numpy gives inf): guard the divisor with
+  ``np.maximum(x, 1)`` or ``np.where(x > 0, x, 1.0)``; no ``np.errstate``;
+- no ``~`` on conditions (``~True`` is -2): ``np.logical_not``; no methods
+  of arrays (``.sum()``, ``.astype``), no pandas;
+- add the term's case to ``tests/test_xp.py`` if it reads a new column, so the
+  scalar and numpy paths stay equal to the byte.
 
 The prediction is what nvidia-smi shows for the process at its peak, per GPU:
 
@@ -16,8 +34,12 @@ docstrings below, so it says what this code does.
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Mapping
+
+from . import xp as np  # numpy's names for the few operations used, on numpy arrays or plain floats
+
+if TYPE_CHECKING:  # annotations only: any Mapping of columns works, a DataFrame or a dict
+    import pandas as pd
 
 MiB = 2**20
 
@@ -69,7 +91,7 @@ COPY_POOL_SLACK = 0.5  # freed bf16 autocast copies are half the size fp32 gradi
 
 
 def _a(x) -> np.ndarray:
-    return np.asarray(x, dtype=np.float64)
+    return np.asarray(x, dtype=float)
 
 
 # ----------------------------------------------------------------- weights
@@ -79,9 +101,9 @@ def bits_per_weight(bits, block_size, scale_bits, scale_block_size, scale2_bits)
     """Storage bits of one weight, block scales (and their own scales) included."""
     bits, block, sbits = _a(bits), _a(block_size), _a(scale_bits)
     sblock, s2bits = _a(scale_block_size), _a(scale2_bits)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        first = np.where(block > 0, sbits / block, 0.0)
-        second = np.where((block > 0) & (sblock > 0), s2bits / (block * sblock), 0.0)
+    has_block, has_scales = block > 0, (block > 0) & (sblock > 0)
+    first = np.where(has_block, sbits / np.where(has_block, block, 1.0), 0.0)
+    second = np.where(has_scales, s2bits / np.where(has_scales, block * sblock, 1.0), 0.0)
     return bits + first + second
 
 
@@ -364,11 +386,13 @@ def allocator_slack(c: pd.DataFrame, kv_final, prefill_act, phases: dict[str, np
     return np.where(training, train, inference)
 
 
-def estimate_frame(c: pd.DataFrame) -> pd.DataFrame:
-    """Predicted per-GPU peak for every row of a case frame.
+def estimate_columns(c: Mapping[str, Any]) -> dict[str, Any]:
+    """Predicted per-GPU peak for every case of a mapping of columns (or one case of floats).
 
-    Returns one column per component (bytes at the peak phase), `peak_bytes`,
-    `phase`, and with a `capacity_bytes` column, `fits` and `headroom_bytes`.
+    Returns one integer column per component (bytes at the peak phase),
+    `peak_bytes`, `phase`, and with a `capacity_bytes` column, `headroom_bytes`
+    (float, NaN where the capacity is NaN) and `fits` (False there).
+    Integers are Python ints for one case of floats, int64 for arrays.
     """
     training = _a(c["training"]) > 0
     shard = shard_factors(c)
@@ -402,7 +426,7 @@ def estimate_frame(c: pd.DataFrame) -> pd.DataFrame:
     # The phase whose tensors *and* slack are largest is the peak: at the step,
     # the freed autocast copies add slack the other phases do not have.
     step_slack = COPY_POOL_SLACK * copies
-    phase_idx = np.argmax(np.vstack([at_loss, at_sweep, at_step + step_slack]), axis=0)
+    phase_idx = np.argmax([at_loss, at_sweep, at_step + step_slack])
     tr = {
         "weight_copies": np.where(phase_idx < 2, copies, 0.0),
         "activations": np.choose(phase_idx, [act_loss, act_sweep, np.zeros_like(act_loss)]),
@@ -433,14 +457,33 @@ def estimate_frame(c: pd.DataFrame) -> pd.DataFrame:
         "cuda_context": context,
         "allocator_slack": slack,
     }
-    out = pd.DataFrame({k: np.rint(v).astype(np.int64) for k, v in comp.items()}, index=c.index)
-    out["peak_bytes"] = out[list(COMPONENTS)].sum(axis=1).astype(np.int64)
+    out: dict[str, Any] = {k: np.to_int(comp[k]) for k in COMPONENTS}
+    out["peak_bytes"] = sum(out[k] for k in COMPONENTS)
     inf_phase = np.where(inf_prefill >= inf_decode, "prefill", "decode")
-    out["phase"] = np.where(training, np.array(["loss", "backward", "optimizer-step"])[phase_idx], inf_phase)
+    out["phase"] = np.where(training, np.take(("loss", "backward", "optimizer-step"), phase_idx), inf_phase)
     if "capacity_bytes" in c:
-        capacity = _a(c["capacity_bytes"])
-        has = ~np.isnan(capacity)
-        headroom = np.where(has, capacity - out["peak_bytes"].to_numpy(), np.nan)
-        out["headroom_bytes"] = pd.array(np.where(has, np.rint(headroom), np.nan), dtype="Int64")
-        out["fits"] = pd.array(np.where(has, headroom >= 0, None), dtype="boolean")
+        headroom = _a(c["capacity_bytes"]) - out["peak_bytes"]
+        out["headroom_bytes"] = headroom
+        out["fits"] = headroom >= 0
+    return out
+
+
+def estimate_frame(c: pd.DataFrame) -> pd.DataFrame:
+    """:func:`estimate_columns` as a DataFrame on ``c``'s index (the matrix and the tables).
+
+    `headroom_bytes` is nullable Int64 and `fits` nullable boolean: missing
+    where the capacity is NaN (no GPU).
+    """
+    import numpy
+    import pandas
+
+    cols = estimate_columns(c)
+    out = pandas.DataFrame({k: cols[k] for k in COMPONENTS}, index=c.index)
+    out["peak_bytes"] = numpy.asarray(cols["peak_bytes"], dtype=numpy.int64)
+    out["phase"] = cols["phase"]
+    if "headroom_bytes" in cols:
+        headroom = cols["headroom_bytes"]
+        has = ~numpy.isnan(headroom)
+        out["headroom_bytes"] = pandas.array(numpy.where(has, numpy.rint(headroom), numpy.nan), dtype="Int64")
+        out["fits"] = pandas.array(numpy.where(has, cols["fits"], None), dtype="boolean")
     return out
