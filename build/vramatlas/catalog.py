@@ -3,7 +3,10 @@
 ``load_catalog()`` is what the memory model, the matrix and the site use: it
 reads ``catalog/<kind>/*.yaml`` and raises :class:`CatalogError` when a file
 cannot be loaded. It does not run the schema or the rules (that is
-``vramatlas validate``), and it imports nothing heavy (no pandas).
+``vramatlas validate``), and it imports nothing heavy (no pandas). It reads the
+catalogue compiled from exactly these files when the cache has it (see
+:mod:`vramatlas.compiled`); then it imports only the standard library, which is
+why the YAML loader is imported inside the functions that parse.
 
 ``read_documents()`` and ``assemble()`` are the non-raising pieces that
 validation builds on.
@@ -12,12 +15,16 @@ validation builds on.
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Iterator
 
-from .loader import Document, Problem, load_document
 from .paths import CATALOG_DIR, KINDS
+
+if TYPE_CHECKING:  # the loader imports PyYAML: only the functions that parse import it
+    from .loader import Document, Problem
 
 EXCEPTIONS_FILE = "validation-exceptions.yaml"
 SINGULAR = {"gpus": "gpu", "models": "model", "methods": "method", "measurements": "measurement"}
@@ -70,11 +77,15 @@ def catalogue_files(root: Path) -> list[Path]:
 
 def content_hash(documents: list[Document], root: Path) -> str:
     """sha256 over the sorted relative paths and bytes of the files: the tables' provenance."""
+    return files_hash([(doc.path, doc.raw) for doc in documents], root)
+
+
+def files_hash(files: list[tuple[Path, bytes]], root: Path) -> str:
+    """:func:`content_hash` of (path, bytes) pairs: also the key of the compiled-catalogue cache."""
     h = hashlib.sha256()
-    for doc in sorted(documents, key=lambda d: _rel(d.path, root)):
-        rel = _rel(doc.path, root).encode()
+    for rel, raw in sorted((_rel(path, root).encode(), raw) for path, raw in files):
         h.update(len(rel).to_bytes(8, "big") + rel)
-        h.update(len(doc.raw).to_bytes(8, "big") + doc.raw)
+        h.update(len(raw).to_bytes(8, "big") + raw)
     return h.hexdigest()
 
 
@@ -87,6 +98,8 @@ def _rel(path: Path, root: Path) -> str:
 
 def read_documents(root: Path = CATALOG_DIR) -> list[Document]:
     """Load every catalogue file under ``root``; never raises."""
+    from .loader import load_document
+
     return [load_document(p) for p in catalogue_files(Path(root))]
 
 
@@ -115,24 +128,79 @@ def assemble(documents: list[Document], root: Path) -> Catalog:
         table[ident] = doc.data
         cat.documents[(kind, ident)] = doc
         if kind == "models":
-            variants = doc.data.get("variants")
-            if isinstance(variants, list):
-                for variant in variants:
-                    if not isinstance(variant, dict):
-                        continue
-                    vid = variant.get("id")
-                    if isinstance(vid, str) and vid not in cat.variants:
-                        cat.variants[vid] = {**variant, "family": ident}
-                        cat.documents[("variants", vid)] = doc
+            for vid, variant in index_variants(ident, doc.data):
+                if vid not in cat.variants:
+                    cat.variants[vid] = variant
+                    cat.documents[("variants", vid)] = doc
     return cat
 
 
-def load_catalog(root: Path | str = CATALOG_DIR) -> Catalog:
+def index_variants(family_id: str, family: dict) -> Iterator[tuple[str, dict]]:
+    """(variant id, the variant with its ``family``) for each well-formed variant of a family."""
+    variants = family.get("variants")
+    if isinstance(variants, list):
+        for variant in variants:
+            if isinstance(variant, dict) and isinstance(variant.get("id"), str):
+                yield variant["id"], {**variant, "family": family_id}
+
+
+class LazyDocuments(Mapping):
+    """``Catalog.documents`` of a catalogue read from the cache: the YAML is parsed on first use only."""
+
+    def __init__(self, root: Path):
+        self._root, self._docs = root, None
+
+    def _load(self) -> dict:
+        if self._docs is None:
+            self._docs = assemble(read_documents(self._root), self._root).documents
+        return self._docs
+
+    def __getitem__(self, key):
+        return self._load()[key]
+
+    def __iter__(self):
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
+def load_catalog(root: Path | str | None = None, *, compiled: str | os.PathLike | None = None,
+                 cache: bool = True) -> Catalog:
     """Load the catalogue; raise :class:`CatalogError` if any file fails to load.
+
+    ``root`` defaults to the repository's (or the wheel's) catalogue;
+    ``compiled`` (or, with no ``root``, the environment variable
+    ``VRAMATLAS_CATALOG_JSON``) reads a compiled JSON catalogue instead.
+    Otherwise the cache of compiled catalogues answers when it holds these exact
+    files (``cache=False`` or ``VRAMATLAS_NO_CACHE=1``: always parse the YAML).
+    """
+    from . import compiled as compiled_catalogue
+
+    if root is None:
+        compiled = compiled or os.environ.get(compiled_catalogue.CATALOG_JSON_ENV) or None
+    if compiled is not None:
+        return compiled_catalogue.load_compiled(compiled)
+    root = Path(CATALOG_DIR if root is None else root)
+    cache = cache and not os.environ.get(compiled_catalogue.NO_CACHE_ENV)
+    if cache and root.is_dir():
+        hit = compiled_catalogue.cached_catalog(root, documents=LazyDocuments(root))
+        if hit is not None:
+            return hit
+    catalog = load_yaml_catalog(root)
+    if cache:
+        compiled_catalogue.store(catalog)
+    return catalog
+
+
+def load_yaml_catalog(root: Path | str = CATALOG_DIR) -> Catalog:
+    """Parse the catalogue's YAML files; raise :class:`CatalogError` if any fails to load.
 
     Errors (not warnings) from the loader count: unparseable files, duplicate
     keys, anchors, oversized or binary files.
     """
+    from .loader import Problem
+
     root = Path(root)
     if not root.is_dir():
         raise CatalogError([Problem(root, 0, 0, "VA001", "the catalogue folder does not exist",
