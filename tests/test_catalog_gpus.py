@@ -26,6 +26,11 @@ REQUIRED_IDS = {
     "rtx-pro-6000-blackwell", "t4", "v100-16gb", "v100-32gb", "a10", "l4", "l40s", "a100-40gb",
     "a100-80gb", "h100-pcie", "h100-sxm", "h200", "b200", "mi250x", "mi300x", "mi325x",
     "rx-7900-xtx", "arc-a770-16gb", "m2-ultra", "m3-max", "m4-max",
+    # issue 13
+    "dgx-spark", "ryzen-ai-max-395", "m3-ultra", "m1-max", "m1-ultra", "m2-max", "m2-pro", "m3-pro", "m4-pro",
+    "m5-max", "b300", "gb200", "h200-nvl", "mi355x", "radeon-pro-w7900", "rtx-5060-ti-16gb", "rtx-5060",
+    "rtx-3060-ti", "rtx-3070", "rtx-3080-ti", "rtx-2080", "rtx-4070-super", "rtx-4070-ti", "rtx-4000-ada",
+    "rtx-5000-ada", "tesla-p40", "jetson-agx-orin-64gb", "jetson-agx-thor", "gaudi-3", "arc-pro-b60",
 }
 
 GPU_FILES = sorted(GPU_DIR.glob("*.yaml"))
@@ -112,7 +117,14 @@ def test_schema_examples_validate(schema):
         lambda d: d["memory"].update(usable_bytes=2 * 2**40),
         lambda d: d.update(release_year=2009),
         lambda d: d["memory"].update(gpu_share=0.75),  # a discrete GPU may not carry a share
-        lambda d: d["interconnect"].update(kind="ethernet"),
+        lambda d: d["interconnect"].update(kind="token-ring"),
+        lambda d: d["memory"].update(ecc="maybe"),
+        lambda d: d["memory"].update(raise_share="sudo sysctl iogpu.wired_limit_mb=20000"),  # discrete: null
+        lambda d: d["compute"].update(fp4_tflops=-1),
+        lambda d: d["compute"]["accumulate"].update(fp16_acc16="fp32"),
+        lambda d: d["compute"].pop("fp32_tflops"),
+        lambda d: d.update(devices_per_package=0),
+        lambda d: d.update(launch_price_usd=1599.99),
         lambda d: d["sources"][0].update(kind="blog"),
         lambda d: d.update(sources=[]),
         lambda d: d["compute"].update(bf16_tflops=0),
@@ -131,12 +143,15 @@ def test_schema_unified_memory_needs_a_share(validator, gpus):
     assert not validator.is_valid(doc)
     doc["memory"]["gpu_share"] = 1.5
     assert not validator.is_valid(doc)
+    doc = json.loads(json.dumps(gpus["m4-max"]))
+    doc["memory"]["raise_share"] = None
+    assert not validator.is_valid(doc)
 
 
 # ---------------------------------------------------------------- the files
 
 def test_enough_gpus():
-    assert len(GPU_FILES) >= 40
+    assert len(GPU_FILES) >= 75
 
 
 @pytest.mark.parametrize("path", GPU_FILES, ids=lambda p: p.stem)
@@ -176,7 +191,7 @@ def _nominal_bytes(label: str) -> tuple[float, ...]:
 def test_usable_bytes_close_to_nominal(path):
     doc = _load(path)
     usable = doc["memory"]["usable_bytes"]
-    targets = _nominal_bytes(doc["memory"]["nominal"])
+    targets = [t / doc["devices_per_package"] for t in _nominal_bytes(doc["memory"]["nominal"])]
     assert any(abs(usable - t) <= 0.10 * t for t in targets), (usable, doc["memory"]["nominal"])
 
 
@@ -188,6 +203,8 @@ def test_measured_basis_has_a_measured_source(path):
     kinds = {s["kind"] for s in doc["sources"]}
     if basis.startswith("derived"):
         assert "no driver" in basis or "report found" in basis
+    elif basis.startswith("machine total"):  # unified memory: the configured RAM, a vendor fact
+        assert "vendor" in kinds, basis
     else:
         assert "measured" in kinds, basis
 
@@ -218,7 +235,8 @@ def test_format_support_by_generation(gpus):
             assert gpus[gid]["compute"]["bf16_tflops"] is None, gid
     for gid, g in gpus.items():
         if g["compute"]["fp8_tflops"] is not None:
-            assert g["architecture"] in {"Ada Lovelace", "Hopper", "Blackwell", "CDNA 3"}, gid
+            assert g["architecture"] in {"Ada Lovelace", "Hopper", "Blackwell", "CDNA 3", "CDNA 4", "RDNA 4",
+                                         "Gaudi 3"}, gid
 
 
 def test_h200_context_is_the_shared_measurement(gpus):
@@ -226,3 +244,103 @@ def test_h200_context_is_the_shared_measurement(gpus):
     assert gpus["h200"]["memory"]["usable_bytes"] == 143771 * 2**20
     others = [gid for gid, g in gpus.items() if gid != "h200" and g["cuda_context_bytes"] is not None]
     assert not others
+
+
+# ---------------------------------------------------------------- facts that can be wrong (issue 13)
+
+def _device_nominal_gib(doc: dict) -> float:
+    """The nominal label of ONE device in GiB, reading 'GB' as GiB (the larger reading)."""
+    n = float(doc["memory"]["nominal"].split()[0])
+    return n / doc["devices_per_package"]
+
+
+@pytest.mark.parametrize("path", GPU_FILES, ids=lambda p: p.stem)
+def test_usable_never_exceeds_the_nominal_size(path):
+    """A driver never reports more than the chips hold: usable <= nominal GB read as GiB, per device."""
+    doc = _load(path)
+    assert doc["memory"]["usable_bytes"] <= _device_nominal_gib(doc) * GIB
+
+
+def test_mi250x_is_one_gcd(gpus):
+    g = gpus["mi250x"]
+    assert g["devices_per_package"] == 2
+    assert g["memory"]["usable_bytes"] <= 64 * GIB
+    assert g["memory"]["bandwidth_bytes_per_s"] == 3276800000000 // 2
+
+
+def test_ecc_on_costs_memory(gpus):
+    """GDDR ECC is carved out of the memory: a report taken with ECC on is below the nominal GiB by about 1/16."""
+    for gid, g in gpus.items():
+        if g["memory"]["ecc"] == "on" and g["memory"]["type"].startswith("GDDR"):
+            ratio = g["memory"]["usable_bytes"] / (_device_nominal_gib(g) * GIB)
+            assert 0.90 < ratio < 0.96, (gid, ratio)
+
+
+_BANDWIDTH_BY_TYPE = {  # plausible nominal bandwidth ranges per memory technology, bytes/s (per device)
+    "GDDR5": (100e9, 600e9), "GDDR6": (200e9, 1100e9), "GDDR6X": (400e9, 1200e9), "GDDR7": (300e9, 2000e9),
+    "HBM2": (500e9, 1700e9), "HBM2e": (1000e9, 3800e9), "HBM3": (2000e9, 5500e9), "HBM3e": (3000e9, 9000e9),
+    "LPDDR5": (60e9, 900e9), "LPDDR5X": (60e9, 900e9),
+}
+
+
+@pytest.mark.parametrize("path", GPU_FILES, ids=lambda p: p.stem)
+def test_bandwidth_plausible_for_memory_type(path):
+    doc = _load(path)
+    kind = doc["memory"]["type"]
+    key = next(k for k in sorted(_BANDWIDTH_BY_TYPE, key=len, reverse=True) if kind.upper().startswith(k.upper()))
+    lo, hi = _BANDWIDTH_BY_TYPE[key]
+    assert lo <= doc["memory"]["bandwidth_bytes_per_s"] <= hi, (kind, doc["memory"]["bandwidth_bytes_per_s"])
+
+
+@pytest.mark.parametrize("path", GPU_FILES, ids=lambda p: p.stem)
+def test_peaks_are_consistent(path):
+    """FP16 with FP16 accumulate is never slower than with FP32 accumulate; GeForce halves FP32 accumulate,
+    data-centre and workstation parts do not; low precision is never slower than FP16; the accumulate map names
+    exactly the peaks that exist."""
+    doc = _load(path)
+    c = doc["compute"]
+    peaks = {"bf16": c["bf16_tflops"], "fp16": c["fp16_tflops"], "fp16_acc16": c["fp16_acc16_tflops"],
+             "int8": c["int8_tops"], "fp8": c["fp8_tflops"], "fp4": c["fp4_tflops"]}
+    for key, value in peaks.items():
+        assert (value is None) == (c["accumulate"][key] is None), key
+    assert c["fp16_tflops"] is not None or c["fp32_tflops"] is not None
+    if c["fp16_acc16_tflops"] is not None and c["fp16_tflops"] is not None:
+        ratio = c["fp16_acc16_tflops"] / c["fp16_tflops"]
+        expected = 2.0 if doc["vendor"] == "nvidia" and doc["segment"] == "consumer" else 1.0
+        assert ratio == pytest.approx(expected, rel=0.01), ratio
+    if c["matrix_units"] and c["fp16_tflops"]:
+        for low in ("fp8_tflops", "fp4_tflops"):
+            if c[low] is not None:
+                assert c[low] >= c["fp16_tflops"] * 0.99, low
+    if c["fp32_tflops"] is not None and c["matrix_units"] and c["fp16_tflops"]:
+        assert c["fp32_tflops"] <= c["fp16_tflops"] * 1.01   # tensor units are never slower than the FP32 ALUs
+
+
+@pytest.mark.parametrize("path", GPU_FILES, ids=lambda p: p.stem)
+def test_fp4_only_on_blackwell_or_cdna4(path):
+    doc = _load(path)
+    if doc["compute"]["fp4_tflops"] is not None:
+        assert doc["architecture"] in {"Blackwell", "CDNA 4"}
+
+
+def test_tesla_p40_has_no_tensor_path(gpus):
+    c = gpus["tesla-p40"]["compute"]
+    assert c["matrix_units"] is False
+    assert c["fp32_tflops"] > 50 * c["fp16_tflops"]   # GP102 runs FP16 at 1/64
+
+
+def test_unified_parts_say_how_to_raise_the_share(gpus):
+    unified = [g for g in gpus.values() if g["segment"] == "unified-memory"]
+    assert len(unified) >= 15
+    for g in unified:
+        assert g["memory"]["raise_share"] and len(g["memory"]["raise_share"]) > 30, g["id"]
+        assert any("gpu_share" in s["facts"] for s in g["sources"]), g["id"]
+        if g["vendor"] == "apple":
+            assert "iogpu.wired_limit_mb" in g["memory"]["raise_share"]
+
+
+def test_launch_price_has_a_vendor_source(gpus):
+    for gid, g in gpus.items():
+        if g["launch_price_usd"] is not None:
+            assert any("price" in s["facts"] and s["kind"] == "vendor" for s in g["sources"]), gid
+

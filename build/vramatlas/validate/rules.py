@@ -234,6 +234,10 @@ def nominal_vs_usable(ctx: Context) -> Iterator[Problem]:
         readings = nominal_bytes(label)
         if readings is None:
             continue
+        # a package of several devices (MI250X: two GCDs) is labelled with its total; usable_bytes is one device's
+        devices = doc.data.get("devices_per_package")
+        if _num(devices) and devices >= 1:
+            readings = tuple(r / devices for r in readings)
         off = min(abs(usable - r) / r for r in readings)
         if off > 0.10:
             yield _p(doc, ("memory", "usable_bytes"), "VA302",
