@@ -65,14 +65,45 @@ def kind_of(path: Path) -> str | None:
     return parent if parent in KINDS else None
 
 
-def catalogue_files(root: Path) -> list[Path]:
-    """Every ``<root>/<kind>/*.yaml`` file, sorted."""
+def scan_catalogue(root: Path) -> tuple[list[Path], list[Problem]]:
+    """Every ``<root>/<kind>/*.yaml`` entry (sorted), and the problems of the folders themselves.
+
+    Entries are listed whatever they are (a symbolic link, a FIFO): the loader
+    refuses those with a located problem rather than the build skipping them in
+    silence. A kind folder that is a link, or that cannot be read, is a problem
+    here. Hidden names (editor lock files such as ``.#gpu.yaml``) are not entries.
+    """
+    root = Path(root)
     files: list[Path] = []
+    problems: list[Problem] = []
     for kind in KINDS:
         folder = root / kind
-        if folder.is_dir():
-            files.extend(p for p in folder.iterdir() if p.suffix == ".yaml" and p.is_file())
-    return sorted(files)
+        if folder.is_symlink():
+            problems.append(_problem(folder, "VA008", "the folder is a symbolic link",
+                                     "a link could make the catalogue read files outside it; "
+                                     "keep the files in the folder itself"))
+            continue
+        if not folder.is_dir():
+            continue
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            problems.append(_problem(folder, "VA001", f"cannot read the folder: {exc.strerror or exc}",
+                                     "check its permissions"))
+            continue
+        files.extend(Path(e.path) for e in entries if e.name.endswith(".yaml") and not e.name.startswith("."))
+    return sorted(files), problems
+
+
+def _problem(path: Path, code: str, message: str, hint: str) -> Problem:
+    from .loader import Problem
+
+    return Problem(path, 0, 0, code, message, hint)
+
+
+def catalogue_files(root: Path) -> list[Path]:
+    """Every ``<root>/<kind>/*.yaml`` entry, sorted (see :func:`scan_catalogue`)."""
+    return scan_catalogue(root)[0]
 
 
 def content_hash(documents: list[Document], root: Path) -> str:
@@ -113,11 +144,11 @@ def entity_id(doc: Document) -> str:
 def assemble(documents: list[Document], root: Path) -> Catalog:
     """Build a Catalog from loaded documents, skipping those that did not load.
 
-    The first file (by path) wins when two declare the same id; validation
-    reports the clash.
+    The file named after the id wins when two declare the same id (else the
+    first by path); validation's VA203 blames the others.
     """
     cat = Catalog(root=Path(root), content_hash=content_hash(documents, Path(root)))
-    for doc in sorted(documents, key=lambda d: d.path):
+    for doc in sorted(documents, key=lambda d: (d.path.stem != entity_id(d), d.path)):
         kind = kind_of(doc.path)
         if kind is None or not isinstance(doc.data, dict):
             continue
@@ -205,8 +236,11 @@ def load_yaml_catalog(root: Path | str = CATALOG_DIR) -> Catalog:
     if not root.is_dir():
         raise CatalogError([Problem(root, 0, 0, "VA001", "the catalogue folder does not exist",
                                     "pass the folder that holds gpus/, models/, methods/, measurements/")])
-    documents = read_documents(root)
-    problems = [p for d in documents for p in d.problems if p.severity == "error"]
+    from .loader import load_document
+
+    files, problems = scan_catalogue(root)
+    documents = [load_document(p) for p in files]
+    problems += [p for d in documents for p in d.problems if p.severity == "error"]
     if problems:
         raise CatalogError(problems)
     return assemble(documents, root)

@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
-from .catalog import Catalog, CatalogError, catalogue_files, index_variants, files_hash
+from .catalog import Catalog, CatalogError, files_hash, index_variants, scan_catalogue
 from .paths import KINDS
 
 FORMAT = 1  # bump when the compiled document's layout changes
@@ -119,7 +119,10 @@ def snapshot_hash(root: Path) -> str | None:
     """
     pairs = []
     try:
-        for path in catalogue_files(root):
+        files, problems = scan_catalogue(root)
+        if problems:  # a linked or unreadable kind folder: the YAML path says so
+            return None
+        for path in files:
             info = os.lstat(path)
             if not stat.S_ISREG(info.st_mode) or info.st_size > LARGEST_FILE:
                 return None

@@ -6,6 +6,9 @@ located (1-based line and column) with a code, a message and a hint.
 
 What is refused, and why:
 
+* symbolic links and anything that is not a regular file (a FIFO, a device):
+  a link could make the catalogue read a file outside it, and a FIFO would
+  block the reader forever; they are refused before anything is opened;
 * files over :data:`MAX_BYTES` (checked before reading them whole);
 * bytes that are not UTF-8, and binary files (a NUL byte);
 * YAML syntax errors (tab indentation gets its own hint);
@@ -29,6 +32,8 @@ anything is expanded.
 from __future__ import annotations
 
 import math
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,11 +73,31 @@ class Problem:
     severity: str = "error"  # "error" | "warning"
 
     def format(self, display_path: str | None = None) -> str:
+        """One line, whatever the path and message hold (see :func:`one_line`)."""
         where = display_path if display_path is not None else str(self.path)
         text = f"{where}:{self.line}:{self.col}: {self.severity} {self.code}: {self.message}"
         if self.hint:
             text += f" ({self.hint})"
-        return text
+        return one_line(text)
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control, line-separator and bidi-override character written as an escape.
+
+    A problem quotes ids and values from the files; an id holding a newline must
+    not start a second line (which CI would read as a workflow command such as
+    ``::add-mask::``), nor a terminal escape sequence reach the terminal.
+    """
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if code < 0x20 or 0x7F <= code < 0xA0 or code in (0x2028, 0x2029) or 0x202A <= code <= 0x202E \
+                or 0x2066 <= code <= 0x2069:
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or
+                       (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"))
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 # The brief's name for problems found while loading.
@@ -370,18 +395,43 @@ def decode(raw: bytes, path: Path) -> tuple[str | None, Problem | None]:
     return text, None
 
 
+def _not_a_plain_file(mode: int) -> tuple[str, str] | None:
+    """(message, hint) when ``mode`` is not a regular file's, else None."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return ("the file is a symbolic link: catalogue files must be regular files",
+                "a link could make the catalogue read a file outside it; copy the file in instead")
+    what = ("a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "not a regular file")
+    return f"this is {what}, not a regular file", "catalogue entries are plain UTF-8 YAML files"
+
+
 def load_document(path: Path | str, max_bytes: int = MAX_BYTES) -> Document:
     """Read and parse one file. Never raises; problems are in ``Document.problems``."""
     path = Path(path)
     doc = Document(path)
     try:
-        size = path.stat().st_size
+        info = path.lstat()
+        refused = _not_a_plain_file(info.st_mode)
+        if refused:
+            doc.problems.append(Problem(path, 1, 1, "VA008", refused[0], refused[1]))
+            return doc
+        size = info.st_size
         if size > max_bytes:
             doc.problems.append(Problem(path, 1, 1, "VA002",
                                         f"the file is {size:,} bytes, over the {max_bytes:,}-byte limit",
                                         "a catalogue file describes one entity; split it or remove bulk data"))
             return doc
-        with path.open("rb") as fh:
+        # O_NOFOLLOW and O_NONBLOCK: a file swapped for a link or a FIFO after the lstat is not followed
+        # or waited on; the fstat then re-checks what was opened
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            refused = _not_a_plain_file(os.fstat(fh.fileno()).st_mode)
+            if refused:
+                doc.problems.append(Problem(path, 1, 1, "VA008", refused[0], refused[1]))
+                return doc
             raw = fh.read(max_bytes + 1)
     except OSError as exc:
         doc.problems.append(Problem(path, 0, 0, "VA001", f"cannot read the file: {exc.strerror or exc}",

@@ -10,13 +10,15 @@ unusable arguments (a path that does not exist) raise :class:`UsageError`.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..catalog import EXCEPTIONS_FILE, SINGULAR, assemble, catalogue_files, kind_of
+from ..catalog import EXCEPTIONS_FILE, SINGULAR, assemble, kind_of, scan_catalogue
 from ..loader import Document, Problem, load_document
 from ..paths import CATALOG_DIR, KINDS, SCHEMA_DIR
+from . import config_rules as _config_rules  # noqa: F401
 from . import rules as _rules  # noqa: F401  (registers the rules)
 from .registry import RULES, Rule, severity_of
 from .rules import Context
@@ -60,8 +62,9 @@ def validate_root(root: Path, schema_dir: Path = SCHEMA_DIR, rules: list[str] | 
     from .schema import load_validator, schema_path, schema_problems
 
     root = Path(root)
-    documents: list[Document] = [load_document(p) for p in catalogue_files(root)]
-    problems: list[Problem] = [p for d in documents for p in d.problems]
+    files, problems = scan_catalogue(root)
+    documents: list[Document] = [load_document(p) for p in files]
+    problems += [p for d in documents for p in d.problems]
     loaded = [d for d in documents if d.ok]
 
     # schema
@@ -72,11 +75,16 @@ def validate_root(root: Path, schema_dir: Path = SCHEMA_DIR, rules: list[str] | 
                 continue
             validator, why = load_validator(schema_dir, kind)
             if validator is None:
-                # once per kind, located at the schema file; reported whenever a file of the kind is
-                problems.append(Problem(schema_path(schema_dir, kind), 1, 1, "VA101",
+                # once per kind, located at the schema file; reported whenever a file of the kind is.
+                # A schema that exists but is broken is an error (VA102): nothing was checked.
+                path = schema_path(schema_dir, kind)
+                code = "VA102" if path.exists() else "VA101"
+                problems.append(Problem(path, 1, 1, code,
                                         f"{why or 'no schema'}: {len(docs)} {kind} files were not checked "
-                                        "against a schema", f"add {SINGULAR[kind]}.schema.json to {schema_dir.name}/",
-                                        severity_of("VA101")))
+                                        "against a schema",
+                                        f"fix {path.name}" if code == "VA102" else
+                                        f"add {SINGULAR[kind]}.schema.json to {schema_dir.name}/",
+                                        severity_of(code)))
                 continue
             for doc in docs:
                 problems.extend(schema_problems(doc, validator))
@@ -87,16 +95,47 @@ def validate_root(root: Path, schema_dir: Path = SCHEMA_DIR, rules: list[str] | 
     for rule in RULES.values():
         if rule.stage != "rule" or rule.check is None or (rules is not None and rule.code not in rules):
             continue
-        try:
-            problems.extend(rule.check(ctx))
-        except Exception as exc:  # noqa: BLE001 - a rule bug must not hide the other problems
-            problems.append(Problem(root, 0, 0, rule.code,
-                                    f"rule {rule.code} ({rule.name}) crashed: {type(exc).__name__}: {exc}",
-                                    "this is a bug in vramatlas; please report it"))
+        problems.extend(run_rule(rule, ctx))
 
     problems = apply_exceptions(root, problems)
     # one problem per (place, code, message)
     return sorted(set(problems), key=_sort_key)
+
+
+def run_rule(rule: Rule, ctx: Context) -> list[Problem]:
+    """The rule's problems; a rule that crashes does not hide the problems of other files.
+
+    The rule first runs over the whole catalogue. If it raises, it runs again
+    over each file alone (the rest of the catalogue still there for references):
+    the files it handles give their problems as usual, and each file it crashes
+    on gets one located VA900 error naming the rule and the exception.
+    """
+    try:
+        return [_checked(rule, p) for p in rule.check(ctx)]
+    except Exception:  # noqa: BLE001 - a rule bug must not hide the other problems
+        pass
+    found: list[Problem] = []
+    for doc in ctx.documents:
+        alone = Context(root=ctx.root, documents=[doc], catalog=ctx.catalog, unloaded=ctx.unloaded)
+        try:
+            found.extend(_checked(rule, p) for p in rule.check(alone))
+        except Exception as exc:  # noqa: BLE001
+            text = f"{type(exc).__name__}: {exc}".splitlines()[0][:200] if str(exc) else type(exc).__name__
+            found.append(Problem(doc.path, 1, 1, "VA900", f"rule {rule.code} ({rule.name}) crashed on this "
+                                 f"file: {text}", "this is a bug in vramatlas; please report it with the file",
+                                 severity_of("VA900")))
+    return found
+
+
+def _checked(rule: Rule, problem) -> Problem:
+    if not isinstance(problem, Problem):
+        raise TypeError(f"rule {rule.code} yielded {type(problem).__name__}, not a Problem")
+    return problem
+
+
+def _abs(path: Path) -> Path:
+    """Absolute, without following links: a link is judged as the link, never as what it points to."""
+    return Path(os.path.abspath(path))
 
 
 def _collect(paths: list[Path]) -> tuple[set[Path], set[Path], list[Path]]:
@@ -105,19 +144,26 @@ def _collect(paths: list[Path]) -> tuple[set[Path], set[Path], list[Path]]:
     roots: set[Path] = set()
     loose: list[Path] = []
     for raw in paths:
-        path = Path(raw)
-        if not path.exists():
+        path = _abs(Path(raw))
+        if not path.exists() and not path.is_symlink():
             raise UsageError(f"{raw}: no such file or folder")
-        if path.is_dir():
-            folder = path.resolve()
+        if path.is_dir():  # a folder named on the command line may itself be a link; links inside are not followed
+            folder = path
             if _is_catalog_root(folder):
                 roots.add(folder)
             if folder.name in KINDS:
                 roots.add(folder.parent)
-            files = [p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
-                     and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+            try:
+                files = [p for p in _walk(folder) if p.suffix in (".yaml", ".yml")
+                         and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+            except OSError as exc:
+                raise UsageError(f"{raw}: cannot read the folder ({exc.strerror or exc})") from None
+            if not files and not roots & {folder, folder.parent}:
+                raise UsageError(f"{raw}: no catalogue files (*.yaml) in this folder")
+        elif path.suffix in (".yaml", ".yml"):
+            files = [path]
         else:
-            files = [path.resolve()]
+            raise UsageError(f"{raw}: not a catalogue file (catalogue files end in .yaml)")
         for f in files:
             targets.add(f)
             if kind_of(f):
@@ -127,6 +173,18 @@ def _collect(paths: list[Path]) -> tuple[set[Path], set[Path], list[Path]]:
             else:
                 loose.append(f)
     return targets, roots, sorted(set(loose))
+
+
+def _walk(folder: Path):
+    """Every entry under ``folder`` that is not a folder (links listed, never followed)."""
+    for base, dirs, names in os.walk(folder, onerror=_raise):
+        dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(base, d)))
+        for name in sorted(names):
+            yield Path(base) / name
+
+
+def _raise(exc: OSError):
+    raise exc
 
 
 def validate(paths: list[Path | str] | None = None, schema_dir: Path = SCHEMA_DIR) -> Report:
@@ -143,8 +201,10 @@ def validate(paths: list[Path | str] | None = None, schema_dir: Path = SCHEMA_DI
                                 "not inside a catalogue folder (catalog/<kind>/<id>.yaml): only its YAML was checked",
                                 "move it under catalog/gpus, catalog/models, catalog/methods or catalog/measurements",
                                 "warning"))
-    kept = [p for p in problems if p.path.resolve() in targets or p.code == "VA101"
-            or (p.line == 0 and p.path.resolve() in roots)]
+    if not targets and not roots:
+        raise UsageError("nothing to check: no catalogue files")
+    kept = [p for p in problems if _abs(p.path) in targets or p.code in ("VA101", "VA102")
+            or (p.line == 0 and (_abs(p.path) in roots or _abs(p.path).parent in roots))]
     # a requested root's catalogue-wide problems count too (rule crashes)
     kept = sorted(set(kept), key=_sort_key)
     return Report(problems=kept, files=len(targets), seconds=time.perf_counter() - start)

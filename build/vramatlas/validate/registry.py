@@ -28,20 +28,29 @@ class Rule:
     name: str
     severity: str
     rationale: str
-    stage: str  # "load" | "schema" | "rule" | "exceptions"
+    stage: str  # "load" | "schema" | "rule" | "runner" | "exceptions"
     check: Callable[..., Iterable] | None = None
+    # Whether the exceptions file may silence it. Never for loading, schema and exceptions-file problems,
+    # nor for a rule whose problem the build or the model would refuse anyway: validation is the gate,
+    # so what it lets through must build.
+    exceptable: bool = True
 
 
 RULES: dict[str, Rule] = {}
 
 
-def register(code: str, name: str, severity: str, rationale: str, stage: str = "rule"):
-    """Register a rule; use as a decorator on its check function (or call with stage != 'rule')."""
+def register(code: str, name: str, severity: str, rationale: str, stage: str = "rule",
+             exceptable: bool | None = None):
+    """Register a rule; use as a decorator on its check function (or call with stage != 'rule').
+
+    ``exceptable`` defaults to True for rules and False for every other stage.
+    """
     assert severity in SEVERITIES, severity
     assert code not in RULES, f"duplicate rule code {code}"
+    allowed = stage == "rule" if exceptable is None else exceptable and stage == "rule"
 
     def decorate(fn=None):
-        RULES[code] = Rule(code, name, severity, rationale, stage, fn)
+        RULES[code] = Rule(code, name, severity, rationale, stage, fn, allowed)
         return fn
 
     if stage != "rule":
@@ -77,6 +86,10 @@ register("VA006", "not-a-mapping", "error",
 register("VA007", "unsupported-value", "error",
          "Only JSON-like values are data: no custom or binary tags, no non-string keys, no NaN or "
          "infinity.", stage="load")
+register("VA008", "not-a-plain-file", "error",
+         "Catalogue entries are regular files inside the catalogue: a symbolic link could make validation "
+         "and the build read a file outside it (and quote it into CI logs), and a FIFO or device would block "
+         "the reader; both are refused before anything is opened.", stage="load")
 
 # ---- schema ---------------------------------------------------------------------------
 register("VA100", "schema", "error",
@@ -85,6 +98,17 @@ register("VA100", "schema", "error",
 register("VA101", "schema-missing", "warning",
          "A kind without a readable schema cannot be checked; this is reported once per file so it is "
          "not mistaken for a clean result.", stage="schema")
+
+register("VA102", "schema-broken", "error",
+         "A schema file that exists but does not parse, or is not a valid draft 2020-12 schema, checks "
+         "nothing: every file of its kind would pass unchecked, so it is an error, not a warning.",
+         stage="schema")
+
+# ---- the rule runner ------------------------------------------------------------------
+register("VA900", "rule-crashed", "error",
+         "A rule that raises on a file is a bug in vramatlas; it is reported at that file, and the rule "
+         "still checks every other file, so one crash never hides the rest of the findings.",
+         stage="runner")
 
 # ---- exceptions file ------------------------------------------------------------------
 register("VA901", "stale-exception", "error",

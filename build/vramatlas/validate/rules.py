@@ -113,7 +113,8 @@ def misplaced_files(ctx: Context) -> Iterator[Problem]:
 def duplicate_ids(ctx: Context) -> Iterator[Problem]:
     for kind, docs in ctx.by_kind.items():
         seen: dict[str, Document] = {}
-        for doc in sorted(docs, key=lambda d: d.path):
+        # the file named after the id is the original, whatever sorts first: the copies are blamed
+        for doc in sorted(docs, key=lambda d: (d.path.stem != entity_id(d), d.path)):
             ident = entity_id(doc)
             if ident in seen:
                 yield _p(doc, ("id",), "VA203", f"{kind[:-1]} id '{ident}' is also used by {seen[ident].path.name}",
@@ -233,6 +234,10 @@ def nominal_vs_usable(ctx: Context) -> Iterator[Problem]:
             continue
         readings = nominal_bytes(label)
         if readings is None:
+            continue
+        if not all(readings):  # '0 GB': no card is sold with no memory (and it would divide by zero)
+            yield _p(doc, ("memory", "nominal"), "VA302", f"the nominal label '{label}' says no memory",
+                     "write the label the vendor sells the card with, e.g. '24 GB'")
             continue
         # a package of several devices (MI250X: two GCDs) is labelled with its total; usable_bytes is one device's
         devices = doc.data.get("devices_per_package")

@@ -1,0 +1,167 @@
+"""Physical ranges: the largest value each count and size can take, and why.
+
+One table serves every place that needs a bound, so the bound is written once:
+
+* the schemas' ``maximum`` (``tests/test_hardening.py`` checks that every
+  numeric property of every schema has one, and that the config fields' agree
+  with :data:`CONFIG_MAX`);
+* the validation rule that checks a catalogue model's config (VA353), so a
+  catalogue that validates never feeds the model a number it refuses;
+* the estimate's own checks on its inputs (exit 2 with the reason), and the
+  final check that no predicted byte count is absurd or not finite.
+
+A bound is not a guess at "large": each is far above the largest real value
+(so no real model, GPU or workload is refused) and far below where float64
+arithmetic stops being exact or a product of counts overflows 64-bit integers
+(so nothing past it can wrap into a negative peak and a "fits" verdict).
+Nothing here imports numpy or pandas.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterator, Mapping, NamedTuple
+
+
+class Limit(NamedTuple):
+    maximum: int | float
+    reason: str
+
+
+# ---- the kinds of quantity ------------------------------------------------------------
+
+TOKENS = Limit(2**30, "about 1.07 billion tokens: 100x the longest context any published model accepts "
+                      "(Llama 4 Scout, 10M tokens)")
+BATCH = Limit(2**20, "about a million sequences at once: 1000x the largest batch a serving engine schedules "
+                     "(vLLM's default max_num_seqs is 256)")
+GPUS = Limit(2**17, "131,072 GPUs: above the largest training clusters built (about 100,000 GPUs)")
+LORA_RANK = Limit(2**16, "65,536: a LoRA rank above any model's hidden size gives no low-rank saving")
+GPU_BYTES = Limit(2**42, "4 TiB: 8x the most memory one accelerator or unified-memory machine holds "
+                         "(512 GB, Apple M3 Ultra; 288 GB, NVIDIA B300)")
+PREDICTED_BYTES = Limit(2**60, "1 EiB: more memory than every GPU ever made holds together; a prediction "
+                               "past it is an overflow or a unit mistake, not an answer")
+BANDWIDTH = Limit(2**50, "about 1.1 PB/s: over 100x the fastest memory of any GPU (8 TB/s, HBM3e on B200)")
+PARAMETERS = Limit(2**50, "about 1.1e15: 500x the largest published model (about 2e12 parameters)")
+FLOAT_EXACT = Limit(2**53, "2^53: past it float64, which the memory model computes in, no longer holds every "
+                           "integer exactly")
+
+# Config fields of a Hugging Face config.json, by name at any depth (text_config, block_configs ...).
+_LAYERS = Limit(2**14, "16,384 layers: 100x the deepest published model (126 layers, Llama 3.1 405B)")
+_WIDTH = Limit(2**20, "1,048,576: 50x the widest published hidden size (18,432)")
+_FFN = Limit(2**22, "4,194,304: 80x the widest published MLP (53,248, Llama 3.1 405B)")
+_HEADS = Limit(2**14, "16,384 heads: 100x the most attention heads of a published model (128)")
+_HEAD_DIM = Limit(2**14, "16,384: 30x the widest published attention head (512)")
+_VOCAB = Limit(2**24, "16.8 million tokens: 64x the largest published vocabulary (262,144, Gemma 3)")
+_EXPERTS = Limit(2**16, "65,536 experts: 170x the most experts of a published MoE (384, Kimi K2)")
+_RANK = Limit(2**20, "1,048,576: a low-rank projection wider than the widest hidden size")
+_RATIO = Limit(1024, "1024: a width ratio that makes a layer a thousand times wider than the model")
+_BITS = Limit(64, "64 bits: the widest number format a GPU computes in")
+_EPS = Limit(1, "1: a normalisation epsilon is a small positive number (1e-5 or 1e-6)")
+_SCALE = Limit(1e6, "1e6: published scales, caps and loss coefficients are below 100")
+_ROPE = Limit(1e12, "1e12: 1000x the largest published RoPE base (1e9)")
+
+CONFIG_MAX: dict[str, Limit] = {
+    "num_hidden_layers": _LAYERS, "n_layer": _LAYERS, "num_layers": _LAYERS, "n_layers": _LAYERS,
+    "first_k_dense_replace": _LAYERS, "num_nextn_predict_layers": _LAYERS, "sliding_window_pattern": _LAYERS,
+    "hidden_size": _WIDTH, "n_embd": _WIDTH, "d_model": _WIDTH, "dim": _WIDTH,
+    "intermediate_size": _FFN, "ffn_hidden_size": _FFN, "n_inner": _FFN, "ffn_dim": _FFN,
+    "moe_intermediate_size": _FFN, "shared_expert_intermediate_size": _FFN,
+    "num_attention_heads": _HEADS, "n_head": _HEADS, "num_heads": _HEADS, "n_heads": _HEADS,
+    "num_key_value_heads": _HEADS, "num_kv_heads": _HEADS, "n_head_kv": _HEADS, "multi_query_group_num": _HEADS,
+    "head_dim": _HEAD_DIM, "qk_rope_head_dim": _HEAD_DIM, "qk_nope_head_dim": _HEAD_DIM, "v_head_dim": _HEAD_DIM,
+    "vocab_size": _VOCAB, "padded_vocab_size": _VOCAB,
+    "max_position_embeddings": TOKENS, "n_positions": TOKENS, "seq_length": TOKENS, "max_seq_len": TOKENS,
+    "original_max_position_embeddings": TOKENS, "sliding_window": TOKENS, "attention_chunk_size": TOKENS,
+    "num_local_experts": _EXPERTS, "n_routed_experts": _EXPERTS, "num_experts": _EXPERTS,
+    "num_experts_per_tok": _EXPERTS, "n_shared_experts": _EXPERTS, "n_group": _EXPERTS, "topk_group": _EXPERTS,
+    "q_lora_rank": _RANK, "kv_lora_rank": _RANK,
+    "hidden_ratio": _RATIO, "expand_ratio": _RATIO,
+    "weight_bits": _BITS, "input_bits": _BITS,
+    "rms_norm_eps": _EPS, "layer_norm_epsilon": _EPS, "norm_eps": _EPS, "layer_norm_eps": _EPS,
+    "rope_theta": _ROPE,
+    "query_pre_attn_scalar": _WIDTH,
+    "attn_logit_softcapping": _SCALE, "final_logit_softcapping": _SCALE, "logit_scale": _SCALE,
+    "router_aux_loss_coef": _SCALE, "routed_scaling_factor": _SCALE,
+}
+
+MAX_CONFIG_DEPTH = 32  # configs nest two or three levels (text_config, rope_scaling, block_configs[i])
+
+
+# ---- checks: each returns the messages (nothing raises) ---------------------------------
+
+def _dotted(path: tuple) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def config_problems(config: Any) -> Iterator[tuple[tuple, str]]:
+    """(path, message) for every value of a config.json past its physical range.
+
+    A known field over its :data:`CONFIG_MAX`; any number that is not finite;
+    any integer past 2^53; nesting deeper than :data:`MAX_CONFIG_DEPTH`.
+    Iterative, so a deeply nested config cannot exhaust the recursion limit.
+    """
+    stack: list[tuple[tuple, Any]] = [((), config)]
+    while stack:
+        path, value = stack.pop()
+        if len(path) > MAX_CONFIG_DEPTH:
+            yield path, f"config nests deeper than {MAX_CONFIG_DEPTH} levels at {_dotted(path[:4])}..."
+            continue
+        if isinstance(value, Mapping):
+            stack.extend((path + (k,), v) for k, v in reversed(list(value.items())))
+        elif isinstance(value, list):
+            stack.extend((path + (i,), v) for i, v in reversed(list(enumerate(value))))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            message = number_problem(value, CONFIG_MAX.get(str(path[-1])) if path else None)
+            if message:
+                yield path, f"config {_dotted(path)} {message}"
+
+
+def number_problem(value: int | float, limit: Limit | None = None) -> str | None:
+    """Why ``value`` is not a physical count or size (None when it is)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"is {value}, not a finite number"
+    if abs(value) > FLOAT_EXACT.maximum and (limit is None or limit.maximum > FLOAT_EXACT.maximum):
+        return f"is {value:.4g}, past 2^53 ({FLOAT_EXACT.reason})"
+    if limit is not None and value > limit.maximum:
+        return f"is {value:,}, over the physical maximum {limit.maximum:,} ({limit.reason})"
+    return None
+
+
+INPUTS: dict[str, Limit] = {
+    "seq-len": TOKENS, "new-tokens": TOKENS, "ctx": TOKENS, "ubatch": TOKENS, "max-num-batched-tokens": TOKENS,
+    "train-tokens": Limit(2**53, FLOAT_EXACT.reason),
+    "batch": BATCH, "parallel": BATCH, "max-num-seqs": BATCH,
+    "gpus": GPUS, "lora-rank": LORA_RANK, "gpu-layers": _LAYERS,
+    "parameters": PARAMETERS,
+}
+
+
+def input_problem(name: str, value: int | float | None) -> str | None:
+    """A one-line message when the option ``--name`` is past its physical range, else None."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    message = number_problem(value, INPUTS.get(name))
+    return f"--{name} {message}" if message else None
+
+
+def predicted_problem(values: Mapping[str, float]) -> str | None:
+    """A message when a predicted byte count is not finite, negative or past 1 EiB, else None.
+
+    The last check before a verdict: whatever slipped past the input bounds, a
+    peak that wrapped or overflowed never reaches the user as "fits".
+    """
+    for name, value in values.items():
+        if value is None:
+            continue
+        v = float(value)
+        if not math.isfinite(v):
+            return f"the predicted {name} is not a finite number; the inputs are past what the model can compute"
+        if v < 0 and not name.startswith("headroom"):
+            return f"the predicted {name} is negative ({v:.4g} bytes): an overflow; please report the inputs"
+        if abs(v) > PREDICTED_BYTES.maximum:
+            return (f"the predicted {name} is {v:.3g} bytes, past {PREDICTED_BYTES.maximum:.3g} "
+                    f"({PREDICTED_BYTES.reason}); reduce the context, batch or model size")
+    return None
