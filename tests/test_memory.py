@@ -110,8 +110,11 @@ def test_sliding_window_layers_stop_growing_at_the_window(catalog):
     assert kv_cache_bytes(g8, g8["seq_len"])[0] == pytest.approx(1.5 * kv_cache_bytes(g4, g4["seq_len"])[0])
 
 
-def test_mla_caches_the_latent_not_full_heads(catalog):
+def test_mla_cache_is_decompressed_under_transformers_and_the_latent_where_the_runtime_compresses(catalog):
     c = row(catalog, model="deepseek-v3", method="inference-bf16", seq_len=1000, new_tokens=0)
+    # transformers' DeepseekV3Attention caches key_states (128 heads x 192) and value_states (128 x 128)
+    assert kv_cache_bytes(c, c["seq_len"])[0] == 61 * 128 * (192 + 128) * 2 * 1000
+    c["mla_compressed"] = 1.0  # vLLM / SGLang / llama.cpp: kv_lora_rank 512 + qk_rope_head_dim 64
     assert kv_cache_bytes(c, c["seq_len"])[0] == 61 * 576 * 2 * 1000
 
 

@@ -15,7 +15,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from .arch import ConfigError, architecture
+from .arch import ConfigError, Reading, active_parameters, read
 from .memory import COMPONENTS, DEFAULT_CUDA_CONTEXT, OPTIMIZERS, PARALLELISMS, bits_per_weight, estimate_columns
 
 LORA_MODULES = ("q", "k", "v", "o", "gate", "up", "down")
@@ -25,6 +25,25 @@ DEFAULT_LORA_TARGETS = "all-linear"
 DEFAULT_NEW_TOKENS = 16
 WEIGHT_KINDS = ("linear", "embedding", "lm_head", "other")
 GPU_COUNTS = (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 256, 512)  # whole nodes of 8 beyond one node
+
+
+# How a runtime stores the cache and state terms (see vramatlas.arch): transformers' behaviour by
+# default; a runtime's catalogue file sets its own.
+RUNTIME_CACHE_DEFAULTS = {
+    "mla_compressed": 0.0,  # transformers caches MLA's decompressed K and V (DeepseekV3Attention)
+    "sliding_window_capped": 1.0,  # DynamicSlidingWindowLayer keeps only the window
+    "indexer_cache_bits": 0.0,  # 0: the indexer keys in the KV cache's dtype
+    "state_bits": 0.0,  # 0: conv state in the compute dtype, SSM state fp32 where the model says
+}
+
+
+def runtime_cache_columns(runtime: Mapping[str, Any] | None = None) -> dict[str, float]:
+    """The cache-layout columns of a case: the runtime's own values over transformers' defaults."""
+    cols = dict(RUNTIME_CACHE_DEFAULTS)
+    for key, value in ((runtime or {}).get("cache") or {}).items():
+        if key in cols and value is not None:
+            cols[key] = float(value)
+    return cols
 
 
 class InputError(ValueError):
@@ -41,6 +60,11 @@ class Estimate:
     fits: bool | None = None
     headroom_bytes: int | None = None
     fewest_gpus: int | None = None  # with a GPU: the smallest count of it that fits (None: more than GPU_COUNTS allows)
+    parameters: int | None = None
+    active_parameters: int | None = None
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # with a GPU: what would fit (see estimate)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -48,7 +72,11 @@ class Estimate:
             "peak_gib": round(self.peak_bytes / 2**30, 3),
             "phase": self.phase,
             "components": dict(self.components),
+            "parameters": self.parameters,
+            "active_parameters": self.active_parameters,
             "inputs": dict(self.inputs),
+            "warnings": list(self.warnings),
+            "notes": list(self.notes),
         }
         if self.capacity_bytes is not None:
             out.update(
@@ -57,6 +85,7 @@ class Estimate:
                 headroom_bytes=self.headroom_bytes,
                 fewest_gpus=self.fewest_gpus,
                 fewest_nodes_of_8=None if self.fewest_gpus is None else -(-self.fewest_gpus // 8),
+                **self.extra,
             )
         return out
 
@@ -165,20 +194,38 @@ def _count(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
-def resolve_model(
+def resolve_reading(
     catalog, model: str | None, config: Mapping[str, Any] | None, parameters: int | None = None
-) -> tuple[str, dict[str, float]]:
+) -> tuple[str, Reading]:
+    """(the model's id, the reader's view of it) from a catalogue id or a config.json."""
     if (model is None) == (config is None):
         raise InputError("give exactly one of a model id or a config")
     if model is not None:
         variant = catalog.variants.get(model)
         if variant is None:
-            raise InputError(f"unknown model '{model}' (see 'vramatlas estimate --list models')")
-        return model, architecture(variant["config"], variant.get("parameters"))
+            raise InputError(unknown_id_message("model", model, catalog.variants))
+        return model, read(variant["config"], variant.get("parameters"))
     try:
-        return str(config.get("_name_or_path") or config.get("model_type") or "config"), architecture(config, parameters)
+        return str(config.get("_name_or_path") or config.get("model_type") or "config"), read(config, parameters)
     except ConfigError as exc:
         raise InputError(f"config: {exc}") from None
+
+
+def resolve_model(
+    catalog, model: str | None, config: Mapping[str, Any] | None, parameters: int | None = None
+) -> tuple[str, dict[str, float]]:
+    model_id, reading = resolve_reading(catalog, model, config, parameters)
+    return model_id, reading.columns
+
+
+def unknown_id_message(kind: str, wanted: str, known: Iterable[str]) -> str:
+    """"unknown GPU 'rtx-409' (did you mean rtx-4090, rtx-4080?; 'vramatlas list gpus' lists all)"."""
+    from .suggest import closest
+
+    plural = {"GPU": "gpus", "model": "models", "method": "methods", "runtime": "runtimes", "quant": "quants"}.get(kind, kind + "s")
+    near = closest(wanted, known)
+    hint = f"did you mean {', '.join(near)}? " if near else ""
+    return f"unknown {kind} '{wanted}' ({hint}'vramatlas list {plural}' lists them all)"
 
 
 def case_row(
@@ -198,21 +245,24 @@ def case_row(
     lora_rank: int | None = None,
     lora_targets: str | Iterable[str] | None = None,
     optimizer: str | None = None,
+    allow_beyond_max: bool = True,
 ) -> dict[str, Any]:
-    """One fully resolved case: every column `estimate_frame` reads.
+    """One fully resolved case: every column `estimate_columns` reads.
 
     `parameters`, with a config, is the model's exact count when known (it
     fixes the small unquantized parameters the module count does not see).
+    With `allow_beyond_max=False` (the CLI's default) a context beyond the
+    model's `max_position_embeddings` is refused.
     """
     model_id, arch = resolve_model(catalog, model, config, parameters)
     spec = catalog.methods.get(method)
     if spec is None:
-        raise InputError(f"unknown method '{method}' (known: {', '.join(sorted(catalog.methods))})")
+        raise InputError(unknown_id_message("method", method, catalog.methods))
     gpu_spec = None
     if gpu is not None:
         gpu_spec = catalog.gpus.get(gpu)
         if gpu_spec is None:
-            raise InputError(f"unknown GPU '{gpu}' (see catalog/gpus/)")
+            raise InputError(unknown_id_message("GPU", gpu, catalog.gpus))
     training = spec["kind"] == "training"
     seq_len = _count("seq-len", seq_len, 1)
     batch = _count("batch", batch, 1)
@@ -220,6 +270,12 @@ def case_row(
     new_tokens = _count("new-tokens", DEFAULT_NEW_TOKENS if new_tokens is None else new_tokens, 0)
     if training:
         new_tokens = 0
+    max_positions = int(arch.get("max_positions") or 0)
+    if max_positions and seq_len + new_tokens > max_positions and not allow_beyond_max:
+        raise InputError(
+            f"context {seq_len + new_tokens} tokens (seq-len {seq_len} + new-tokens {new_tokens}) is beyond {model_id}'s "
+            f"maximum of {max_positions} (max_position_embeddings); give --allow-beyond-max to estimate it anyway"
+        )
     par = parallelism or ("none" if gpus == 1 else ("fsdp" if training else "tp"))
     if par not in PARALLELISMS:
         raise InputError(f"unknown parallelism '{par}' (known: {', '.join(PARALLELISMS[1:])})")
@@ -234,6 +290,7 @@ def case_row(
     row.update(optimizer_columns(opt))
     row.update(lora_columns(arch, targets) if lora else {"lora_io": 0.0, "lora_in_width": 0.0})
     row.update(gpu_columns(gpu_spec))
+    row.update(runtime_cache_columns())
     row.update(
         seq_len=float(seq_len),
         new_tokens=float(new_tokens),
@@ -248,38 +305,116 @@ def case_row(
     return row
 
 
-def fewest_gpus(row: Mapping[str, Any]) -> int | None:
-    """The smallest GPU count in GPU_COUNTS at which the case fits (one scalar estimate per count).
+def fewest_gpus(row: Mapping[str, Any]) -> tuple[int | None, str]:
+    """(the smallest GPU count in GPU_COUNTS at which the case fits, the parallelism it assumes).
 
-    The parallelism is the row's when it shards (tp, pp, zero*, fsdp), else tp
-    for inference and fsdp for training: replicas (ddp) never fit more.
+    The parallelism is the one asked for; on one GPU with none asked, the multi-GPU default
+    (`tp` for inference, `fsdp` for training, as ``--parallelism`` documents). Replicas (`ddp`)
+    never fit more than one GPU does: 1 if the case fits, else None. Evaluated as one frame.
     """
     par = row["parallelism"]
-    if par in ("none", "ddp"):
+    if par == "none":
         par = "fsdp" if row["training"] else "tp"
-    for n in GPU_COUNTS:
+    counts = (1,) if par == "ddp" else GPU_COUNTS
+    for n in counts:
         if estimate_columns({**row, "gpus": float(n), "parallelism": par if n > 1 else "none"})["fits"]:
-            return n
+            return n, par
+    return None, par
+
+
+def longest_context_that_fits(row: Mapping[str, Any], limit: int | None = None) -> int:
+    """The longest context (prompt + new tokens, or the training sequence) that fits: a bisection.
+
+    The peak grows with the context (a property the tests check), so the answer is exact to the
+    token. Bounded by the model's maximum (``limit`` when given); 0 when not even one token fits.
+    """
+    new = int(row["new_tokens"])
+    top = int(limit or row.get("max_positions") or 0) or 1 << 24
+
+    def fits(context: int) -> bool:
+        seq = max(context - new, 1)
+        return bool(estimate_columns({**row, "seq_len": float(seq)})["fits"])
+
+    low = new + 1
+    if not fits(low):
+        return 0
+    if fits(top):
+        return top
+    high = top  # fits(low) and not fits(high)
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if fits(mid) else (low, mid)
+    return low
+
+
+def format_that_fits(catalog, row: Mapping[str, Any], method: str) -> str | None:
+    """The method of the same kind with the most bits per weight that fits, when the one asked does not.
+
+    Candidates train the same way (inference, LoRA, full) and, where methods name a runtime, run on the
+    same one; the answer is the smallest step down in precision that fits.
+    """
+    spec = catalog.methods[method]
+    candidates = []
+    for mid, other in catalog.methods.items():
+        if mid == method or other["kind"] != spec["kind"] or other.get("trainable") != spec.get("trainable"):
+            continue
+        if other.get("runtime") != spec.get("runtime") or other.get("for_weights_native"):
+            continue
+        cols = method_columns(other)
+        candidates.append((-cols["bpw_linear"], mid, cols))
+    for _, mid, cols in sorted(candidates):
+        trial = {**row, **cols}
+        if bool(estimate_columns(trial)["fits"]):
+            return mid
     return None
+
+
+SHOWN_INPUTS = ("model", "method", "gpu", "seq_len", "new_tokens", "batch", "gpus", "parallelism", "grad_checkpointing", "lora_rank", "lora_targets", "optimizer")
 
 
 def estimate(catalog, **inputs: Any) -> Estimate:
     """Predicted peak GPU memory of one case (see :func:`case_row` for the inputs)."""
     row = case_row(catalog, **inputs)
+    _, reading = resolve_reading(catalog, inputs.get("model"), inputs.get("config"), inputs.get("parameters"))
     result = estimate_columns(row)
     capacity = row["capacity_bytes"]
     has_gpu = not math.isnan(capacity)
-    shown = {k: row[k] for k in ("model", "method", "gpu", "seq_len", "new_tokens", "batch", "gpus", "parallelism", "grad_checkpointing", "lora_rank", "lora_targets", "optimizer")}
+    shown = {k: row[k] for k in SHOWN_INPUTS}
     for key in ("seq_len", "new_tokens", "batch", "gpus", "lora_rank"):
         shown[key] = int(shown[key])
     shown["grad_checkpointing"] = bool(shown["grad_checkpointing"])
-    return Estimate(
+    shown["allow_beyond_max"] = bool(inputs.get("allow_beyond_max", True))
+    shown["max_positions"] = int(row["max_positions"]) or None
+    # the cache-layout settings that matter for this model (MLA, sliding windows, indexer, recurrent state)
+    relevant = {"mla_compressed": row["mla_latent_width"], "sliding_window_capped": row["kv_window_width"],
+                "indexer_cache_bits": row["indexer_width"], "state_bits": row["state_conv_values"] + row["state_ssm_values"]}
+    for key, present in relevant.items():
+        if present:
+            shown[key] = row.get(key, RUNTIME_CACHE_DEFAULTS[key])
+    cols = reading.columns
+    extra: dict[str, Any] = {}
+    if has_gpu:
+        fewest, fewest_par = fewest_gpus(row)
+        limit = int(row["max_positions"]) or None
+        extra = {
+            "fewest_gpus": fewest,
+            "fewest_gpus_parallelism": fewest_par,
+            "longest_context_that_fits": longest_context_that_fits(row, limit),
+            "format_that_fits": None if bool(result["fits"]) else format_that_fits(catalog, row, row["method"]),
+        }
+    est = Estimate(
         peak_bytes=int(result["peak_bytes"]),
         components={k: int(result[k]) for k in COMPONENTS},
         phase=str(result["phase"]),
         inputs=shown,
         capacity_bytes=int(capacity) if has_gpu else None,
         fits=bool(result["fits"]) if has_gpu else None,
-        headroom_bytes=round(result["headroom_bytes"]) if has_gpu else None,
-        fewest_gpus=fewest_gpus(row) if has_gpu else None,
+        headroom_bytes=int(result["headroom_bytes"]) if has_gpu else None,
+        fewest_gpus=extra.get("fewest_gpus"),
+        parameters=int(cols["params_total"]),
+        active_parameters=int(round(active_parameters(cols))),
+        warnings=list(reading.warnings),
+        notes=list(reading.notes),
     )
+    est.extra.update({k: v for k, v in extra.items() if k != "fewest_gpus"})
+    return est

@@ -15,8 +15,9 @@ MAX_CONFIG_BYTES = 1 << 20
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_mutually_exclusive_group(required=True)
-    model.add_argument("--model", metavar="ID", help="a model variant id from the catalogue (e.g. llama-3.1-8b)")
+    model.add_argument("--model", metavar="ID", help="a model variant id from the catalogue (e.g. llama-3.1-8b), or a Hugging Face repo ORG/NAME (its config.json, from the local cache or the Hub)")
     model.add_argument("--config", metavar="CONFIG.json", help="a Hugging Face config.json for a model not in the catalogue")
+    parser.add_argument("--revision", metavar="REV", help="with --model ORG/NAME: a branch, tag or commit of the repo (default main)")
     parser.add_argument("--method", required=True, metavar="METHOD", help="a method id (e.g. inference-bf16, qlora, full-mixed)")
     parser.add_argument("--seq-len", type=int, default=2048, metavar="N", help="prompt (inference) or training sequence length in tokens (default 2048)")
     parser.add_argument("--new-tokens", type=int, default=None, metavar="N", help="tokens generated after the prompt (inference; default 16)")
@@ -30,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lora-rank", type=int, metavar="R", help="LoRA rank (default 16)")
     parser.add_argument("--lora-targets", metavar="MODULES", help="all-linear (default) or a comma list such as q_proj,v_proj")
     parser.add_argument("--optimizer", metavar="NAME", help="adamw, adamw-fp32, adamw8bit, sgd, sgd-nomomentum or lion (default: the method's)")
+    parser.add_argument("--allow-beyond-max", action="store_true", help="estimate a context longer than the model's max_position_embeddings instead of refusing it")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -50,11 +52,37 @@ def read_config(path: str) -> dict:
     return data
 
 
+def _assumptions(est) -> str:
+    i = est.inputs
+    parts = [f"runtime {i.get('runtime') or 'transformers'}"]
+    if i.get("optimizer"):
+        parts.append(f"optimizer {i['optimizer']}")
+        parts.append("gradient checkpointing " + ("on" if i["grad_checkpointing"] else "off"))
+    if i.get("lora_rank"):
+        parts.append(f"LoRA rank {i['lora_rank']} on {i['lora_targets']}")
+    if i["gpus"] > 1:
+        parts.append(f"{i['parallelism']} over {i['gpus']} GPUs")
+    parts.append(f"{i['new_tokens']} new tokens" if i["new_tokens"] else "no generated tokens")
+    if "mla_compressed" in i:
+        parts.append("MLA cache " + ("compressed (the latent)" if i["mla_compressed"] else "decompressed (K and V)"))
+    if "sliding_window_capped" in i:
+        parts.append("sliding-window layers " + ("keep only their window" if i["sliding_window_capped"] else "cache the whole context"))
+    return "assumes: " + ", ".join(parts)
+
+
 def render(est) -> str:
     lines = []
     i = est.inputs
     lines.append(f"{i['model']} · {i['method']} · seq {i['seq_len']} · batch {i['batch']}" + (f" · {i['gpus']}×{i['gpu'] or 'GPU'} ({i['parallelism']})" if i["gpus"] > 1 else ""))
-    lines.append(f"peak phase: {est.phase}")
+    params = f"parameters {est.parameters / 1e9:.2f} B"
+    if est.active_parameters is not None and est.active_parameters != est.parameters:
+        params += f" ({est.active_parameters / 1e9:.2f} B active)"
+    lines.append(params + f" · peak phase: {est.phase}")
+    lines.append(_assumptions(est))
+    for text in est.warnings:
+        lines.append(f"warning: {text}")
+    for text in est.notes:
+        lines.append(f"note: {text}")
     lines.append("")
     lines.append(f"{'component':18s} {'GiB':>9s} {'bytes':>16s}")
     for name, value in est.components.items():
@@ -65,11 +93,20 @@ def render(est) -> str:
         verdict = "fits" if est.fits else "does NOT fit"
         lines.append("")
         lines.append(f"{i['gpu']}: {est.capacity_bytes / GiB:.2f} GiB usable → {verdict}, headroom {est.headroom_bytes / GiB:+.2f} GiB")
+        longest = est.extra.get("longest_context_that_fits")
+        if longest is not None:
+            unit = "training sequence" if not i["new_tokens"] and i.get("optimizer") else "context (prompt + new tokens)"
+            top = i.get("max_positions")
+            lines.append(f"longest {unit} that fits on one {i['gpu']}" + (f" ×{i['gpus']}" if i["gpus"] > 1 else "") + f": {longest:,} tokens" + (" (the model's maximum)" if top and longest == top else ""))
+        par = est.extra.get("fewest_gpus_parallelism")
         if est.fewest_gpus is None:
-            lines.append(f"fewest {i['gpu']} that fit: more than 512")
+            lines.append(f"fewest {i['gpu']} that fit ({par}): none up to 512")
         elif not est.fits or est.fewest_gpus < i["gpus"]:
             nodes = -(-est.fewest_gpus // 8)
-            lines.append(f"fewest {i['gpu']} that fit: {est.fewest_gpus}" + (f" ({nodes} nodes of 8)" if est.fewest_gpus > 8 else ""))
+            lines.append(f"fewest {i['gpu']} that fit ({par}): {est.fewest_gpus}" + (f" ({nodes} nodes of 8)" if est.fewest_gpus > 8 else ""))
+        if not est.fits:
+            fmt = est.extra.get("format_that_fits")
+            lines.append(f"a format of the same kind that fits: {fmt}" if fmt else "no format of the same kind fits")
     return "\n".join(lines)
 
 
@@ -77,11 +114,24 @@ def run(args: argparse.Namespace) -> int:
     from .api import InputError, estimate
     from .catalog import load_catalog
 
+    catalog = load_catalog()
     config = read_config(args.config) if args.config else None
+    model = args.model
+    if model is not None and model not in catalog.variants and "/" in model:
+        from .hub import HubError, read_hub_config
+
+        try:
+            config = read_hub_config(model, revision=args.revision)
+        except HubError as exc:
+            raise CLIError(str(exc)) from None
+        config.setdefault("_name_or_path", model)
+        model = None
+    elif args.revision:
+        raise CLIError("--revision goes with --model ORG/NAME (a Hugging Face repo)")
     try:
         est = estimate(
-            load_catalog(),
-            model=args.model,
+            catalog,
+            model=model,
             config=config,
             method=args.method,
             seq_len=args.seq_len,
@@ -94,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
             lora_rank=args.lora_rank,
             lora_targets=args.lora_targets,
             optimizer=args.optimizer,
+            allow_beyond_max=args.allow_beyond_max,
         )
     except InputError as exc:
         raise CLIError(str(exc)) from None

@@ -47,6 +47,7 @@ from .api import (
     lora_columns,
     method_columns,
     optimizer_columns,
+    runtime_cache_columns,
 )
 from .arch import architecture
 from .memory import COMPONENTS, estimate_frame
@@ -105,6 +106,7 @@ def method_table(catalog, methods: Iterable[str] | None = None) -> pd.DataFrame:
         }
         row.update(method_columns(spec))
         row.update(optimizer_columns(optimizer))
+        row.update(runtime_cache_columns())
         row.update(
             new_tokens=float(0 if training else DEFAULT_NEW_TOKENS),
             grad_checkpointing=float(bool(spec.get("gradient_checkpointing")) and training),

@@ -136,19 +136,35 @@ def dequantized_layer_bytes(c: pd.DataFrame) -> np.ndarray:
 
 
 def kv_cache_bytes(c: pd.DataFrame, tokens) -> np.ndarray:
-    """K and V (or the MLA latent) of every attention layer for `tokens` tokens.
+    """The attention KV cache for `tokens` tokens plus the fixed recurrent state, for the batch.
 
-    Sliding-window layers keep at most `window` tokens; recurrent (matmul-free)
-    layers keep a fixed state instead of a cache.
+    Per token: K and V of the full-attention layers; of the sliding-window and chunked layers, at
+    most `sliding_window` tokens when the runtime caps them (`sliding_window_capped`); of MLA layers
+    the compressed latent when the runtime stores it (`mla_compressed`), else the decompressed K and
+    V; the sparse-attention indexer's keys. Per sequence: the convolution and SSM states of
+    recurrent layers (Mamba, Gated DeltaNet, HGRN), whatever the context.
     """
     tokens = _a(tokens)
-    layers, share = _a(c["layers"]), _a(c["sliding_share"])
     window = _a(c["sliding_window"])
-    windowed = np.where(window > 0, np.minimum(tokens, window), tokens)
-    per_token = _a(c["kv_width"]) * _a(c["kv_cache_bits"]) / 8
-    attention = layers * per_token * ((1 - share) * tokens + share * windowed)
-    recurrent_state = _a(c["recurrent"]) * layers * _a(c["hidden"]) * 4  # fp32 hidden state
-    return _a(c["batch"]) * (attention + recurrent_state)
+    capped = (_a(c["sliding_window_capped"]) > 0) & (window > 0)
+    windowed = np.where(capped, np.minimum(tokens, window), tokens)
+    kv_bytes = _a(c["kv_cache_bits"]) / 8
+    mla = np.where(_a(c["mla_compressed"]) > 0, _a(c["mla_latent_width"]), _a(c["mla_full_width"]))
+    indexer_bits = np.where(_a(c["indexer_cache_bits"]) > 0, _a(c["indexer_cache_bits"]), _a(c["kv_cache_bits"]))
+    attention = (
+        (_a(c["kv_full_width"]) + mla) * tokens * kv_bytes
+        + _a(c["kv_window_width"]) * windowed * kv_bytes
+        + _a(c["indexer_width"]) * tokens * indexer_bits / 8
+    )
+    return _a(c["batch"]) * (attention + recurrent_state_bytes(c))
+
+
+def recurrent_state_bytes(c: pd.DataFrame) -> np.ndarray:
+    """Conv and SSM state of one sequence: compute dtype, fp32 where the model keeps its state so."""
+    state_bits = _a(c["state_bits"])
+    conv_bits = np.where(state_bits > 0, state_bits, _a(c["compute_bits"]))
+    ssm_bits = np.where(state_bits > 0, state_bits, np.where(_a(c["state_ssm_fp32"]) > 0, 32.0, _a(c["compute_bits"])))
+    return (_a(c["state_conv_values"]) * conv_bits + _a(c["state_ssm_values"]) * ssm_bits) / 8
 
 
 # -------------------------------------------------------------- activations
