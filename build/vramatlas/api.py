@@ -23,6 +23,7 @@ LORA_ALIASES = {f"{m}_proj": m for m in LORA_MODULES} | {m: m for m in LORA_MODU
 DEFAULT_LORA_RANK = 16
 DEFAULT_LORA_TARGETS = "all-linear"
 DEFAULT_NEW_TOKENS = 16
+DEFAULT_SEQ_LEN = 2048  # shortened to the model's maximum when that is less
 WEIGHT_KINDS = ("linear", "embedding", "lm_head", "other")
 GPU_COUNTS = (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 256, 512)  # whole nodes of 8 beyond one node
 
@@ -235,7 +236,7 @@ def case_row(
     config: Mapping[str, Any] | None = None,
     parameters: int | None = None,
     method: str,
-    seq_len: int = 2048,
+    seq_len: int | None = None,
     new_tokens: int | None = None,
     batch: int = 1,
     gpu: str | None = None,
@@ -254,6 +255,7 @@ def case_row(
     With `allow_beyond_max=False` (the CLI's default) a context beyond the
     model's `max_position_embeddings` is refused.
     """
+    inputs_default_seq = seq_len is None
     model_id, arch = resolve_model(catalog, model, config, parameters)
     spec = catalog.methods.get(method)
     if spec is None:
@@ -264,13 +266,15 @@ def case_row(
         if gpu_spec is None:
             raise InputError(unknown_id_message("GPU", gpu, catalog.gpus))
     training = spec["kind"] == "training"
-    seq_len = _count("seq-len", seq_len, 1)
+    seq_len = _count("seq-len", DEFAULT_SEQ_LEN if seq_len is None else seq_len, 1)
     batch = _count("batch", batch, 1)
     gpus = _count("gpus", gpus, 1)
     new_tokens = _count("new-tokens", DEFAULT_NEW_TOKENS if new_tokens is None else new_tokens, 0)
     if training:
         new_tokens = 0
     max_positions = int(arch.get("max_positions") or 0)
+    if inputs_default_seq and max_positions and seq_len + new_tokens > max_positions:
+        seq_len = max(max_positions - new_tokens, 1)  # the default prompt, shortened to fit the model's maximum
     if max_positions and seq_len + new_tokens > max_positions and not allow_beyond_max:
         raise InputError(
             f"context {seq_len + new_tokens} tokens (seq-len {seq_len} + new-tokens {new_tokens}) is beyond {model_id}'s "

@@ -735,6 +735,8 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
                 ffn = Ffn("none")
             elif fk == "dense":
                 width = dense_width
+                if width <= 0:
+                    raise ConfigError(f"config 'intermediate_size' must be a positive integer for its dense MLP layers, got {width!r}")
                 if isinstance(cfg.get("intermediate_size"), list):
                     width = int(cfg["intermediate_size"][i])
                 if cfg.get("use_double_wide_mlp") and i >= kv_shared_from:

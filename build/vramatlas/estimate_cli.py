@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--config", metavar="CONFIG.json", help="a Hugging Face config.json for a model not in the catalogue")
     parser.add_argument("--revision", metavar="REV", help="with --model ORG/NAME: a branch, tag or commit of the repo (default main)")
     parser.add_argument("--method", required=True, metavar="METHOD", help="a method id (e.g. inference-bf16, qlora, full-mixed)")
-    parser.add_argument("--seq-len", type=int, default=2048, metavar="N", help="prompt (inference) or training sequence length in tokens (default 2048)")
+    parser.add_argument("--seq-len", type=int, default=None, metavar="N", help="prompt (inference) or training sequence length in tokens (default 2048, or the model's maximum if shorter)")
     parser.add_argument("--new-tokens", type=int, default=None, metavar="N", help="tokens generated after the prompt (inference; default 16)")
     parser.add_argument("--batch", type=int, default=1, metavar="N", help="sequences at once (per GPU for ddp/zero/fsdp; default 1)")
     parser.add_argument("--gpu", metavar="GPU_ID", help="a GPU id: adds the verdict (fits) and the headroom")
