@@ -81,9 +81,11 @@ def _comment(lines: list[str], indent: str, text: str) -> None:
         lines.append(f"{indent}# {line}".rstrip())
 
 
-def _object(lines: list[str], schema: dict, root: dict, indent: str, first_prefix: str | None = None) -> None:
+def _object(lines: list[str], schema: dict, root: dict, indent: str, first_prefix: str | None = None,
+            enclosing: tuple[int, ...] = ()) -> None:
     schema = _resolve(schema, root)
     props = schema.get("properties") or {}
+    enclosing = enclosing + (id(props),)
     required = set(schema.get("required") or [])
     for i, (name, sub) in enumerate(props.items()):
         sub = _resolve(sub, root)
@@ -101,12 +103,15 @@ def _object(lines: list[str], schema: dict, root: dict, indent: str, first_prefi
         is_object = "object" in types or "properties" in sub
         items = _resolve(sub.get("items"), root) if isinstance(sub.get("items"), dict) else {}
         is_list_of_objects = ("array" in types or "items" in sub) and ("properties" in items)
-        if is_object and sub.get("properties"):
+        if is_object and sub.get("properties") and id(sub["properties"]) in enclosing:
+            # a recursive schema (a model config's text_config takes the config's own keys): shown once
+            lines.append(f"{prefix}{name}: {{}}  # the same keys as the enclosing object")
+        elif is_object and sub.get("properties"):
             lines.append(f"{prefix}{name}:")
-            _object(lines, sub, root, indent + "  ")
+            _object(lines, sub, root, indent + "  ", enclosing=enclosing)
         elif is_list_of_objects:
             lines.append(f"{prefix}{name}:")
-            _object(lines, items, root, indent + "  ", first_prefix=indent + "- ")
+            _object(lines, items, root, indent + "  ", first_prefix=indent + "- ", enclosing=enclosing)
         else:
             value = examples[0] if examples else ("null" if "null" in types else "...")
             shown = _scalar(value) if examples else value
