@@ -352,3 +352,158 @@ def test_config_maxima_in_the_schema_are_the_bounds_module():
 def test_real_catalogue_is_within_every_bound():
     report = validate([CATALOG_DIR])
     assert report.errors == [], "\n".join(p.format() for p in report.errors[:5])
+
+
+# ---- the model's inputs: physical ranges, exit 2 ------------------------------------------------
+
+ESTIMATE = ("estimate", "--model", "llama-3.1-8b", "--method", "inference-bf16", "--gpu", "rtx-4090")
+
+
+@pytest.mark.parametrize("option, value", [("--seq-len", "4000000000000"), ("--batch", str(2**40)),
+                                           ("--gpus", "1000000000"), ("--new-tokens", str(2**62))])
+def test_estimate_refuses_inputs_past_physical_ranges(option, value):
+    status, out, err = cli(*ESTIMATE, option, value)
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1 and "physical maximum" in err and option in err
+
+
+def test_estimate_refuses_a_prediction_past_one_exbibyte():
+    """Inputs each within range whose product is not: the last check stops the verdict."""
+    status, out, err = cli(*ESTIMATE, "--seq-len", str(2**30), "--batch", str(2**20), "--json")
+    assert status == 2 and out == "" and "1 EiB" in err and err.count("\n") == 1
+
+
+def test_estimate_still_answers_large_but_physical_cases():
+    status, out, _ = cli(*ESTIMATE, "--seq-len", "1000000", "--json")
+    data = json.loads(out)
+    assert status == 0 and data["fits"] is False and data["peak_bytes"] > 2**37
+
+
+def _config(tmp_path, text: str) -> str:
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    return str(path)
+
+
+LLAMA = {"model_type": "llama", "num_hidden_layers": 32, "hidden_size": 4096, "intermediate_size": 14336,
+         "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256, "hidden_act": "silu",
+         "max_position_embeddings": 131072, "tie_word_embeddings": False}
+
+
+@pytest.mark.parametrize("name, text, fragment", [
+    ("hidden_size 2^70", json.dumps({**LLAMA, "hidden_size": 2**70}), "physical maximum"),
+    ("1e400", json.dumps(LLAMA)[:-1] + ', "rope_theta": 1e400}', "float64"),
+    ("NaN", json.dumps(LLAMA)[:-1] + ', "rope_theta": NaN}', "NaN"),
+    ("nested 1e5 deep", '{"a":' * 100_000 + "1" + "}" * 100_000, "nested too deeply"),
+    ("nested 40 deep", json.dumps({**LLAMA, "x": json.loads('{"a":' * 40 + "1" + "}" * 40)}), "nests deeper"),
+    ("kv heads above heads", json.dumps({**LLAMA, "num_key_value_heads": 64}), "exceeds"),
+    ("integer past 2^53", json.dumps({**LLAMA, "rope_scaling": {"factor": 2**60}}), "2^53"),
+    ("a list where a count belongs", json.dumps({**LLAMA, "num_hidden_layers": [32]}), "config"),
+])
+def test_estimate_refuses_hostile_configs_in_one_line(tmp_path, name, text, fragment):
+    status, out, err = cli("estimate", "--config", _config(tmp_path, text), "--method", "inference-bf16")
+    assert status == 2 and out == "", name
+    assert err.count("\n") == 1 and fragment in err and "internal error" not in err, err
+
+
+def test_model_id_with_newline_stays_on_one_line_in_text_output(tmp_path):
+    config = _config(tmp_path, json.dumps({**LLAMA, "_name_or_path": "evil\n::error::injected\x1b[2J"}))
+    status, out, _ = cli("estimate", "--config", config, "--method", "inference-bf16")
+    assert status == 0
+    assert not any(line.startswith("::") for line in out.splitlines()) and "\x1b" not in out
+    assert "evil\\n::error::injected\\x1b[2J" in out.splitlines()[0]
+
+
+# ---- other commands: known causes, one line each ---------------------------------------------------
+
+def test_diff_of_a_corrupt_parquet_is_one_line(tmp_path):
+    for name, payload in (("old", os.urandom(3000)), ("new", b"PAR1 not really PAR1")):
+        (tmp_path / name / "tables").mkdir(parents=True)
+        (tmp_path / name / "tables" / "matrix.parquet").write_bytes(payload)
+    status, out, err = cli("diff", str(tmp_path / "old"), str(tmp_path / "new"))
+    assert status == 2 and err.count("\n") == 1 and "not a readable matrix table" in err
+
+
+def test_serve_refuses_port_70000():
+    status, _, err = cli("serve", "--no-build", "--port", "70000")
+    assert status == 2 and "0 to 65535" in err and "Traceback" not in err
+
+
+def test_an_unwritable_output_path_is_a_known_failure(tmp_path):
+    from vramatlas.cli import known_failure
+
+    message = known_failure("diff", PermissionError(13, "Permission denied", str(tmp_path / "x.md")))
+    assert message == f"vramatlas diff: {tmp_path / 'x.md'}: Permission denied"
+    assert known_failure("estimate", RecursionError()) == "vramatlas estimate: the input is nested too deeply to read"
+
+
+# ---- fmt: links kept, YAML 1.1/1.2 numbers quoted -----------------------------------------------------
+
+def test_fmt_leaves_a_symlink_a_symlink(base, tmp_path):
+    target = tmp_path / "elsewhere.yaml"
+    shutil.copyfile(base / "gpus" / "rtx-4090.yaml", target)
+    target.write_text("id: rtx-4090\nname:   NVIDIA\n")  # not canonical: fmt would rewrite it
+    link = base / "gpus" / "linked.yaml"
+    link.symlink_to(target)
+    before = target.read_bytes()
+    status, _, err = cli("fmt", str(base / "gpus"))
+    assert status == 1 and "symbolic link" in err
+    assert link.is_symlink() and target.read_bytes() == before
+
+
+def test_fmt_does_not_block_on_a_fifo(base):
+    os.mkfifo(base / "gpus" / "pipe.yaml")
+    status, _, err = cli("fmt", "--check", str(base / "gpus"))
+    assert status == 1 and "not a regular file" in err
+
+
+@pytest.mark.parametrize("value", ["0o17", "1e3", "1E-3", "0x1f", "0b101", "017", "1_000", "1:20", "yes", "No",
+                                   "on", "OFF", "y", "~", ".inf", "-.5", "1.0e+3", "=", ""])
+def test_fmt_quotes_strings_yaml_would_read_as_numbers(value):
+    import yaml
+
+    from vramatlas.fmt import dump
+
+    text = dump({"name": value})
+    assert text != f"name: {value}\n"
+    assert yaml.safe_load(text) == {"name": value}
+    # YAML 1.2 readers too: the scalar is quoted, so no resolver gets to read it
+    assert text.split(": ", 1)[1].startswith(("'", '"'))
+
+
+@pytest.mark.parametrize("value", ["llama-3.1-8b", "24 GB", "8B", "v1.2", "1.5.2", "2024-07"])
+def test_fmt_leaves_ordinary_strings_bare(value):
+    from vramatlas.fmt import dump
+
+    assert dump({"name": value}) == f"name: {value}\n"
+
+
+# ---- escaping: links, JSON in pages, Vega ---------------------------------------------------------------
+
+@pytest.mark.parametrize("url", ['https://example.com/a"onmouseover="x', "https://example.com/a'b",
+                                 "https://example.com/a)b(c", "https://example.com/<script>"])
+def test_link_urls_are_percent_encoded_completely(url):
+    from vramatlas.escape import link_url
+    from vramatlas.site.pages import md_link
+
+    target = link_url(url)
+    assert not set("\"'()<> ") & set(target)
+    assert md_link("x", url) == f"[x]({target})"
+
+
+def test_link_url_refuses_non_http_and_control_characters():
+    from vramatlas.escape import link_url
+
+    assert link_url("javascript:alert(1)") is None
+    assert link_url("https://example.com/\u2028x") is None
+
+
+def test_json_for_pages_and_vega_specs_escape_separators():
+    from vramatlas.escape import json_for_html, vega_safe
+
+    name = "A\u2028B\u2029</script><b>&"
+    text = json_for_html({"name": name})
+    assert not {"\u2028", "\u2029", "<", ">", "&"} & set(text) and json.loads(text) == {"name": name}
+    spec = vega_safe({"sort": [name], "title": name})
+    assert "\u2028" not in json.dumps(spec, ensure_ascii=False)
+    assert spec["sort"] == ["A\\u2028B\\u2029</script><b>&"]

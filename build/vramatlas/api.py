@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from .arch import ConfigError, Reading, active_parameters, read
+from .bounds import config_problems, input_problem, predicted_problem
 from .memory import COMPONENTS, DEFAULT_CUDA_CONTEXT, OPTIMIZERS, PARALLELISMS, bits_per_weight, estimate_columns
 
 LORA_MODULES = ("q", "k", "v", "o", "gate", "up", "down")
@@ -192,7 +193,25 @@ def gpu_columns(gpu: Mapping[str, Any] | None) -> dict[str, float]:
 def _count(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    too_big = input_problem(name, value)  # past the physical range (vramatlas.bounds)
+    if too_big:
+        raise InputError(too_big)
     return int(value)
+
+
+def _read_within_bounds(config: Mapping[str, Any], parameters: Any) -> Reading:
+    """The architecture reader's view of a config, once every value is within its physical range."""
+    for _path, message in config_problems(config):
+        raise InputError(message)
+    too_big = input_problem("parameters", parameters)
+    if too_big:
+        raise InputError(too_big)
+    try:
+        return read(config, parameters)
+    except ConfigError as exc:
+        raise InputError(f"config: {exc}") from None
+    except (TypeError, ValueError, ArithmeticError) as exc:  # a value of the wrong kind deep in the config
+        raise InputError(f"config: cannot be read ({type(exc).__name__}: {exc})".splitlines()[0]) from None
 
 
 def resolve_reading(
@@ -205,11 +224,9 @@ def resolve_reading(
         variant = catalog.variants.get(model)
         if variant is None:
             raise InputError(unknown_id_message("model", model, catalog.variants))
-        return model, read(variant["config"], variant.get("parameters"))
-    try:
-        return str(config.get("_name_or_path") or config.get("model_type") or "config"), read(config, parameters)
-    except ConfigError as exc:
-        raise InputError(f"config: {exc}") from None
+        return model, _read_within_bounds(variant["config"], variant.get("parameters"))
+    return (str(config.get("_name_or_path") or config.get("model_type") or "config"),
+            _read_within_bounds(config, parameters))
 
 
 def resolve_model(
@@ -381,6 +398,9 @@ def estimate(catalog, **inputs: Any) -> Estimate:
     row = case_row(catalog, **inputs)
     _, reading = resolve_reading(catalog, inputs.get("model"), inputs.get("config"), inputs.get("parameters"))
     result = estimate_columns(row)
+    absurd = predicted_problem({"peak_bytes": result["peak_bytes"], **{k: result[k] for k in COMPONENTS}})
+    if absurd:  # the last check before a verdict: no overflowed or unphysical number reaches "fits"
+        raise InputError(absurd)
     capacity = row["capacity_bytes"]
     has_gpu = not math.isnan(capacity)
     shown = {k: row[k] for k in SHOWN_INPUTS}

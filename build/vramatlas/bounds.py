@@ -150,8 +150,12 @@ def number_problem(value: int | float, limit: Limit | None = None) -> str | None
     if abs(value) > FLOAT_EXACT.maximum and (limit is None or limit.maximum > FLOAT_EXACT.maximum):
         return f"is {value:.4g}, past 2^53 ({FLOAT_EXACT.reason})"
     if limit is not None and value > limit.maximum:
-        return f"is {value:,}, over the physical maximum {limit.maximum:,} ({limit.reason})"
+        return f"is {value:,}, over the physical maximum {_number(limit.maximum)} ({limit.reason})"
     return None
+
+
+def _number(value: int | float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:g}"
 
 
 INPUTS: dict[str, Limit] = {

@@ -12,7 +12,9 @@ validate` stay fast: modules should import pandas/altair inside ``run``.
 Errors: a subcommand raises :class:`CLIError` (or returns 2) for bad input;
 the dispatcher prints one line on stderr and exits 2. Any other exception is
 reported in one line as an internal error (exit 2); set VRAMATLAS_DEBUG=1 for
-the traceback. Ctrl-C exits 130, a closed pipe exits quietly.
+the traceback. Failures with a known cause (a path that is missing, not writable
+or a file where a folder belongs; a full disk; a port; recursion; overflow) get
+their own one-line message instead (:func:`known_failure`), exit 2. Ctrl-C exits 130, a closed pipe exits quietly.
 """
 
 from __future__ import annotations
@@ -146,6 +148,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError):
             pass
         return 2
+    except (OSError, RecursionError, MemoryError, OverflowError) as exc:
+        # known failure causes (paths, permissions, a full disk, ports, recursion, overflow): one line each
+        if os.environ.get("VRAMATLAS_DEBUG"):
+            raise
+        print(known_failure(_selected(argv), exc), file=sys.stderr)
+        return 2
     except Exception as exc:  # noqa: BLE001 - never a traceback for the user
         if os.environ.get("VRAMATLAS_DEBUG"):
             raise
@@ -153,6 +161,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vramatlas: internal error: {type(exc).__name__}" + (f": {text}" if text else "")
               + " (set VRAMATLAS_DEBUG=1 for details)", file=sys.stderr)
         return 2
+
+
+def known_failure(command: str | None, exc: BaseException) -> str:
+    """The one-line message for a failure with a known cause (not a bug in vramatlas)."""
+    from .escape import one_line
+
+    prefix = f"vramatlas {command}" if command else "vramatlas"
+    if isinstance(exc, OSError):
+        where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f)
+        why = exc.strerror or str(exc) or type(exc).__name__
+        return one_line(f"{prefix}: {where}: {why}" if where else f"{prefix}: {why}")
+    if isinstance(exc, RecursionError):
+        return f"{prefix}: the input is nested too deeply to read"
+    if isinstance(exc, MemoryError):
+        return f"{prefix}: out of memory (the input is too large for this machine)"
+    return one_line(f"{prefix}: a number is too large to compute with ({exc})".splitlines()[0])
 
 
 def entry() -> None:  # pragma: no cover - console script wrapper

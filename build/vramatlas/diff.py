@@ -39,8 +39,17 @@ def matrix_path(folder: Path | str) -> Path:
     raise FileNotFoundError(f"no matrix.parquet in {folder} (nor in {folder / 'tables'}); build the tables first")
 
 
+class TableError(ValueError):
+    """A matrix file that exists but cannot be read as the matrix (corrupt, truncated, other columns)."""
+
+
 def _read(folder: Path | str) -> pd.DataFrame:
-    df = pd.read_parquet(matrix_path(folder), columns=KEYS + VALUES)
+    path = matrix_path(folder)
+    try:
+        df = pd.read_parquet(path, columns=KEYS + VALUES)
+    except (OSError, ValueError, KeyError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise TableError(f"{path}: not a readable matrix table ({first})") from None
     for col in ("gpu", "model", "method"):
         df[col] = df[col].astype(str)
     for col in ("gpu_count", "seq_len", "batch"):
@@ -169,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--threshold must be >= 0, got {args.threshold}")
     try:
         diff = diff_builds(args.old, args.new, args.threshold)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, TableError) as exc:
         raise CLIError(f"vramatlas diff: {exc}") from None
     text = render(diff, args.format, args.limit)
     if args.out:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 from .cli import CLIError
+from .escape import one_line
 
 GiB = 2**30
 MAX_CONFIG_BYTES = 1 << 20
@@ -42,11 +44,15 @@ def read_config(path: str) -> dict:
     if p.stat().st_size > MAX_CONFIG_BYTES:
         raise CLIError(f"{path}: larger than 1 MiB; is this really a config.json?")
     try:
-        data = json.loads(p.read_bytes().decode("utf-8"))
+        data = json.loads(p.read_bytes().decode("utf-8"), parse_float=_finite_float, parse_constant=_no_constant)
     except UnicodeDecodeError:
         raise CLIError(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise CLIError(f"{path}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
+    except RecursionError:
+        raise CLIError(f"{path}: nested too deeply to be a config.json") from None
+    except ValueError as exc:  # a number past float64 (1e400), NaN, or an integer of thousands of digits
+        raise CLIError(f"{path}: {exc}".splitlines()[0]) from None
     if not isinstance(data, dict):
         raise CLIError(f"{path}: a config.json must be a JSON object, got {type(data).__name__}")
     return data
@@ -70,10 +76,21 @@ def _assumptions(est) -> str:
     return "assumes: " + ", ".join(parts)
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is past what float64 holds")
+    return value
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number a config.json may hold")
+
+
 def render(est) -> str:
     lines = []
     i = est.inputs
-    lines.append(f"{i['model']} · {i['method']} · seq {i['seq_len']} · batch {i['batch']}" + (f" · {i['gpus']}×{i['gpu'] or 'GPU'} ({i['parallelism']})" if i["gpus"] > 1 else ""))
+    lines.append(f"{one_line(i['model'])} · {i['method']} · seq {i['seq_len']} · batch {i['batch']}" + (f" · {i['gpus']}×{i['gpu'] or 'GPU'} ({i['parallelism']})" if i["gpus"] > 1 else ""))
     params = f"parameters {est.parameters / 1e9:.2f} B"
     if est.active_parameters is not None and est.active_parameters != est.parameters:
         params += f" ({est.active_parameters / 1e9:.2f} B active)"

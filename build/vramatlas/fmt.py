@@ -37,9 +37,29 @@ class _Dumper(yaml.SafeDumper):
     allow_unicode=True)`` of canonically ordered data is already canonical."""
 
 
+# Plain scalars that some YAML reader takes for something other than a string: YAML 1.2's core schema
+# (0o17 octal, 1e3 float, .inf) and YAML 1.1's (yes/no/on/off/y/n booleans, 0b101, 017 octal, 1_000,
+# sexagesimal 1:20, 1.0e+3). PyYAML quotes only what its own (1.1) resolver reads as non-strings, so
+# '1e3' and '0o17' would go out bare and come back as numbers in another tool.
+_NOT_A_STRING = re.compile(r"""(?x)
+    ~ | null | Null | NULL | true | True | TRUE | false | False | FALSE
+  | y | Y | yes | Yes | YES | n | N | no | No | NO | on | On | ON | off | Off | OFF | =
+  | [-+]? (?: 0b[01_]+ | 0o[0-7_]+ | 0x[0-9a-fA-F_]+ | [0-9][0-9_]* (?: :[0-5]?[0-9] )* )
+  | [-+]? (?: \.[0-9_]+ | [0-9][0-9_]* (?: :[0-5]?[0-9] )* (?: \.[0-9_]* )? ) (?: [eE][-+]?[0-9]+ )?
+  | [-+]? \. (?: inf | Inf | INF ) | \. (?: nan | NaN | NAN )
+""")
+
+
+def reads_as_non_string(value: str) -> bool:
+    """True when a YAML 1.1 or 1.2 reader would resolve ``value`` written bare as a number, boolean or null."""
+    return value == "" or _NOT_A_STRING.fullmatch(value) is not None
+
+
 def _str_representer(dumper: yaml.SafeDumper, value: str):
     if "\n" in value:
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    if reads_as_non_string(value):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="'")
     return dumper.represent_scalar("tag:yaml.org,2002:str", value)
 
 
@@ -171,8 +191,8 @@ def collect_files(paths: list[Path]) -> list[Path]:
     for path in paths:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file or folder")
-        if path.is_dir():
-            files.extend(p for p in path.rglob("*.yaml") if p.is_file()
+        if path.is_dir():  # links and FIFOs are listed (and then refused), never followed or opened
+            files.extend(p for p in path.rglob("*.yaml") if not p.is_dir()
                          and not any(part.startswith(".") for part in p.relative_to(path).parts))
         else:
             files.append(path)
@@ -189,6 +209,11 @@ def fmt_paths(paths: list[Path], check: bool = False, schema_dir: Path = SCHEMA_
     files = collect_files(paths)
     changed, failed = [], []
     for path in files:
+        refused = _not_formattable(path)
+        if refused:
+            failed.append(path)
+            print(f"{display_path(path)}: {refused}", file=err)
+            continue
         try:
             with path.open("rb") as fh:
                 raw = fh.read(MAX_BYTES + 1)
@@ -216,6 +241,22 @@ def fmt_paths(paths: list[Path], check: bool = False, schema_dir: Path = SCHEMA_
     if failed:
         return 1
     return 1 if (check and changed) else 0
+
+
+def _not_formattable(path: Path) -> str | None:
+    """Why ``path`` is left alone: a link (rewriting it would replace the link with a file) or not a file."""
+    import os
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if stat.S_ISLNK(mode):
+        return "is a symbolic link: not formatted (catalogue files are regular files; VA008)"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file: not formatted"
+    return None
 
 
 def is_canonical(path: Path, schema_dir: Path = SCHEMA_DIR) -> bool:

@@ -41,6 +41,8 @@ from typing import Any
 import yaml
 from yaml.nodes import ScalarNode
 
+from .escape import one_line
+
 MAX_BYTES = 1024 * 1024  # 1 MiB: the largest catalogue file is a few tens of KiB
 MAX_DEPTH = 64
 
@@ -79,25 +81,6 @@ class Problem:
         if self.hint:
             text += f" ({self.hint})"
         return one_line(text)
-
-
-def one_line(text: str) -> str:
-    """``text`` with every control, line-separator and bidi-override character written as an escape.
-
-    A problem quotes ids and values from the files; an id holding a newline must
-    not start a second line (which CI would read as a workflow command such as
-    ``::add-mask::``), nor a terminal escape sequence reach the terminal.
-    """
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if code < 0x20 or 0x7F <= code < 0xA0 or code in (0x2028, 0x2029) or 0x202A <= code <= 0x202E \
-                or 0x2066 <= code <= 0x2069:
-            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or
-                       (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"))
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 # The brief's name for problems found while loading.

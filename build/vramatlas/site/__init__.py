@@ -43,9 +43,20 @@ def run_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def port_number(text: str) -> int:
+    """A TCP port, 0 to 65535 (0: any free port), for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port: TCP ports are 0 to 65535")
+    return value
+
+
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add_build_arguments(parser)
-    parser.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000)")
+    parser.add_argument("--port", type=port_number, default=8000, help="port on 127.0.0.1, 0-65535 (default: 8000)")
     parser.add_argument("--no-build", action="store_true", help="serve DIR/site as it is, without building")
 
 

@@ -44,8 +44,10 @@ WIDTH = 640
 
 
 def spec(chart: alt.TopLevelMixin) -> dict:
-    """The Vega-Lite dict of a chart, validated against the schema by Altair."""
-    return chart.to_dict(validate=True)
+    """The Vega-Lite dict of a chart, validated against the schema by Altair; strings Vega-safe."""
+    from ..escape import vega_safe
+
+    return vega_safe(chart.to_dict(validate=True))
 
 
 def component_label(name: str) -> str:

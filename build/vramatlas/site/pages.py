@@ -16,7 +16,6 @@ column header and axis title says which.
 
 from __future__ import annotations
 
-import html
 import inspect
 import json
 import math
@@ -31,6 +30,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
+from ..escape import html_text, json_for_html, link_url as escape_link_url, vega_safe
 from .. import memory
 from ..memory import COMPONENTS
 from . import charts
@@ -71,22 +71,12 @@ def esc(value: Any) -> str:
 
 def attr(value: Any) -> str:
     """A string for an HTML attribute value (double-quoted)."""
-    return html.escape(str(value), quote=True)
+    return html_text(value)
 
 
-def script_json(obj: Any) -> str:
-    """JSON safe inside <script type="application/json">: no '<', '>' or '&' survive."""
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
-
-
-def link_url(url: Any) -> str | None:
-    """The URL quoted for a Markdown link target, or None if it is not plain http(s)."""
-    text = str(url or "").strip()
-    if not re.match(r"^https?://[^\s]+$", text, re.IGNORECASE):
-        return None
-    return quote(text, safe=":/?#[]@!$&'*+,;=%~-._")  .replace("(", "%28").replace(")", "%29")
+# JSON inside <script> and Vega specs, and link targets: one implementation, in vramatlas.escape
+script_json = json_for_html
+link_url = escape_link_url
 
 
 def md_link(text: Any, url: Any) -> str:
@@ -1267,5 +1257,6 @@ def write_pages(docs: Path, d: SiteData, package: dict | None = None, extra: Seq
     data.mkdir(parents=True, exist_ok=True)
     for name, rows in (("curves.json", curves_data(d)), ("gpus.json", gpus_data(d)),
                        ("heatmap.json", heatmap_data(d))):
-        (data / name).write_text(json.dumps(rows, separators=(",", ":"), ensure_ascii=False), encoding="utf-8")
+        (data / name).write_text(json.dumps(vega_safe(rows), separators=(",", ":"), ensure_ascii=False),
+                                 encoding="utf-8")
     return pages, nav(d, pages, extra)
