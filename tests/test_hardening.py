@@ -369,12 +369,12 @@ def test_estimate_refuses_inputs_past_physical_ranges(option, value):
 
 def test_estimate_refuses_a_prediction_past_one_exbibyte():
     """Inputs each within range whose product is not: the last check stops the verdict."""
-    status, out, err = cli(*ESTIMATE, "--seq-len", str(2**30), "--batch", str(2**20), "--json")
+    status, out, err = cli(*ESTIMATE, "--seq-len", str(2**30), "--batch", str(2**20), "--allow-beyond-max", "--json")
     assert status == 2 and out == "" and "1 EiB" in err and err.count("\n") == 1
 
 
 def test_estimate_still_answers_large_but_physical_cases():
-    status, out, _ = cli(*ESTIMATE, "--seq-len", "1000000", "--json")
+    status, out, _ = cli(*ESTIMATE, "--seq-len", "1000000", "--allow-beyond-max", "--json")
     data = json.loads(out)
     assert status == 0 and data["fits"] is False and data["peak_bytes"] > 2**37
 
