@@ -74,9 +74,6 @@ MIN_VARIANTS = 60
 ARCH_COUNT_GAPS = {
     "qwen3": "q_norm and k_norm (2 x head_dim per layer) not counted",
     "olmo2": "full-width q_norm/k_norm ((heads + kv_heads) x head_dim per layer) not counted",
-    "deepseek_v3": "q_a_layernorm, kv_a_layernorm and the routers' e_score_correction_bias not counted",
-    "kimi_k2": "DeepseekV3 code: q_a_layernorm, kv_a_layernorm and e_score_correction_bias not counted",
-    "gemma2": "the two extra norms per layer (pre/post feed-forward) not counted",
     "cohere": "LayerNorm with no second norm per layer (one shared input norm) not counted as such",
     "falcon": "LayerNorm biases and the second layer norm of the new decoder architecture not counted",
     "nemotron": "LayerNorm1p biases not counted",
