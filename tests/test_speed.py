@@ -49,7 +49,7 @@ def synthetic(**overrides):
         "layers": 10.0, "hidden": 1000.0, "heads": 10.0, "kv_heads": 10.0, "head_dim": 100.0, "v_head_dim": 100.0,
         "intermediate": 4000.0, "moe_intermediate": 0.0, "experts": 0.0, "experts_active": 0.0, "shared_experts": 0.0,
         "dense_layers": 10.0, "moe_layers": 0.0, "mlp_matrices": 3.0, "vocab": 1000.0, "tied": 0.0, "recurrent": 0.0,
-        "params_attn": 0.0, "params_mlp": 1e9, "params_experts": 0.0, "params_lm_head": 0.0, "params_embed": 0.0, "params_other": 0.0,
+        "params_attn": 0.0, "params_mlp": 1e9, "params_experts": 0.0, "params_experts_active": 0.0, "params_lm_head": 0.0, "params_embed": 0.0, "params_other": 0.0,
         "params_total": 1e9, "bpw_linear": 4.0, "bpw_lm_head": 16.0, "bpw_embedding": 16.0, "bpw_other": 16.0,
         "kv_width": 0.0, "kv_cache_bits": 16.0, "sliding_window": 0.0, "sliding_share": 0.0, "compute_bits": 16.0,
         "train_all": 0.0, "train_lora": 0.0, "grad_checkpointing": 0.0, "lora_rank": 0.0, "lora_io": 0.0, "adapter_bits": 32.0, "gradient_bits": 16.0,
@@ -61,7 +61,13 @@ def synthetic(**overrides):
         "attention_peak": 1e15, "activation_bytes": 0.0, "ubatch": 512.0, "flash_attn": 1.0, "gpu_layer_share": 1.0, "layer_split": 1.0,
         "hop_seconds": 0.0, "allreduce_seconds": 0.0, "train_efficiency": 0.5, "train_peak": 1e15, "train_speedup": 1.0,
     }
+    c.update(
+        kv_full_width=0.0, kv_window_width=0.0, sliding_window_capped=0.0, mla_compressed=0.0, mla_latent_width=0.0, mla_full_width=0.0,
+        indexer_width=0.0, indexer_cache_bits=0.0, state_bits=0.0, state_conv_values=0.0, state_ssm_values=0.0, state_ssm_fp32=0.0,
+        attention_layers=c["layers"],
+    )
     c.update(overrides)
+    c["kv_full_width"] = c["kv_full_width"] or c["kv_width"] * c["layers"]  # the memory model's KV: summed over layers
     return c
 
 
@@ -96,7 +102,7 @@ def test_decode_reads_the_kv_cache_of_the_current_context(catalog):
 
 
 def test_moe_decode_streams_only_the_active_experts():
-    dense = synthetic(params_mlp=0.0, params_experts=8e9, experts=8.0, experts_active=1.0, moe_intermediate=4000.0, dense_layers=0.0)
+    dense = synthetic(params_mlp=0.0, params_experts=8e9, params_experts_active=1e9, experts=8.0, experts_active=1.0, moe_intermediate=4000.0, dense_layers=0.0)
     assert speed.streamed_weight_bytes(dense, 1.0) == pytest.approx(1e9 * 4 / 8)
     # a batch of many sequences touches nearly every expert: 8 x (1 - (7/8)^64)
     assert speed.experts_touched(dense, 64.0) == pytest.approx(8 * (1 - (7 / 8) ** 64))

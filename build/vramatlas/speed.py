@@ -84,9 +84,7 @@ SPEED_INPUTS = (
 
 def active_linear_params(c) -> object:
     """Linear weights one token multiplies through: dense, shared and its routed experts."""
-    experts = ops.maximum(c["experts"], 1.0)
-    routed = c["params_experts"] / experts * c["experts_active"]
-    return c["params_attn"] + c["params_mlp"] + ops.where(c["experts"] > 0, routed, 0.0)
+    return c["params_attn"] + c["params_mlp"] + c["params_experts_active"]
 
 
 def experts_touched(c, tokens) -> object:
@@ -115,8 +113,7 @@ def kv_read_bytes(c, context) -> object:
 def attention_flops(c, queries, context) -> object:
     """Score and value products of `queries` tokens against `context` keys, every layer:
     2 FLOP per multiply-add, QK^T over head_dim and PV over v_head_dim."""
-    attn_layers = c["layers"] * (1 - c["recurrent"])
-    return 2 * attn_layers * c["heads"] * (c["head_dim"] + c["v_head_dim"]) * queries * context
+    return 2 * c["attention_layers"] * c["heads"] * (c["head_dim"] + c["v_head_dim"]) * queries * context
 
 
 def activation_elements_per_token(c) -> object:
@@ -262,7 +259,7 @@ def prefill_seconds(c) -> object:
     # causal: token i attends to i+1 keys; the micro-batch's mask is computed whole without flash attention
     context = c["seq_len"] / 2 + ops.where(c["flash_attn"] > 0, 0.0, ubatch / 2)
     attention = attention_flops(c, tokens, context) / (c["prefill_efficiency"] * c["attention_peak"] * split)
-    scores = (1 - c["flash_attn"]) * 4 * c["layers"] * c["heads"] * tokens * context * c["activation_bytes"]
+    scores = (1 - c["flash_attn"]) * 4 * c["attention_layers"] * c["heads"] * tokens * context * c["activation_bytes"]
     activations = (tokens * activation_elements_per_token(c) * c["activation_bytes"] + scores) / bandwidth
     fixed = micro_batches * (layer_seconds(c, c["prefill_layer_cycles"]) + hop_seconds(c))
     host = (1 - c["gpu_layer_share"]) * micro_batches * weights / c["host_link_bandwidth"]
