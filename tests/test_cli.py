@@ -69,7 +69,7 @@ def test_validate_clean_exits_0_with_summary(tmp_path):
     result = vramatlas("validate", "--schema-dir", str(SCHEMA), str(root))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
-    assert re.fullmatch(r"vramatlas validate: 6 files, 0 errors, 0 warnings in \d+\.\d\d s\n", result.stderr)
+    assert re.fullmatch(r"vramatlas validate: 8 files, 0 errors, 0 warnings in \d+\.\d\d s\n", result.stderr)
 
 
 def test_validate_reports_every_problem_relative_to_cwd(broken):
@@ -81,7 +81,7 @@ def test_validate_reports_every_problem_relative_to_cwd(broken):
     assert "catalog/gpus/rtx-4090.yaml:17:1: error VA004: duplicate key 'name' " \
            "(first defined at line 2; YAML keeps only one of them, so remove one)" in lines
     assert any(line.startswith("catalog/methods/inference-bf16.yaml:1:5: error VA201:") for line in lines)
-    assert f"6 files, {len(lines)} errors, 0 warnings" in result.stderr
+    assert f"8 files, {len(lines)} errors, 0 warnings" in result.stderr
 
 
 def test_validate_single_file_and_absolute_paths_outside_cwd(broken, tmp_path):

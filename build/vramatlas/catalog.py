@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # the loader imports PyYAML: only the functions that parse im
     from .loader import Document, Problem
 
 EXCEPTIONS_FILE = "validation-exceptions.yaml"
-SINGULAR = {"gpus": "gpu", "models": "model", "methods": "method", "measurements": "measurement"}
+SINGULAR = {"gpus": "gpu", "models": "model", "methods": "method", "quants": "quant", "runtimes": "runtime",
+            "measurements": "measurement"}
 
 
 class CatalogError(Exception):
@@ -46,6 +47,8 @@ class Catalog:
     gpus: dict[str, dict] = field(default_factory=dict)
     models: dict[str, dict] = field(default_factory=dict)  # family id -> family data
     methods: dict[str, dict] = field(default_factory=dict)
+    quants: dict[str, dict] = field(default_factory=dict)  # weight formats (and GGUF tensor types)
+    runtimes: dict[str, dict] = field(default_factory=dict)
     measurements: dict[str, dict] = field(default_factory=dict)
     variants: dict[str, dict] = field(default_factory=dict)  # variant id -> variant + 'family'
     # (kind, id) -> Document, for locations; variants map to their family's document
@@ -235,7 +238,7 @@ def load_yaml_catalog(root: Path | str = CATALOG_DIR) -> Catalog:
     root = Path(root)
     if not root.is_dir():
         raise CatalogError([Problem(root, 0, 0, "VA001", "the catalogue folder does not exist",
-                                    "pass the folder that holds gpus/, models/, methods/, measurements/")])
+                                    "pass the folder that holds gpus/, models/, methods/, quants/, runtimes/, measurements/")])
     from .loader import load_document
 
     files, problems = scan_catalogue(root)

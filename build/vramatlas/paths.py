@@ -24,4 +24,4 @@ SCHEMA_DIR = DATA_ROOT / "schema"
 SITE_SRC_DIR = DATA_ROOT / "site"
 DEFAULT_DIST_DIR = Path("dist")
 
-KINDS = ("gpus", "models", "methods", "measurements")
+KINDS = ("gpus", "models", "methods", "quants", "runtimes", "measurements")

@@ -199,7 +199,7 @@ def validate(paths: list[Path | str] | None = None, schema_dir: Path = SCHEMA_DI
         problems.extend(doc.problems)
         problems.append(Problem(f, 1, 1, "VA202",
                                 "not inside a catalogue folder (catalog/<kind>/<id>.yaml): only its YAML was checked",
-                                "move it under catalog/gpus, catalog/models, catalog/methods or catalog/measurements",
+                                "move it under catalog/gpus, models, methods, quants, runtimes or measurements",
                                 "warning"))
     if not targets and not roots:
         raise UsageError("nothing to check: no catalogue files")

@@ -167,6 +167,44 @@ def unknown_references(ctx: Context) -> Iterator[Problem]:
             yield _p(doc, (key,), "VA204", f"{key} '{value}' is not a {what} in the catalogue", hint)
 
 
+
+def _format_references(doc: Document) -> Iterator[tuple[tuple, str, str]]:
+    """(path, id, kind) of every quant or runtime id a quant or runtime file names."""
+    d = doc.data
+    if kind_of(doc.path) == "quants":
+        tensors = d.get("tensors") if isinstance(d.get("tensors"), dict) else {}
+        for cat, rule in tensors.items():
+            if not isinstance(rule, dict):
+                continue
+            yield ("tensors", cat, "type"), rule.get("type"), "quants"
+            for i, ov in enumerate(rule.get("overrides") or []):
+                if isinstance(ov, dict):
+                    yield ("tensors", cat, "overrides", i, "type"), ov.get("type"), "quants"
+        yield ("fallback",), d.get("fallback"), "quants"
+        for i, rt in enumerate(d.get("runtimes") or []):
+            yield ("runtimes", i), rt, "runtimes"
+    else:
+        for i, q in enumerate(d.get("weight_formats") or []):
+            yield ("weight_formats", i), q, "quants"
+        yield ("default_quant",), d.get("default_quant"), "quants"
+        dtypes = _get(d, "kv_cache", "dtypes")
+        for name, q in (dtypes.items() if isinstance(dtypes, dict) else []):
+            yield ("kv_cache", "dtypes", name), q, "quants"
+
+
+@register("VA205", "unknown-format-reference", "error",
+          "Weight formats name the tensor types of their mix and the runtimes that load them, and runtimes name "
+          "the formats they load and the storage of each KV dtype: a name that is not a catalogue id would "
+          "silently drop out of the estimate.")
+def unknown_format_references(ctx: Context) -> Iterator[Problem]:
+    cat = ctx.catalog
+    for doc in ctx.docs("quants") + ctx.docs("runtimes"):
+        for path, value, kind in _format_references(doc):
+            if not isinstance(value, str) or value in cat.kind(kind) or (kind, value) in ctx.unloaded:
+                continue
+            hint = _ids_hint(value, cat.kind(kind)) or f"add catalog/{kind}/{value}.yaml, or fix the id"
+            yield _p(doc, path, "VA205", f"'{value}' is not a {kind[:-1]} id in the catalogue", hint)
+
 # ---- VA3xx: values -----------------------------------------------------------------------
 
 @register("VA301", "wrong-unit", "error",
