@@ -420,3 +420,60 @@ def measurement_parameters(ctx: Context) -> Iterator[Problem]:
             yield _p(doc, ("parameters",), "VA309",
                      f"parameters ({params:,}) differs from {model}'s {expected:,} in the catalogue",
                      "name the variant that was measured, or describe it with `config`")
+
+
+# ---- VA32x: GPU facts --------------------------------------------------------------------
+
+def _device_nominal_bytes(doc: Document) -> float | None:
+    """The larger (binary) reading of the nominal label, for ONE device of the package."""
+    label = _get(doc.data, "memory", "nominal")
+    readings = nominal_bytes(label) if isinstance(label, str) else None
+    if readings is None:
+        return None
+    devices = doc.data.get("devices_per_package")
+    return max(readings) / (devices if _num(devices) and devices >= 1 else 1)
+
+
+@register("VA321", "usable-above-nominal", "error",
+          "The driver can never report more memory than the chips hold: usable_bytes above the nominal label "
+          "read in binary units (24 GB as 24 GiB, per device of a multi-die package) is a typo or a wrong unit, "
+          "and would turn a borderline case into a false 'fits'.")
+def usable_above_nominal(ctx: Context) -> Iterator[Problem]:
+    for doc in ctx.docs("gpus"):
+        usable = _get(doc.data, "memory", "usable_bytes")
+        ceiling = _device_nominal_bytes(doc)
+        if _num(usable) and ceiling is not None and usable > ceiling:
+            yield _p(doc, ("memory", "usable_bytes"), "VA321",
+                     f"memory.usable_bytes ({usable / MIB:,.0f} MiB) is more than the nominal "
+                     f"'{_get(doc.data, 'memory', 'nominal')}' can hold ({ceiling / MIB:,.0f} MiB per device)",
+                     "copy the driver's total (nvidia-smi MiB x 2^20); for a multi-die package set devices_per_package")
+
+
+_PEAK_KEYS = {"bf16": "bf16_tflops", "fp16": "fp16_tflops", "fp16_acc16": "fp16_acc16_tflops", "int8": "int8_tops",
+              "fp8": "fp8_tflops", "fp4": "fp4_tflops"}
+
+
+@register("VA322", "peak-accumulate", "error",
+          "Each compute peak states the accumulate precision it is quoted for, and only the peaks that exist do; "
+          "FP16 with FP16 accumulate is never slower than with FP32 accumulate. GeForce parts halve FP32 "
+          "accumulate, so a copied number is easily the wrong one of the two.")
+def peak_accumulate(ctx: Context) -> Iterator[Problem]:
+    for doc in ctx.docs("gpus"):
+        compute = doc.data.get("compute")
+        if not isinstance(compute, dict):
+            continue
+        accumulate = compute.get("accumulate")
+        if isinstance(accumulate, dict):
+            for key, field_ in _PEAK_KEYS.items():
+                if field_ not in compute or key not in accumulate:
+                    continue
+                has_peak, has_mode = compute[field_] is not None, accumulate[key] is not None
+                if has_peak != has_mode:
+                    yield _p(doc, ("compute", "accumulate", key), "VA322",
+                             f"compute.{field_} is {compute[field_]!r} but accumulate.{key} is {accumulate[key]!r}",
+                             "give the accumulate precision exactly for the peaks that are not null")
+        fp16, acc16 = compute.get("fp16_tflops"), compute.get("fp16_acc16_tflops")
+        if _num(fp16) and _num(acc16) and acc16 < fp16:
+            yield _p(doc, ("compute", "fp16_acc16_tflops"), "VA322",
+                     f"fp16_acc16_tflops ({acc16:g}) is below fp16_tflops ({fp16:g}, FP32 accumulate)",
+                     "FP16 accumulate is at least as fast: swapped? (GeForce: fp16_acc16 = 2 x fp16)")
