@@ -93,7 +93,7 @@ KNOWN_TYPES: dict[str, dict[str, Any]] = {
     "falcon": {"mlp": "plain"}, "starcoder2": {"mlp": "plain"}, "nemotron": {"mlp": "plain"},
     "gpt2": {"mlp": "plain"}, "gpt_bigcode": {"mlp": "plain"}, "gpt_neox": {"mlp": "plain"},
     "bloom": {"mlp": "plain"}, "opt": {"mlp": "plain"}, "mpt": {"mlp": "plain"}, "phi": {"mlp": "plain"},
-    "stablelm": {}, "bitnet": {}, "hgrn_bit": {"linear": "hgrn"},
+    "stablelm": {}, "bitnet": {"mlp": "gated"}, "hgrn_bit": {"linear": "hgrn", "mlp": "gated"},
     # MLA and sparse attention
     "deepseek_v2": {}, "deepseek_v3": {}, "deepseek_v32": {}, "kimi_k2": {}, "glm_moe_dsa": {},
     "glm4_moe": {}, "glm4_moe_lite": {}, "mistral_large3": {}, "minicpm3": {},
@@ -102,7 +102,7 @@ KNOWN_TYPES: dict[str, dict[str, Any]] = {
     "qwen2_moe": {}, "qwen3_moe": {},
     "qwen3_next": {"linear": "gdn", "q_gate": True}, "qwen3_5_text": {"linear": "gdn", "q_gate": True},
     "qwen3_5_moe_text": {"linear": "gdn", "q_gate": True},
-    "kimi_linear": {"linear": "kda"},
+    "kimi_linear": {"linear": "kda", "first_dense": 1},
     "nemotron_h": {"linear": "mamba2", "mlp": "plain", "blocks": True},
     "granitemoehybrid": {"linear": "mamba2"}, "bamba": {"linear": "mamba2"},
     "falcon_h1": {"linear": "mamba2", "parallel": True},
@@ -130,7 +130,7 @@ FIELDS_READ = (
     "num_attention_heads", "n_head", "num_heads", "n_heads", "num_key_value_heads", "num_kv_heads",
     "n_head_kv", "multi_query_group_num", "multi_query", "new_decoder_architecture", "intermediate_size",
     "ffn_hidden_size", "n_inner", "ffn_dim", "intermediate_size_mlp", "vocab_size", "padded_vocab_size",
-    "max_position_embeddings", "n_positions", "seq_length", "max_seq_len", "head_dim", "v_head_dim",
+    "max_position_embeddings", "n_positions", "seq_length", "max_seq_len", "head_dim", "attention_head_dim", "v_head_dim",
     "hidden_act", "hidden_activation", "activation_function", "mlp_hidden_act", "tie_word_embeddings",
     "attention_bias", "qkv_bias", "mlp_bias", "sliding_window", "use_sliding_window", "max_window_layers",
     "sliding_window_pattern", "layer_types", "attention_chunk_size", "no_rope_layers",
@@ -351,7 +351,12 @@ def _ssm_sizes(cfg, hidden: int) -> tuple[int, int]:
 def _mamba1(cfg, hidden: int) -> Mixer:
     """Mamba (Falcon-Mamba, Jamba): in/out projections, conv, x/dt projections, A and D."""
     state, kc = _ssm_sizes(cfg, hidden)
-    inner = int(_num(cfg, "mamba_expand", "expand", default=2) * hidden)
+    # a pure Mamba config states d_inner as intermediate_size (Falcon-Mamba: 8192 with expand 16); Jamba,
+    # whose intermediate_size is its MLP's, gives mamba_expand
+    if cfg.get("mamba_expand") is not None:
+        inner = int(cfg["mamba_expand"] * hidden)
+    else:
+        inner = _int(cfg, "intermediate_size", required=False) or int(_num(cfg, "expand", default=2) * hidden)
     rank = _num(cfg, "time_step_rank", "mamba_dt_rank", default="auto")
     rank = math.ceil(hidden / 16) if rank == "auto" else int(rank)
     bias = bool(_num(cfg, "use_conv_bias", "mamba_conv_bias", default=True))
@@ -365,8 +370,11 @@ def _mamba1(cfg, hidden: int) -> Mixer:
 def _mamba2(cfg, hidden: int) -> Mixer:
     """Mamba-2 (Nemotron-H, Falcon-H1, Granite 4, Bamba): one in_proj for x, z, B, C, dt."""
     state, kc = _ssm_sizes(cfg, hidden)
-    head_dim = _int(cfg, "mamba_head_dim", "mamba_d_head", default=64)
-    heads = _int(cfg, "mamba_num_heads", "mamba_n_heads", required=False)
+    if cfg.get("model_type") == "mamba2":  # a pure Mamba-2 config names its SSM heads plainly
+        head_dim, heads = _int(cfg, "head_dim", default=64), _int(cfg, "num_heads", required=False)
+    else:
+        head_dim = _int(cfg, "mamba_head_dim", "mamba_d_head", default=64)
+        heads = _int(cfg, "mamba_num_heads", "mamba_n_heads", required=False)
     inner = _int(cfg, "mamba_d_ssm", required=False) or (heads * head_dim if heads else int(_num(cfg, "mamba_expand", "expand", default=2) * hidden))
     heads = heads or inner // head_dim
     groups = _int(cfg, "n_groups", "mamba_n_groups", default=1)
@@ -488,7 +496,7 @@ def _ffn_kinds(cfg, fam, n: int, experts: int) -> list[str]:
     if "expert_layer_period" in cfg:
         period, offset = _int(cfg, "expert_layer_period", default=2), _int(cfg, "expert_layer_offset", default=1)
         return ["moe" if i % period == offset else "dense" for i in range(n)]
-    first_dense = _int(cfg, "first_k_dense_replace", required=False)
+    first_dense = _int(cfg, "first_k_dense_replace", default=fam.get("first_dense", 0))
     step = int(freq or 1) if not isinstance(freq, list) else 1
     sparse_step = int(cfg.get("decoder_sparse_step") or 1)
     only_mlp = set(cfg.get("mlp_only_layers") or [])
@@ -658,7 +666,7 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
             kv_heads = 1
         if kv_heads > heads:
             raise ConfigError(f"num_key_value_heads ({kv_heads}) exceeds num_attention_heads ({heads})")
-        head_dim = _int(cfg, "head_dim", default=0) or hidden // heads
+        head_dim = _int(cfg, "head_dim", "attention_head_dim", default=0) or hidden // heads
     v_head_dim = _int(cfg, "v_head_dim", default=head_dim) if not cfg.get("kv_lora_rank") else head_dim
     gated = _gated(cfg, fam, str(_num(cfg, "mlp_hidden_act", default="")) or None)
     matrices = 3 if gated else 2

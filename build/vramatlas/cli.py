@@ -41,6 +41,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                       "rewrite catalogue files in canonical order and style (--check: only report)"),
     "estimate": Subcommand("vramatlas.estimate_cli", "add_arguments", "run",
                            "estimate the peak GPU memory of one model, method and workload"),
+    "list": Subcommand("vramatlas.list_cli", "add_arguments", "run",
+                       "list the ids of models, GPUs, methods, runtimes or quants (--json for scripts)"),
     "accuracy": Subcommand("vramatlas.accuracy", "add_arguments", "run",
                            "compare estimates with every measurement in the catalogue"),
     "build": Subcommand("vramatlas.site", "add_build_arguments", "run_build",
@@ -60,6 +62,13 @@ class CLIError(Exception):
 
 class _NotAvailable(Exception):
     pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the contract), naming the command and where to look."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise CLIError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 
 def _resolve(name: str) -> tuple[Callable, Callable]:
@@ -88,7 +97,7 @@ def _version() -> str:
 
 def build_parser(selected: str | None = None) -> tuple[argparse.ArgumentParser, Callable | None]:
     """The parser; only ``selected``'s module is imported to add its arguments."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vramatlas",
         description="Which language models run, or can be fine-tuned, on which GPUs.",
         epilog="Run 'vramatlas COMMAND --help' for a command's options.")
