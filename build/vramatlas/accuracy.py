@@ -11,11 +11,11 @@ import json
 import sys
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from .api import case_row
+from .lazy import lazy
 from .memory import COMPONENTS, estimate_frame
+
+np, pd = lazy("numpy"), lazy("pandas")  # imported on first use: `--help` stays fast
 
 GiB = 2**30
 

@@ -20,8 +20,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+from .lazy import lazy
+
+np, pd = lazy("numpy"), lazy("pandas")  # imported on first use: `--help` stays fast
 
 KEYS = ["gpu", "gpu_count", "model", "method", "seq_len", "batch"]
 VALUES = ["fits", "peak_bytes", "capacity_bytes"]
