@@ -30,6 +30,17 @@ Which rows exist (the grid, documented on the site's methodology page):
 * Defaults as ``vramatlas estimate`` uses them: 16 new tokens for inference,
   each method's optimizer and gradient-checkpointing setting, LoRA rank 16 on
   all linear layers. A row can be reproduced with ``vramatlas estimate``.
+
+Size, a deliberate choice: rows = GPUs x (4 counts + node rungs) x model-method
+pairs x contexts x 2 batches; 531,944 rows for 49 GPUs, 35 variants and 17
+methods. The matrix holds the pairings people look up (every GPU, the usual
+counts, contexts and batches); every other setting (any length, batch, count,
+parallelism, LoRA rank, optimizer) is one ``vramatlas estimate`` away, in the
+terminal or in the site's calculator. A new dimension multiplies the rows:
+keep the product under :data:`ROW_BUDGET` (about 10 s and 200 MB of results
+on the 2-core development machine; ``benchmarks/``) by choosing its values,
+or raise the budget knowingly. Evaluation runs in chunks of :data:`CHUNK_ROWS`
+rows, so peak memory is the compact result plus one chunk's inputs.
 """
 
 from __future__ import annotations
@@ -50,7 +61,10 @@ from .api import (
     runtime_cache_columns,
 )
 from .arch import architecture
-from .memory import COMPONENTS, estimate_frame
+from .memory import COMPONENTS, PHASES, estimate_frame
+
+CHUNK_ROWS = 1 << 15  # rows evaluated at once: ~100 float64 inputs x 32Ki rows ~ 25 MiB of case frame
+ROW_BUDGET = 1_500_000  # the matrix's size is a choice (see "Size" above): growing past this is deliberate
 
 CONTEXTS = (2048, 8192, 32768, 131072)
 BATCHES = (1, 8)
@@ -167,6 +181,15 @@ def _numeric(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c not in _NOT_INPUTS]
 
 
+def _coded_tables(variants: pd.DataFrame, methods: pd.DataFrame, gpus: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The dimensions that are catalogue entities: key code -> its small table (one row per entity).
+
+    A new entity dimension (e.g. a runtime) is a code here, a table function
+    above, a merge in :func:`matrix_keys` and its id column in :func:`result_frame`.
+    """
+    return {"v": variants, "m": methods, "g": gpus}
+
+
 def case_frame(keys: pd.DataFrame, variants: pd.DataFrame, methods: pd.DataFrame, gpus: pd.DataFrame) -> pd.DataFrame:
     """The memory model's input for every row of ``keys`` (codes v, m, g; seq_len, batch, gpu_count).
 
@@ -175,14 +198,11 @@ def case_frame(keys: pd.DataFrame, variants: pd.DataFrame, methods: pd.DataFrame
     """
     v = keys["v"].to_numpy()
     m = keys["m"].to_numpy()
-    g = keys["g"].to_numpy()
     cols: dict[str, np.ndarray] = {}
-    for name in _numeric(variants):
-        cols[name] = variants[name].to_numpy(dtype=np.float64)[v]
-    for name in _numeric(methods):
-        cols[name] = methods[name].to_numpy(dtype=np.float64)[m]
-    for name in _numeric(gpus):
-        cols[name] = gpus[name].to_numpy(dtype=np.float64)[g]
+    for code, table in _coded_tables(variants, methods, gpus).items():
+        rows = keys[code].to_numpy()
+        for name in _numeric(table):
+            cols[name] = table[name].to_numpy(dtype=np.float64)[rows]
     lora_on = methods["lora_on"].to_numpy(dtype=np.float64)[m]
     cols["lora_io"] = variants["lora_io_default"].to_numpy(dtype=np.float64)[v] * lora_on
     cols["lora_in_width"] = variants["lora_in_width_default"].to_numpy(dtype=np.float64)[v] * lora_on
@@ -197,8 +217,22 @@ def case_frame(keys: pd.DataFrame, variants: pd.DataFrame, methods: pd.DataFrame
     return pd.DataFrame(cols, copy=False)
 
 
-def _estimate_keys(keys, variants, methods, gpus) -> pd.DataFrame:
-    return estimate_frame(case_frame(keys, variants, methods, gpus))
+def _estimate_keys(keys, variants, methods, gpus, chunk_rows: int | None = None) -> pd.DataFrame:
+    """:func:`estimate_frame` for every row of ``keys``, :data:`CHUNK_ROWS` rows at a time.
+
+    The wide case frame (one float64 column per model input, about 100) and the
+    model's temporaries exist for one chunk only; what is kept per row is the
+    compact result (integers and a phase), so memory grows with the rows'
+    results, not with the model's inputs.
+    """
+    step = chunk_rows or CHUNK_ROWS
+    parts = [estimate_frame(case_frame(keys.iloc[start:start + step], variants, methods, gpus))
+             for start in range(0, len(keys), step)]
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return estimate_frame(case_frame(keys, variants, methods, gpus))
+    return pd.concat(parts, ignore_index=True)
 
 
 def gpu_count_table(pairs: pd.DataFrame, variants, methods, gpus,
@@ -266,8 +300,7 @@ def result_frame(keys: pd.DataFrame, variants, methods, gpus, est: pd.DataFrame)
     }
     for name in COMPONENTS:
         out[name] = est[name].to_numpy()
-    out["phase"] = pd.Categorical(est["phase"].to_numpy(),
-                                  categories=["prefill", "decode", "loss", "backward", "optimizer-step"])
+    out["phase"] = est["phase"].astype(pd.CategoricalDtype(list(PHASES)))
     out["capacity_bytes"] = gpus["capacity_bytes"].to_numpy()[g].astype(np.int64)
     out["headroom_bytes"] = est["headroom_bytes"].to_numpy(dtype=np.int64)
     out["fits"] = est["fits"].to_numpy(dtype=bool)

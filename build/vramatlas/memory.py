@@ -71,6 +71,9 @@ OPTIMIZERS = {
     "lion": {"states": 1.0, "state_bytes": None, "extra_bytes": 0.0},
 }
 
+# Phases the peak can fall in: inference, then training (the order of `phase_code`).
+PHASES = ("prefill", "decode", "loss", "backward", "optimizer-step")
+
 PARALLELISMS = ("none", "tp", "pp", "ddp", "zero1", "zero2", "zero3", "fsdp")
 
 # Runtime constants (each explained on the methodology page).
@@ -406,7 +409,7 @@ def estimate_columns(c: Mapping[str, Any]) -> dict[str, Any]:
     """Predicted per-GPU peak for every case of a mapping of columns (or one case of floats).
 
     Returns one integer column per component (bytes at the peak phase),
-    `peak_bytes`, `phase`, and with a `capacity_bytes` column, `headroom_bytes`
+    `peak_bytes`, `phase` (and its index in PHASES, `phase_code`), and with a `capacity_bytes` column, `headroom_bytes`
     (float, NaN where the capacity is NaN) and `fits` (False there).
     Integers are Python ints for one case of floats, int64 for arrays.
     """
@@ -475,8 +478,8 @@ def estimate_columns(c: Mapping[str, Any]) -> dict[str, Any]:
     }
     out: dict[str, Any] = {k: np.to_int(comp[k]) for k in COMPONENTS}
     out["peak_bytes"] = sum(out[k] for k in COMPONENTS)
-    inf_phase = np.where(inf_prefill >= inf_decode, "prefill", "decode")
-    out["phase"] = np.where(training, np.take(("loss", "backward", "optimizer-step"), phase_idx), inf_phase)
+    out["phase_code"] = np.where(training, 2 + phase_idx, np.where(inf_prefill >= inf_decode, 0, 1))  # into PHASES
+    out["phase"] = np.take(PHASES, out["phase_code"])
     if "capacity_bytes" in c:
         headroom = _a(c["capacity_bytes"]) - out["peak_bytes"]
         out["headroom_bytes"] = headroom
@@ -487,8 +490,8 @@ def estimate_columns(c: Mapping[str, Any]) -> dict[str, Any]:
 def estimate_frame(c: pd.DataFrame) -> pd.DataFrame:
     """:func:`estimate_columns` as a DataFrame on ``c``'s index (the matrix and the tables).
 
-    `headroom_bytes` is nullable Int64 and `fits` nullable boolean: missing
-    where the capacity is NaN (no GPU).
+    `phase` is a categorical of PHASES; `headroom_bytes` is nullable Int64 and
+    `fits` nullable boolean: missing where the capacity is NaN (no GPU).
     """
     import numpy
     import pandas
@@ -496,7 +499,7 @@ def estimate_frame(c: pd.DataFrame) -> pd.DataFrame:
     cols = estimate_columns(c)
     out = pandas.DataFrame({k: cols[k] for k in COMPONENTS}, index=c.index)
     out["peak_bytes"] = numpy.asarray(cols["peak_bytes"], dtype=numpy.int64)
-    out["phase"] = cols["phase"]
+    out["phase"] = pandas.Categorical.from_codes(cols["phase_code"], categories=list(PHASES))
     if "headroom_bytes" in cols:
         headroom = cols["headroom_bytes"]
         has = ~numpy.isnan(headroom)
