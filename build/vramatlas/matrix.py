@@ -32,15 +32,19 @@ Which rows exist (the grid, documented on the site's methodology page):
   all linear layers. A row can be reproduced with ``vramatlas estimate``.
 
 Size, a deliberate choice: rows = GPUs x (4 counts + node rungs) x model-method
-pairs x contexts x 2 batches; 531,944 rows for 49 GPUs, 35 variants and 17
-methods. The matrix holds the pairings people look up (every GPU, the usual
-counts, contexts and batches); every other setting (any length, batch, count,
-parallelism, LoRA rank, optimizer) is one ``vramatlas estimate`` away, in the
-terminal or in the site's calculator. A new dimension multiplies the rows:
-keep the product under :data:`ROW_BUDGET` (about 10 s and 200 MB of results
-on the 2-core development machine; ``benchmarks/``) by choosing its values,
-or raise the budget knowingly. Evaluation runs in chunks of :data:`CHUNK_ROWS`
-rows, so peak memory is the compact result plus one chunk's inputs.
+pairs x contexts x 2 batches: 531,944 rows for 49 GPUs, 35 variants and 17
+methods; 2,100,840 for 84 GPUs, 66 variants and 17 methods. The matrix holds
+the pairings people look up (every GPU, the usual counts, contexts and
+batches); every other setting (any length, batch, count, parallelism, LoRA
+rank, optimizer, runtime option) is one ``vramatlas estimate`` away, in the
+terminal or in the site's calculator. A new dimension multiplies the rows, so
+it must come with a choice of where it applies (e.g. a runtime only for the
+methods and counts it serves) that keeps the product under
+:data:`ROW_BUDGET`, or raise the budget knowingly: at ~150 bytes a row of
+results and ~250,000 rows/s on the 2-core development machine
+(``benchmarks/``), 2.5M rows are ~10 s and ~400 MB. Evaluation runs in chunks
+of :data:`CHUNK_ROWS` rows, so peak memory is the compact result plus one
+chunk's inputs.
 """
 
 from __future__ import annotations
@@ -61,10 +65,10 @@ from .api import (
     runtime_cache_columns,
 )
 from .arch import architecture
-from .memory import COMPONENTS, PHASES, estimate_frame
+from .memory import COMPONENTS, PHASES, estimate_columns, estimate_frame, frame_of_columns
 
 CHUNK_ROWS = 1 << 15  # rows evaluated at once: ~100 float64 inputs x 32Ki rows ~ 25 MiB of case frame
-ROW_BUDGET = 1_500_000  # the matrix's size is a choice (see "Size" above): growing past this is deliberate
+ROW_BUDGET = 2_500_000  # the matrix's size is a choice (see "Size" above): growing past this is deliberate
 
 CONTEXTS = (2048, 8192, 32768, 131072)
 BATCHES = (1, 8)
@@ -211,9 +215,7 @@ def case_frame(keys: pd.DataFrame, variants: pd.DataFrame, methods: pd.DataFrame
     cols["seq_len"] = keys["seq_len"].to_numpy(dtype=np.float64)
     cols["batch"] = keys["batch"].to_numpy(dtype=np.float64)
     cols["gpus"] = count.astype(np.float64)
-    cols["parallelism"] = pd.Categorical.from_codes(
-        np.where(count <= 1, 0, np.where(training, 2, 1)), categories=["none", "tp", "fsdp"]
-    )
+    cols["parallelism"] = np.asarray(["none", "tp", "fsdp"])[np.where(count <= 1, 0, np.where(training, 2, 1))]
     return pd.DataFrame(cols, copy=False)
 
 
@@ -225,14 +227,19 @@ def _estimate_keys(keys, variants, methods, gpus, chunk_rows: int | None = None)
     compact result (integers and a phase), so memory grows with the rows'
     results, not with the model's inputs.
     """
-    step = chunk_rows or CHUNK_ROWS
-    parts = [estimate_frame(case_frame(keys.iloc[start:start + step], variants, methods, gpus))
-             for start in range(0, len(keys), step)]
-    if len(parts) == 1:
-        return parts[0]
-    if not parts:
+    step, n = chunk_rows or CHUNK_ROWS, len(keys)
+    if n <= step:
         return estimate_frame(case_frame(keys, variants, methods, gpus))
-    return pd.concat(parts, ignore_index=True)
+    full: dict[str, np.ndarray] = {}
+    for start in range(0, n, step):
+        cols = estimate_columns(case_frame(keys.iloc[start:start + step], variants, methods, gpus))
+        for name, values in cols.items():
+            if name == "phase":  # strings: carried as phase_code
+                continue
+            if name not in full:
+                full[name] = np.empty(n, dtype=values.dtype)
+            full[name][start:start + len(values)] = values
+    return frame_of_columns(full, pd.RangeIndex(n))
 
 
 def gpu_count_table(pairs: pd.DataFrame, variants, methods, gpus,

@@ -345,7 +345,7 @@ def master_bytes(c: pd.DataFrame) -> np.ndarray:
 def shard_factors(c: pd.DataFrame) -> dict[str, np.ndarray]:
     """Per-GPU share of each component under each parallelism (1 = replicated)."""
     n = np.maximum(_a(c["gpus"]), 1)
-    par = np.asarray(c["parallelism"], dtype=object)
+    par = np.asarray(c["parallelism"])
     one = np.ones_like(n)
     is_ = {p: (par == p) for p in PARALLELISMS}
     model_split = is_["tp"] | is_["pp"]
@@ -365,7 +365,7 @@ def shard_factors(c: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def gathered_layer_bytes(c: pd.DataFrame) -> np.ndarray:
     """ZeRO-3/FSDP: two layers' full weights gathered at once (current and prefetched)."""
-    par = np.asarray(c["parallelism"], dtype=object)
+    par = np.asarray(c["parallelism"])
     full_shard = (par == "zero3") | (par == "fsdp")
     per_layer = linear_params(c) / np.maximum(_a(c["layers"]), 1) * _a(c["compute_bits"]) / 8
     return np.where(full_shard & (_a(c["gpus"]) > 1), 2 * per_layer, 0.0)
@@ -493,11 +493,15 @@ def estimate_frame(c: pd.DataFrame) -> pd.DataFrame:
     `phase` is a categorical of PHASES; `headroom_bytes` is nullable Int64 and
     `fits` nullable boolean: missing where the capacity is NaN (no GPU).
     """
+    return frame_of_columns(estimate_columns(c), c.index)
+
+
+def frame_of_columns(cols: Mapping[str, Any], index) -> pd.DataFrame:
+    """:func:`estimate_columns`' numpy output as :func:`estimate_frame`'s DataFrame (`phase` from `phase_code`)."""
     import numpy
     import pandas
 
-    cols = estimate_columns(c)
-    out = pandas.DataFrame({k: cols[k] for k in COMPONENTS}, index=c.index)
+    out = pandas.DataFrame({k: cols[k] for k in COMPONENTS}, index=index)
     out["peak_bytes"] = numpy.asarray(cols["peak_bytes"], dtype=numpy.int64)
     out["phase"] = pandas.Categorical.from_codes(cols["phase_code"], categories=list(PHASES))
     if "headroom_bytes" in cols:
