@@ -20,18 +20,25 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output folder: tables in DIR/tables, the site in DIR/site (default: dist)")
     parser.add_argument("--catalog", metavar="DIR", type=Path, default=None,
                         help="catalogue folder (default: the repository's or the installed one)")
-    parser.add_argument("--quiet", action="store_true", help="print only the summary")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only the summary (progress is shown only on a terminal anyway)")
+    parser.add_argument("--force", action="store_true",
+                        help="rebuild even when the catalogue, code and site sources match the output in place")
 
 
 def run_build(args: argparse.Namespace) -> int:
     from ..cli import CLIError
-    from .build import BuildError, build_site
+    from .build import BuildError, BuildInterrupted, build_site, terminal_progress
 
-    log = (lambda _m: None) if getattr(args, "quiet", False) else (lambda m: print(m, file=sys.stderr))
     try:
-        report = build_site(args.out, catalog_dir=getattr(args, "catalog", None), log=log)
+        report = build_site(args.out, catalog_dir=getattr(args, "catalog", None),
+                            progress=terminal_progress(getattr(args, "quiet", False)),
+                            force=getattr(args, "force", False))
     except BuildError as exc:
         raise CLIError(f"vramatlas build: {exc}") from None
+    except BuildInterrupted:
+        print(f"vramatlas build: interrupted; {args.out} is as it was", file=sys.stderr)
+        return 143
     except Exception as exc:  # a catalogue that does not load says so in one line
         from ..catalog import CatalogError
 

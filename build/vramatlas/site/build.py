@@ -2,26 +2,47 @@
 
 The stages, each a function of the previous one's output::
 
-    load_catalog -> compute_matrix -> derived_tables, rules_of_thumb -> write_tables (OUT/tables)
-        -> pages + chart data (a temporary docs folder: the hand-written pages of site/docs
-           copied beside the generated ones) -> mkdocs build --strict (site_dir = OUT/site)
+    load_catalog -> compute_matrix -> derived_tables, rules_of_thumb -> write_tables
+        -> pages + chart data (the hand-written pages of site/docs copied beside the generated ones)
+        -> mkdocs build --strict
 
-Nothing is written into the sources: the generated Markdown lives in a
-temporary folder and MkDocs' ``site_dir`` points into OUT. The new site is
-built beside the old one and renamed into place, so a failed build leaves the
-previous site whole.
+How the output is written, so that no failure damages the last good one:
+
+* ``OUT`` is checked before any work (a file, or a folder that cannot be written, is one line, exit 2),
+  and a lock (``OUT/.vramatlas-build.lock``, ``flock``) refuses a second build into the same folder;
+* tables and site are written into one fresh folder inside ``OUT`` (``OUT/.vramatlas-build-*``), never
+  into the published ones; the sources are never written to;
+* everything is checked there (page weight, site size, the data package against the files it lists);
+* only then are ``OUT/tables`` and ``OUT/site`` each swapped in whole (an atomic exchange of the
+  folder, ``renameat2(RENAME_EXCHANGE)``, where Linux has it); the old ones are deleted after;
+* a failing or interrupted build (an exception, Ctrl-C, SIGTERM) deletes its folder and leaves the
+  previous output as it was; a killed one (SIGKILL) leaves its folder, which the next build removes
+  under the lock;
+* the site publishes only files this build wrote: downloads are copied from the fresh tables folder;
+* a build whose inputs (catalogue bytes, vramatlas code, site sources, tool versions) hash to the
+  key of the output in place, with that output intact, does nothing (``--force`` rebuilds).
+
+On a terminal (and without ``--quiet``) each stage prints as it finishes, with its time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
+import hashlib
 import json
 import logging
+import os
 import shutil
+import signal
+import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, TextIO
 
 import yaml
 
@@ -34,9 +55,19 @@ MAX_DOWNLOAD_BYTES = 4 * 1024 * 1024
 DOWNLOADS_BUDGET = 26 * 1024 * 1024
 FORMATS = {".csv": "CSV", ".json": "JSON", ".parquet": "Parquet", ".gz": "gzip"}
 
+OUTPUTS = ("tables", "site")  # what OUT holds; each is swapped in whole
+LOCK_NAME = ".vramatlas-build.lock"
+STAGING_PREFIX = ".vramatlas-build-"
+KEY_NAME = ".vramatlas-build.json"  # the input key and the report of the output in place
+LEGACY_LITTER = (".site-new", ".site-old")  # what builds before the staging folder left when killed
+
 
 class BuildError(Exception):
     """The site could not be built; the message says why in one line."""
+
+
+class BuildInterrupted(BaseException):
+    """SIGTERM during a build: raised so that the staging folder is removed on the way out."""
 
 
 @dataclass
@@ -50,10 +81,12 @@ class BuildReport:
     seconds: float
     tables: list[Path] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    unchanged: bool = False  # the inputs matched the output in place: nothing was built
 
     def lines(self) -> list[str]:
-        stages = ", ".join(f"{k} {v:.1f}s" for k, v in self.stage_seconds.items())
-        return [
+        total = sum(self.stage_seconds.values()) or 1.0
+        stages = ", ".join(f"{k} {v:.1f}s ({v / total:.0%})" for k, v in self.stage_seconds.items())
+        lines = [
             f"site: {self.site}",
             f"pages: {self.pages}",
             f"site size: {self.site_bytes / 2**20:.1f} MiB ({self.site_bytes:,} bytes)",
@@ -61,6 +94,10 @@ class BuildReport:
             f"tables: {len(self.tables)} files in {self.out / 'tables'}",
             f"build time: {self.seconds:.1f} s ({stages})",
         ]
+        if self.unchanged:
+            lines.append("unchanged: the catalogue, code and site sources match the output in place "
+                         "(vramatlas build --force rebuilds)")
+        return lines
 
 
 # ------------------------------------------------------------- stages
@@ -100,94 +137,422 @@ def default_stages() -> Stages:
     return Stages(load_catalog, compute_matrix, derived, thumbs, write, accuracy_frame, summary)
 
 
-def _timed(times: dict, name: str, fn: Callable, *args):
-    t = time.perf_counter()
+class Progress:
+    """Stage times; on a terminal each stage prints a line as it finishes (time and what it made)."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream
+        self.times: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - start
+
+    def note(self, name: str, what: str) -> None:
+        if self.stream is not None:
+            self.stream.write(f"  {name:<10s} {self.times.get(name, 0.0):6.1f} s  {what}\n")
+            self.stream.flush()
+
+
+def terminal_progress(quiet: bool, stream: TextIO | None = None) -> TextIO | None:
+    """Where progress goes: the stream when it is a terminal and the build is not --quiet, else nowhere."""
+    stream = stream if stream is not None else sys.stderr
     try:
-        return fn(*args)
+        return stream if not quiet and stream.isatty() else None
+    except (AttributeError, ValueError):
+        return None
+
+
+# ------------------------------------------------------------- the output folder
+
+
+def prepare_out(out: Path | str, site_src: Path | str = SITE_SRC_DIR,
+                catalog_dir: Path | str | None = None) -> Path:
+    """``out`` made and checked before any work: BuildError for a file, an unwritable folder, or sources."""
+    out = Path(out).absolute()
+    if out.exists() and not out.is_dir():
+        raise BuildError(f"--out {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BuildError(f"--out {out}: cannot create the folder ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise BuildError(f"--out {out}: the folder is not writable")
+    real = out.resolve()
+    for what, source in (("the site sources", site_src), ("the catalogue", catalog_dir)):
+        if source is None:
+            continue
+        source = Path(source).resolve()
+        for name in OUTPUTS:
+            if source == real / name or source.is_relative_to(real / name):
+                raise BuildError(f"--out {out} would replace {what} ({source}); choose another folder")
+    return out
+
+
+@contextlib.contextmanager
+def build_lock(out: Path) -> Iterator[None]:
+    """Hold ``OUT/.vramatlas-build.lock``; BuildError at once when another build holds it."""
+    import fcntl
+
+    path = out / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        raise BuildError(f"--out {out}: cannot create the build lock ({exc.strerror or exc})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
+            raise BuildError(f"another vramatlas build (pid {holder}) is writing into {out}; "
+                             "wait for it to finish") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
     finally:
-        times[name] = times.get(name, 0.0) + time.perf_counter() - t
+        os.close(fd)  # closing releases the lock
+
+
+def clear_litter(out: Path) -> list[str]:
+    """Remove what killed builds left in ``out`` (their staging folders); call under the lock."""
+    removed = []
+    for entry in out.iterdir():
+        if entry.name.startswith(STAGING_PREFIX) or entry.name in LEGACY_LITTER:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry.name)
+    return removed
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2); False where the system cannot."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(a), str(b))
+
+
+def swap_in(stage: Path, out: Path) -> None:
+    """Put ``stage/tables`` and ``stage/site`` in place of ``out/tables`` and ``out/site``.
+
+    Each folder is exchanged in one step where the system can (the old one ends
+    up in the staging folder, deleted with it); elsewhere the old folder is
+    renamed aside first. Tables go first: a site never links to downloads that
+    are not in place yet.
+    """
+    for name in OUTPUTS:
+        new, final = stage / name, out / name
+        if not new.is_dir():
+            continue
+        if final.exists() or final.is_symlink():
+            if not _exchange(new, final):
+                old = stage / f"old-{name}"
+                final.rename(old)
+                new.rename(final)
+        else:
+            new.rename(final)
+
+
+# ------------------------------------------------------------- the input key (no-change rebuilds)
+
+
+def _hash_tree(h, folder: Path, root: Path | None = None) -> None:
+    root = root or folder
+    if not folder.is_dir():
+        h.update(b"-")
+        return
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            rel = path.relative_to(root).as_posix().encode()
+            data = path.read_bytes()
+            h.update(len(rel).to_bytes(8, "big") + rel + len(data).to_bytes(8, "big") + data)
+
+
+def input_key(catalog_dir: Path, site_src: Path, extra: str = "") -> str | None:
+    """sha256 of everything the output is a function of, or None when it cannot be known cheaply.
+
+    The catalogue's files (as the compiled-catalogue cache hashes them), the
+    vramatlas package's code and schemas, the site sources and CONTRIBUTING.md,
+    and the versions of the tools that render (mkdocs, material, altair, pandas, pyarrow).
+    """
+    from importlib import metadata
+
+    from ..catalog import files_hash, scan_catalogue
+    from ..paths import SCHEMA_DIR
+
+    files, problems = scan_catalogue(catalog_dir)
+    if problems:
+        return None
+    pairs = []
+    for path in files:
+        if path.is_symlink() or not path.is_file():
+            return None  # the loader refuses these: let the build say so
+        pairs.append((path, path.read_bytes()))
+    h = hashlib.sha256(b"vramatlas-build-1\0" + extra.encode() + b"\0")
+    h.update(files_hash(pairs, catalog_dir).encode())
+    _hash_tree(h, Path(__file__).resolve().parent.parent)
+    _hash_tree(h, SCHEMA_DIR)
+    _hash_tree(h, site_src)
+    for candidate in (DATA_ROOT / "CONTRIBUTING.md", site_src.parent / "CONTRIBUTING.md"):
+        if candidate.is_file():
+            h.update(candidate.read_bytes())
+            break
+    for dist in ("mkdocs", "mkdocs-material", "altair", "pandas", "pyarrow", "numpy"):
+        try:
+            h.update(f"{dist}={metadata.version(dist)}\0".encode())
+        except metadata.PackageNotFoundError:
+            h.update(f"{dist}=none\0".encode())
+    return h.hexdigest()
+
+
+def output_manifest(out: Path) -> str:
+    """sha256 over the relative paths and sizes of every file of ``OUT/tables`` and ``OUT/site``."""
+    h = hashlib.sha256()
+    for name in OUTPUTS:
+        folder = out / name
+        if not folder.is_dir():
+            h.update(f"missing:{name}\0".encode())
+            continue
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                h.update(f"{path.relative_to(out).as_posix()}\0{path.stat().st_size}\0".encode())
+    return h.hexdigest()
+
+
+def _unchanged(out: Path, key: str | None) -> BuildReport | None:
+    """The stored report when the output in place was built from exactly these inputs and is intact."""
+    if key is None:
+        return None
+    try:
+        stored = json.loads((out / KEY_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(stored, dict) or stored.get("key") != key or stored.get("manifest") != output_manifest(out):
+        return None
+    report = stored.get("report") or {}
+    try:
+        return BuildReport(out=out, site=out / "site", pages=int(report["pages"]),
+                           site_bytes=int(report["site_bytes"]), heaviest_page=str(report["heaviest_page"]),
+                           heaviest_bytes=int(report["heaviest_bytes"]), seconds=0.0,
+                           tables=[out / "tables" / p for p in report.get("tables", [])], unchanged=True)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _store_key(out: Path, key: str | None, report: BuildReport) -> None:
+    path = out / KEY_NAME
+    if key is None:
+        path.unlink(missing_ok=True)
+        return
+    from ..files import write_atomic
+
+    summary = {k: v for k, v in asdict(report).items() if k in ("pages", "site_bytes", "heaviest_page",
+                                                                 "heaviest_bytes")}
+    summary["tables"] = [p.relative_to(out / "tables").as_posix() for p in report.tables
+                         if p.is_relative_to(out / "tables")]
+    write_atomic(path, json.dumps({"key": key, "manifest": output_manifest(out), "report": summary},
+                                  indent=1) + "\n")
+
+
+# ------------------------------------------------------------- checks of the fresh output
+
+
+def check_data_package(tables: Path) -> None:
+    """Every resource of ``datapackage.json`` is a file of the size and sha256 it states; no file unlisted."""
+    package_path = tables / "datapackage.json"
+    if not package_path.is_file():
+        if any(tables.rglob("*")):
+            raise BuildError("the tables have no datapackage.json")
+        return
+    try:
+        package = json.loads(package_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BuildError(f"datapackage.json does not parse: {exc}") from None
+    listed = set()
+    for res in package.get("resources") or []:
+        paths = res.get("path") if isinstance(res, dict) else None
+        for rel in paths if isinstance(paths, list) else [paths]:
+            f = tables / str(rel)
+            if not isinstance(rel, str) or not f.is_file() or f.resolve().parent != (tables / rel).resolve().parent:
+                raise BuildError(f"datapackage.json lists {rel!r}, which the build did not write")
+            listed.add(f.resolve())
+            data = f.read_bytes()
+            size = res.get("x_size_bytes", res.get("bytes"))
+            if size is not None and size != len(data):
+                raise BuildError(f"tables/{rel} is {len(data):,} bytes; datapackage.json says {size:,}")
+            digest = res.get("x_sha256") or str(res.get("hash") or "").removeprefix("sha256:") or None
+            if digest and hashlib.sha256(data).hexdigest() != digest:
+                raise BuildError(f"tables/{rel} does not match the sha256 in datapackage.json")
+    stray = [p for p in tables.rglob("*") if p.is_file() and p != package_path and p.resolve() not in listed]
+    if stray:
+        raise BuildError(f"tables/{stray[0].relative_to(tables).as_posix()} is not in datapackage.json")
+
+
+def check_site(site: Path, tables: Path) -> tuple[int, str, int, int]:
+    """measure_site's numbers, after the limits and the site's data package copy are checked."""
+    if not (site / "index.html").is_file():
+        raise BuildError("the built site has no index.html")
+    html_pages, heaviest, heaviest_bytes, total = measure_site(site)
+    if heaviest_bytes > MAX_PAGE_BYTES:
+        raise BuildError(f"page {heaviest} weighs {heaviest_bytes:,} bytes (limit {MAX_PAGE_BYTES:,})")
+    if total > MAX_SITE_BYTES:
+        raise BuildError(f"the site weighs {total:,} bytes (limit {MAX_SITE_BYTES:,})")
+    site_package = site / "tables" / "datapackage.json"
+    if site_package.is_file():
+        package = json.loads(site_package.read_text(encoding="utf-8"))
+        for res in package.get("resources") or []:
+            rel = str(res.get("path"))
+            copy, original = site / "tables" / rel, tables / rel
+            if not copy.is_file() or not original.is_file() or copy.read_bytes() != original.read_bytes():
+                raise BuildError(f"the site's tables/{rel} is not the table the build wrote")
+    return html_pages, heaviest, heaviest_bytes, total
+
+
+# ------------------------------------------------------------- the build
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While building, SIGTERM raises BuildInterrupted (so cleanup runs) instead of killing at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise BuildInterrupted(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def build_site(out: Path | str = DEFAULT_DIST_DIR, *, catalog_dir: Path | str | None = None,
                stages: Stages | None = None, site_src: Path | str = SITE_SRC_DIR,
-               log: Callable[[str], None] | None = None) -> BuildReport:
-    """Build tables and site into ``out``; return what was built."""
+               log: Callable[[str], None] | None = None, progress: TextIO | None = None,
+               force: bool = False) -> BuildReport:
+    """Build tables and site into ``out`` (see the module docstring for how); return what was built.
+
+    ``progress``: a stream for one line per finished stage (the CLI passes the
+    terminal, or None). With the default stages, an output built from the same
+    inputs is kept as it is unless ``force``.
+    """
+    start = time.perf_counter()
+    site_src = Path(site_src)
+    from ..paths import CATALOG_DIR
+
+    catalog_root = Path(catalog_dir) if catalog_dir else CATALOG_DIR
+    out = prepare_out(out, site_src, catalog_root)
+    cacheable = stages is None
+    stages = stages or default_stages()
+    with build_lock(out), _sigterm_interrupts():
+        clear_litter(out)
+        key = input_key(catalog_root, site_src) if cacheable else None
+        if not force:
+            kept = _unchanged(out, key)
+            if kept is not None:
+                kept.seconds = time.perf_counter() - start
+                kept.stage_seconds = {"unchanged": kept.seconds}
+                return kept
+        (out / KEY_NAME).unlink(missing_ok=True)  # the output in place is about to stop matching any key
+        stage = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
+        try:
+            report = _build_into(stage, out, catalog_dir, stages, site_src, log or (lambda _m: None),
+                                 Progress(progress))
+            swap_in(stage, out)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+        report.site = out / "site"
+        report.tables = [out / "tables" / p.relative_to(stage / "tables") for p in report.tables]
+        report.seconds = time.perf_counter() - start
+        _store_key(out, key, report)
+        return report
+
+
+def _build_into(stage: Path, out: Path, catalog_dir, stages: Stages, site_src: Path,
+                log: Callable[[str], None], progress: Progress) -> BuildReport:
+    """Every stage, writing only into ``stage``; the checks; a report with paths inside ``stage``."""
     from .pages import SiteData, write_pages
 
-    log = log or (lambda _msg: None)
-    start = time.perf_counter()
-    times: dict[str, float] = {}
-    out = Path(out).resolve()
-    site_src = Path(site_src)
-    stages = stages or default_stages()
-
-    catalog = _timed(times, "catalogue", stages.load_catalog, *( [Path(catalog_dir)] if catalog_dir else []))
-    log(f"catalogue: {len(catalog.gpus)} GPUs, {len(catalog.variants)} model variants, {len(catalog.methods)} methods")
-    matrix = _timed(times, "matrix", stages.compute_matrix, catalog)
+    tables_dir = stage / "tables"
+    with progress.stage("catalogue"):
+        catalog = stages.load_catalog(*([Path(catalog_dir)] if catalog_dir else []))
+    what = f"{len(catalog.gpus)} GPUs, {len(catalog.variants)} model variants, {len(catalog.methods)} methods"
+    log(f"catalogue: {what}")
+    progress.note("catalogue", what)
+    with progress.stage("matrix"):
+        matrix = stages.compute_matrix(catalog)
     log(f"matrix: {len(matrix):,} rows")
-    derived = _timed(times, "tables", stages.derived_tables, matrix, catalog) if stages.derived_tables else {}
-    thumbs = _timed(times, "tables", stages.rules_of_thumb, catalog) if stages.rules_of_thumb else None
-    table_files: list[Path] = []
-    tables_dir = out / "tables"
-    if stages.write_tables:
-        tables = {"matrix": matrix, **(derived or {})}
-        if thumbs is not None:
-            tables["rules_of_thumb"] = thumbs
-        table_files = [Path(p) for p in _timed(times, "tables", stages.write_tables, tables, tables_dir, catalog)]
-        log(f"tables: {len(table_files)} files in {tables_dir}")
+    progress.note("matrix", f"{len(matrix):,} rows")
+    with progress.stage("tables"):
+        derived = stages.derived_tables(matrix, catalog) if stages.derived_tables else {}
+        thumbs = stages.rules_of_thumb(catalog) if stages.rules_of_thumb else None
+        table_files: list[Path] = []
+        if stages.write_tables:
+            tables = {"matrix": matrix, **(derived or {})}
+            if thumbs is not None:
+                tables["rules_of_thumb"] = thumbs
+            table_files = [Path(p) for p in stages.write_tables(tables, tables_dir, catalog)]
+        check_data_package(tables_dir)
+    log(f"tables: {len(table_files)} files")
+    progress.note("tables", f"{len(table_files)} files, data package checked")
     acc = summ = None
     if stages.accuracy_frame:
-        acc = _timed(times, "accuracy", stages.accuracy_frame, catalog)
-        summ = stages.accuracy_summary(acc) if stages.accuracy_summary and acc is not None and len(acc) else None
+        with progress.stage("accuracy"):
+            acc = stages.accuracy_frame(catalog)
+            summ = stages.accuracy_summary(acc) if stages.accuracy_summary and acc is not None and len(acc) else None
+        progress.note("accuracy", f"{0 if acc is None else len(acc)} measurements compared")
 
     contributing = None
     for candidate in (DATA_ROOT / "CONTRIBUTING.md", site_src.parent / "CONTRIBUTING.md"):
         if candidate.is_file():
             contributing = candidate.read_text(encoding="utf-8")
             break
-
     data = SiteData(catalog=catalog, matrix=matrix, derived=derived or {}, thumbs=thumbs, accuracy=acc,
                     accuracy_summary=summ, table_files=table_files, tables_dir=tables_dir,
                     contributing=contributing)
 
-    with tempfile.TemporaryDirectory(prefix="vramatlas-site-") as tmp:
-        tmp = Path(tmp)
-        docs = tmp / "docs"
-        t = time.perf_counter()
+    work = stage / "work"  # the generated Markdown and the MkDocs config; deleted with the stage
+    docs = work / "docs"
+    with progress.stage("pages"):
         shutil.copytree(site_src / "docs", docs)
         if (site_src / "overrides").is_dir():
-            shutil.copytree(site_src / "overrides", tmp / "overrides")
+            shutil.copytree(site_src / "overrides", work / "overrides")
         package = _copy_downloads(data, docs, tables_dir)
         extra = sorted(p.relative_to(docs).as_posix() for p in docs.glob("*.md"))
         pages, nav = write_pages(docs, data, package, extra)
-        times["pages"] = time.perf_counter() - t
-        log(f"pages: {len(pages)} generated")
-
-        staging = out / ".site-new"
-        if staging.exists():
-            shutil.rmtree(staging)
-        config = _config(site_src, tmp, docs, staging, nav)
-        _timed(times, "mkdocs", _mkdocs_build, config)
-
-    final = out / "site"
-    old = out / ".site-old"
-    if old.exists():
-        shutil.rmtree(old)
-    if final.exists():
-        final.rename(old)
-    staging.rename(final)
-    if old.exists():
-        shutil.rmtree(old)
-
-    html_pages, heaviest, heaviest_bytes, total = measure_site(final)
-    report = BuildReport(out=out, site=final, pages=html_pages, site_bytes=total, heaviest_page=heaviest,
-                         heaviest_bytes=heaviest_bytes, seconds=time.perf_counter() - start, tables=table_files,
-                         stage_seconds=times)
-    if heaviest_bytes > MAX_PAGE_BYTES:
-        raise BuildError(f"page {heaviest} weighs {heaviest_bytes:,} bytes (limit {MAX_PAGE_BYTES:,})")
-    if total > MAX_SITE_BYTES:
-        raise BuildError(f"the site weighs {total:,} bytes (limit {MAX_SITE_BYTES:,})")
-    return report
+    log(f"pages: {len(pages)} generated")
+    progress.note("pages", f"{len(pages)} generated")
+    site = stage / "site"
+    with progress.stage("mkdocs"):
+        _mkdocs_build(_config(site_src, work, docs, site, nav))
+    with progress.stage("checks"):
+        html_pages, heaviest, heaviest_bytes, total = check_site(site, tables_dir)
+    progress.note("mkdocs", f"{html_pages} HTML pages")
+    progress.note("checks", f"heaviest page {heaviest_bytes / 1024:.0f} KiB, site {total / 2**20:.1f} MiB")
+    return BuildReport(out=out, site=site, pages=html_pages, site_bytes=total, heaviest_page=heaviest,
+                       heaviest_bytes=heaviest_bytes, seconds=0.0, tables=table_files,
+                       stage_seconds=progress.times)
 
 
 def _download_priority(relp: str) -> tuple[int, str]:
