@@ -75,7 +75,7 @@ def test_every_catalogue_case_is_byte_identical_on_floats_and_on_numpy(catalog):
 def test_the_cases_reach_every_phase_and_parallelism(catalog):
     # the equality above means something only if the cases take every branch
     frame = estimate_frame(pd.DataFrame(_rows(catalog)))
-    assert set(frame["phase"]) == {"prefill", "decode", "loss", "backward", "optimizer-step"}
+    assert set(frame["phase"]) == {"prefill", "decode", "loss", "backward", "optimizer-step", "start-up"}
     assert frame["fits"].any() and not frame["fits"].fillna(True).all()
 
 

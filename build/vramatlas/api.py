@@ -42,10 +42,13 @@ RUNTIME_CACHE_DEFAULTS = {
 def runtime_cache_columns(runtime: Mapping[str, Any] | None = None) -> dict[str, float]:
     """The cache-layout columns of a case: the runtime's own values over transformers' defaults."""
     cols = dict(RUNTIME_CACHE_DEFAULTS)
-    for key, value in ((runtime or {}).get("cache") or {}).items():
+    for key, value in ((runtime or {}).get("kv_cache") or {}).items():
         if key in cols and value is not None:
             cols[key] = float(value)
     return cols
+
+
+ALWAYS_SHOWN = ("runtime_log", "runtime_log_per_gpu", "host_bytes")
 
 
 class InputError(ValueError):
@@ -80,6 +83,9 @@ class Estimate:
             "warnings": list(self.warnings),
             "notes": list(self.notes),
         }
+        for key in ALWAYS_SHOWN:  # the runtime's own log lines are shown with or without a GPU
+            if key in self.extra:
+                out[key] = self.extra[key]
         if self.capacity_bytes is not None:
             out.update(
                 capacity_bytes=self.capacity_bytes,
@@ -87,7 +93,7 @@ class Estimate:
                 headroom_bytes=self.headroom_bytes,
                 fewest_gpus=self.fewest_gpus,
                 fewest_nodes_of_8=None if self.fewest_gpus is None else -(-self.fewest_gpus // 8),
-                **self.extra,
+                **{k: v for k, v in self.extra.items() if k not in ALWAYS_SHOWN},
             )
         return out
 
@@ -264,8 +270,16 @@ def case_row(
     lora_targets: str | Iterable[str] | None = None,
     optimizer: str | None = None,
     allow_beyond_max: bool = True,
+    runtime: str | None = None,
+    quant: str | None = None,
+    **run_options: Any,
 ) -> dict[str, Any]:
     """One fully resolved case: every column `estimate_columns` reads.
+
+    `runtime` (a catalog/runtimes id; default: the method's runtime, else transformers), `quant` (a
+    catalog/quants id replacing the method's weights) and the runtime options of
+    :class:`vramatlas.runtimes.RunOptions` (ctx, ubatch, parallel, kv_dtype, flash_attn, gpu_layers,
+    cpu_moe, host_memory, gpu_memory_utilization, max_num_seqs, max_num_batched_tokens).
 
     `parameters`, with a config, is the model's exact count when known (it
     fixes the small unquantized parameters the module count does not see).
@@ -273,6 +287,10 @@ def case_row(
     model's `max_position_embeddings` is refused.
     """
     inputs_default_seq = seq_len is None
+    if seq_len is None and run_options.get("ctx") is not None:  # --ctx alone: the prompt fills it
+        ctx = _count("ctx", run_options["ctx"], 1)
+        seq_len = max(ctx - (DEFAULT_NEW_TOKENS if new_tokens is None else int(new_tokens)), 1)
+        inputs_default_seq = False
     model_id, arch = resolve_model(catalog, model, config, parameters)
     spec = catalog.methods.get(method)
     if spec is None:
@@ -311,7 +329,10 @@ def case_row(
     row.update(optimizer_columns(opt))
     row.update(lora_columns(arch, targets) if lora else {"lora_io": 0.0, "lora_in_width": 0.0})
     row.update(gpu_columns(gpu_spec))
-    row.update(runtime_cache_columns())
+    runtime_spec = resolve_runtime(catalog, runtime, spec)
+    row.update(runtime_cache_columns(runtime_spec))
+    row.update(_runtime_row(catalog, runtime_spec, quant, run_options, arch, gpu_spec, gpus, seq_len, new_tokens,
+                            batch, training))
     row.update(
         seq_len=float(seq_len),
         new_tokens=float(new_tokens),
@@ -324,6 +345,37 @@ def case_row(
         lora_targets=",".join(targets) if lora else None,
     )
     return row
+
+
+def resolve_runtime(catalog, runtime: str | None, method: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The runtime file: the one asked for, else the method's own when it is a catalogue runtime, else transformers."""
+    if runtime is None:
+        runtime = method.get("runtime") if method.get("runtime") in catalog.runtimes else "transformers"
+    spec = catalog.runtimes.get(runtime)
+    if spec is None:
+        raise InputError(unknown_id_message("runtime", runtime, catalog.runtimes))
+    return spec
+
+
+def _runtime_row(catalog, runtime, quant, run_options, arch, gpu, gpus, seq_len, new_tokens, batch, training):
+    """The runtime's columns (vramatlas.runtimes) and, with --quant, the weight format's bits per weight."""
+    from .runtimes import RunOptions, RuntimeInputError, quant_columns, resolve_quant, runtime_columns
+
+    unknown = set(run_options) - set(RunOptions.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown estimate inputs: {', '.join(sorted(unknown))}")
+    options = RunOptions(**run_options)
+    try:
+        cols = runtime_columns(catalog, runtime, options, arch, gpu=gpu, gpus=gpus, seq_len=seq_len,
+                               new_tokens=new_tokens, batch=batch, training=training)
+        spec = resolve_quant(catalog, runtime, quant)
+        if spec is not None:
+            cols.update(quant_columns(catalog, spec, arch))
+    except RuntimeInputError as exc:
+        raise InputError(str(exc)) from None
+    cols["runtime"] = runtime["id"]
+    cols["quant"] = quant
+    return cols
 
 
 def fewest_gpus(row: Mapping[str, Any]) -> tuple[int | None, str]:
@@ -441,4 +493,43 @@ def estimate(catalog, **inputs: Any) -> Estimate:
         notes=list(reading.notes),
     )
     est.extra.update({k: v for k, v in extra.items() if k != "fewest_gpus"})
+    _add_runtime(est, catalog, row, result, inputs)
     return est
+
+
+def _log_value(key: str, value: float) -> int | float:
+    return round(float(value), 2) if key == "max_concurrency" else int(round(float(value)))
+
+
+def _add_runtime(est: Estimate, catalog, row: Mapping[str, Any], result: Mapping[str, Any], inputs) -> None:
+    """runtime_log (the runtime's own start-up lines, totals over the GPUs), runtime_log_per_gpu, host
+    bytes, and the runtime settings used, for the JSON."""
+    from .runtimes import RunOptions, shown_options
+
+    runtime = catalog.runtimes[row["runtime"]]
+    options = RunOptions(**{k: inputs[k] for k in RunOptions.__dataclass_fields__ if k in inputs})
+    est.inputs.update(shown_options(row, runtime, options))
+    est.inputs["quant"] = row["quant"]
+    gpus = max(int(row["gpus"]), 1)
+    log: dict[str, Any] = {}
+    per_gpu_keys = {line["key"]: line["per"] for line in runtime["log"]}
+    for key in per_gpu_keys:
+        value = result.get("log_" + key)
+        if value is None and key == "peak_memory_bytes":
+            value = result["peak_bytes"] * gpus
+        if value is not None and not math.isnan(float(value)):
+            log[key] = _log_value(key, value)
+    per_gpu = []
+    for i in range(gpus):
+        entry = {}
+        for key, value in log.items():
+            if per_gpu_keys[key] != "gpu":
+                entry[key] = value
+            elif key == "compute_buffer_bytes" and gpus > 1:  # the last GPU of a layer split holds the output
+                entry[key] = int(result["activations"]) if i == gpus - 1 else int(round((value - result["activations"]) / (gpus - 1)))
+            else:
+                entry[key] = _log_value(key, value / gpus)
+        per_gpu.append(entry)
+    est.extra["runtime_log"] = log
+    est.extra["runtime_log_per_gpu"] = per_gpu
+    est.extra["host_bytes"] = int(result.get("host_bytes", 0))

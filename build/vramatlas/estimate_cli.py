@@ -33,6 +33,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lora-rank", type=int, metavar="R", help="LoRA rank (default 16)")
     parser.add_argument("--lora-targets", metavar="MODULES", help="all-linear (default) or a comma list such as q_proj,v_proj")
     parser.add_argument("--optimizer", metavar="NAME", help="adamw, adamw-fp32, adamw8bit, sgd, sgd-nomomentum or lion (default: the method's)")
+    rt = parser.add_argument_group("runtime", "how the runtime allocates (an option the runtime does not have is refused)")
+    rt.add_argument("--runtime", metavar="ID", help="transformers, llama.cpp, ollama, vllm, sglang, mlx or unsloth (default: the method's, else transformers)")
+    rt.add_argument("--quant", metavar="ID", help="weight format (catalog/quants: bf16, fp8, awq-int4, nf4, q4_k_m, iq4_xs, mlx-4bit, ...) replacing the method's")
+    rt.add_argument("--ctx", type=int, metavar="N", help="context the runtime allocates (llama.cpp n_ctx, vLLM max_model_len; default seq-len + new tokens; alone, the prompt fills it)")
+    rt.add_argument("--kv-dtype", metavar="DTYPE", help="KV-cache dtype: f16, bf16, fp8 (fp8_e4m3, fp8_e5m2), q8_0, q4_0 (as the runtime offers)")
+    rt.add_argument("--flash-attn", choices=("on", "off"), help="flash attention (llama.cpp -fa; transformers training: FlashAttention-2)")
+    rt.add_argument("--ubatch", type=int, metavar="N", help="llama.cpp physical micro-batch n_ubatch (default 512)")
+    rt.add_argument("--parallel", type=int, metavar="N", help="llama.cpp/Ollama parallel sequences (slots)")
+    rt.add_argument("--gpu-layers", type=int, metavar="N", help="llama.cpp -ngl: layers on the GPU (more than the model has: all, output included)")
+    rt.add_argument("--cpu-moe", type=int, nargs="?", const=1 << 20, metavar="N", help="keep MoE experts in host memory (all layers, or the first N: --n-cpu-moe N)")
+    rt.add_argument("--host-memory", type=_finite_float, metavar="GIB", help="host RAM for a partial offload's CPU part (default: the runtime's, 32 GiB)")
+    rt.add_argument("--gpu-memory-utilization", type=_finite_float, metavar="F", help="vLLM gpu_memory_utilization / SGLang mem_fraction_static (0-1)")
+    rt.add_argument("--max-num-seqs", type=int, metavar="N", help="vLLM max_num_seqs (SGLang max_running_requests)")
+    rt.add_argument("--max-num-batched-tokens", type=int, metavar="N", help="vLLM max_num_batched_tokens (the profile run's tokens; SGLang chunked_prefill_size)")
     parser.add_argument("--allow-beyond-max", action="store_true", help="estimate a context longer than the model's max_position_embeddings instead of refusing it")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -127,6 +141,15 @@ def render(est) -> str:
     return "\n".join(lines)
 
 
+RUNTIME_ARGS = ("runtime", "quant", "ctx", "kv_dtype", "flash_attn", "ubatch", "parallel", "gpu_layers", "cpu_moe",
+                "host_memory", "gpu_memory_utilization", "max_num_seqs", "max_num_batched_tokens")
+
+
+def runtime_inputs(args: argparse.Namespace) -> dict:
+    """The runtime options given on the command line (those left out take the runtime's defaults)."""
+    return {k: getattr(args, k) for k in RUNTIME_ARGS if getattr(args, k, None) is not None}
+
+
 def run(args: argparse.Namespace) -> int:
     from .api import InputError, estimate
     from .catalog import load_catalog
@@ -162,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
             lora_targets=args.lora_targets,
             optimizer=args.optimizer,
             allow_beyond_max=args.allow_beyond_max,
+            **runtime_inputs(args),
         )
     except InputError as exc:
         raise CLIError(str(exc)) from None

@@ -114,14 +114,20 @@ def linear_params(c: pd.DataFrame) -> np.ndarray:
     return _a(c["params_attn"]) + _a(c["params_mlp"]) + _a(c["params_experts"])
 
 
+def weight_bytes_by_kind(c: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Bytes of each weight kind at its storage format (linear layers, token embedding, lm_head, the rest)."""
+    return {
+        "linear": linear_params(c) * _a(c["bpw_linear"]) / 8,
+        "embedding": _a(c["params_embed"]) * _a(c["bpw_embedding"]) / 8,
+        "lm_head": _a(c["params_lm_head"]) * _a(c["bpw_lm_head"]) / 8,
+        "other": _a(c["params_other"]) * _a(c["bpw_other"]) / 8,
+    }
+
+
 def weight_bytes(c: pd.DataFrame) -> np.ndarray:
     """Every weight at its storage format; what stays unquantized keeps its own."""
-    return (
-        linear_params(c) * _a(c["bpw_linear"])
-        + _a(c["params_embed"]) * _a(c["bpw_embedding"])
-        + _a(c["params_lm_head"]) * _a(c["bpw_lm_head"])
-        + _a(c["params_other"]) * _a(c["bpw_other"])
-    ) / 8
+    kinds = weight_bytes_by_kind(c)
+    return kinds["linear"] + kinds["embedding"] + kinds["lm_head"] + kinds["other"]
 
 
 def weight_copy_bytes(c: pd.DataFrame) -> np.ndarray:
@@ -484,6 +490,10 @@ def estimate_columns(c: Mapping[str, Any]) -> dict[str, Any]:
         headroom = _a(c["capacity_bytes"]) - out["peak_bytes"]
         out["headroom_bytes"] = headroom
         out["fits"] = headroom >= 0
+    if "rt_model" in c:  # a runtime's own buffers (llama.cpp, vLLM, SGLang, MLX): vramatlas.runtime_memory
+        from .runtime_memory import apply
+
+        out = apply(c, out)
     return out
 
 

@@ -84,6 +84,13 @@ def isnan(x: Any) -> Any:
     return _np().isnan(x)
 
 
+def floor(x: Any) -> Any:
+    """Largest whole number not above x, as a float (numpy.floor); NaN stays NaN."""
+    if is_scalar(x):
+        return x if x != x or x in (math.inf, -math.inf) else float(math.floor(x))
+    return _np().floor(x)
+
+
 def logical_not(x: Any) -> Any:
     if is_scalar(x):
         return not x

@@ -1,0 +1,122 @@
+"""Runtime options, runtime_log and the runtime terms (llama.cpp, Ollama, vLLM, SGLang, MLX)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from vramatlas.api import InputError, estimate
+from vramatlas.catalog import load_catalog
+
+MiB = 2**20
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def run(catalog, **kw):
+    return estimate(catalog, method="inference", **kw).as_dict()
+
+
+def test_llama_cpp_log_keys_and_kv_from_cells(catalog):
+    out = run(catalog, model="llama-3.1-8b", runtime="llama.cpp", quant="q4_0", ctx=16384, flash_attn="on")
+    log = out["runtime_log"]
+    assert set(log) == {"model_buffer_bytes", "host_model_buffer_bytes", "kv_buffer_bytes", "host_kv_buffer_bytes",
+                        "compute_buffer_bytes"}
+    # 32 layers x 2 (K, V) x 8 KV heads x 128 x f16 x 16384 cells
+    assert log["kv_buffer_bytes"] == 32 * 2 * 1024 * 2 * 16384
+    assert log["host_kv_buffer_bytes"] == 0
+    assert out["runtime_log_per_gpu"] == [log]
+    assert out["inputs"]["runtime"] == "llama.cpp" and out["inputs"]["ubatch"] == 512
+
+
+def test_context_is_padded_to_256_cells(catalog):
+    a = run(catalog, model="llama-3.1-8b", runtime="llama.cpp", quant="q4_0", ctx=4000)["runtime_log"]["kv_buffer_bytes"]
+    b = run(catalog, model="llama-3.1-8b", runtime="llama.cpp", quant="q4_0", ctx=4096)["runtime_log"]["kv_buffer_bytes"]
+    assert a == b
+
+
+def test_quantized_kv_cache_has_block_scales(catalog):
+    f16 = run(catalog, model="llama-3.1-8b", runtime="llama.cpp", quant="q4_0", ctx=8192, flash_attn="on")
+    q8 = run(catalog, model="llama-3.1-8b", runtime="llama.cpp", quant="q4_0", ctx=8192, flash_attn="on", kv_dtype="q8_0")
+    q4 = run(catalog, model="llama-3.1-8b", runtime="llama.cpp", quant="q4_0", ctx=8192, flash_attn="on", kv_dtype="q4_0")
+    kv = f16["runtime_log"]["kv_buffer_bytes"]
+    assert q8["runtime_log"]["kv_buffer_bytes"] == kv * 34 // 64  # 34 bytes per 32 values instead of 64
+    assert q4["runtime_log"]["kv_buffer_bytes"] == kv * 18 // 64
+    with pytest.raises(InputError, match="needs --flash-attn on"):
+        run(catalog, model="llama-3.1-8b", runtime="llama.cpp", quant="q4_0", kv_dtype="q8_0", flash_attn="off")
+
+
+def test_partial_offload_splits_gpu_and_host(catalog):
+    full = run(catalog, model="llama-3.1-8b", runtime="llama.cpp", quant="q4_k_m", ctx=8192)["runtime_log"]
+    half = run(catalog, model="llama-3.1-8b", runtime="llama.cpp", quant="q4_k_m", ctx=8192, gpu_layers=16)
+    log = half["runtime_log"]
+    assert log["model_buffer_bytes"] + log["host_model_buffer_bytes"] == pytest.approx(
+        full["model_buffer_bytes"] + full["host_model_buffer_bytes"], abs=2)
+    assert log["kv_buffer_bytes"] == log["host_kv_buffer_bytes"] == full["kv_buffer_bytes"] // 2
+    assert half["host_bytes"] >= log["host_model_buffer_bytes"] + log["host_kv_buffer_bytes"]
+
+
+def test_host_memory_decides_fits_of_a_partial_offload(catalog):
+    kw = dict(model="llama-3.1-70b", runtime="llama.cpp", quant="q4_k_m", ctx=4096, gpu="rtx-4090", gpu_layers=20)
+    assert run(catalog, **kw, host_memory=64)["fits"] is True
+    assert run(catalog, **kw, host_memory=16)["fits"] is False
+
+
+def test_ollama_multiplies_context_by_parallel_slots(catalog):
+    one = run(catalog, model="llama-3-70b", runtime="ollama", quant="q4_0", ctx=2048)["runtime_log"]["kv_buffer_bytes"]
+    four = run(catalog, model="llama-3-70b", runtime="ollama", quant="q4_0", ctx=2048, parallel=4)["runtime_log"]["kv_buffer_bytes"]
+    assert one == 640 * MiB and four == 4 * one
+
+
+def test_vllm_capacity_mode(catalog):
+    out = run(catalog, model="llama-3-8b", runtime="vllm", quant="bf16", ctx=8192, gpu="a100-80gb")
+    log = out["runtime_log"]
+    per_token = 32 * 2 * 1024 * 2
+    assert log["kv_cache_tokens"] % 16 == 0
+    assert log["kv_cache_tokens"] * per_token <= log["kv_cache_bytes"] < (log["kv_cache_tokens"] + 16) * per_token
+    assert log["max_concurrency"] == pytest.approx(log["kv_cache_tokens"] / 8192, abs=0.01)
+    lower = run(catalog, model="llama-3-8b", runtime="vllm", quant="bf16", ctx=8192, gpu="a100-80gb",
+                gpu_memory_utilization=0.5)["runtime_log"]
+    assert lower["kv_cache_tokens"] < log["kv_cache_tokens"]
+
+
+def test_sglang_pool_has_no_profiled_activations(catalog):
+    log = run(catalog, model="llama-3-8b", runtime="sglang", quant="bf16", ctx=8192, gpu="h100-sxm")["runtime_log"]
+    assert set(log) == {"model_weights_bytes", "kv_cache_bytes", "kv_cache_tokens", "cuda_graph_bytes"}
+
+
+def test_an_option_the_runtime_lacks_is_refused(catalog):
+    with pytest.raises(InputError, match="--gpu-layers is not an option of vllm"):
+        run(catalog, model="llama-3-8b", runtime="vllm", gpu_layers=10)
+    with pytest.raises(InputError, match="does not load awq-int4"):
+        run(catalog, model="llama-3-8b", runtime="llama.cpp", quant="awq-int4")
+    with pytest.raises(InputError, match="unknown runtime"):
+        run(catalog, model="llama-3-8b", runtime="vlm")
+
+
+def test_cli_refuses_an_option_with_exit_2():
+    p = subprocess.run([sys.executable, "-m", "vramatlas", "estimate", "--model", "llama-3-8b", "--method", "inference",
+                        "--runtime", "vllm", "--gpu-layers", "10", "--json"], capture_output=True, text=True)
+    assert p.returncode == 2 and "not an option of vllm" in p.stderr and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_cli_runtime_log_in_json():
+    p = subprocess.run([sys.executable, "-m", "vramatlas", "estimate", "--model", "llama-2-7b", "--method", "inference",
+                        "--runtime", "llama.cpp", "--quant", "q4_0", "--new-tokens", "0", "--json"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["runtime_log"]["model_buffer_bytes"] > 3 * 2**30 and len(out["runtime_log_per_gpu"]) == 1
+
+
+def test_mlx_peak_has_no_cuda_context(catalog):
+    out = run(catalog, model="mistral-7b-v0.1", runtime="mlx", quant="fp16", seq_len=16, new_tokens=1008)
+    assert out["components"]["cuda_context"] == 0
+    assert out["runtime_log"]["peak_memory_bytes"] == out["peak_bytes"]
