@@ -81,20 +81,13 @@ MIN_VARIANTS = 84
 # is an expected failure for them, strict, so that once arch counts one, its entry here must go (an exception
 # that no longer fires is itself an error). Each reason names what arch leaves out.
 ARCH_COUNT_GAPS = {
-    "qwen3": "q_norm and k_norm (2 x head_dim per layer) not counted",
-    "olmo2": "full-width q_norm/k_norm ((heads + kv_heads) x head_dim per layer) not counted",
     "cohere": "LayerNorm with no second norm per layer (one shared input norm) not counted as such",
     "falcon": "LayerNorm biases and the second layer norm of the new decoder architecture not counted",
     "nemotron": "LayerNorm1p biases not counted",
     "bitnet": "attn_sub_norm and ffn_sub_norm not counted",
     "hgrn_bit": "HGRN token mixer norms and gates not counted",
-    "qwen3_moe": "q_norm and k_norm (2 x head_dim per layer) not counted",
-    "qwen3_next": "q_norm and k_norm of the full-attention layers (2 x head_dim each) not counted",
-    "gemma3_text": "q_norm and k_norm (2 x head_dim per layer) not counted",
     "glm4_moe": "the routers' e_score_correction_bias (and GLM-4.5's q/k norms) not counted",
-    "gpt_oss": "attention sinks (one per head) and the o_proj bias not counted",
     "mistral3": "about 17.7M parameters of the Pixtral tower / patch merger not counted",
-    "falcon_mamba": "Mamba inner width taken from expand (16 x hidden) instead of intermediate_size (8192): 54B counted for 7.27B",
 }
 
 # Families whose variants the dense counter below must reproduce exactly.

@@ -80,15 +80,15 @@ class ConfigError(ValueError):
 # routed), parallel (attention and SSM side by side in every layer), approx (what is approximated).
 KNOWN_TYPES: dict[str, dict[str, Any]] = {
     # dense decoders
-    "llama": {}, "mistral": {}, "ministral": {}, "ministral3": {}, "mixtral": {}, "qwen2": {}, "qwen3": {},
+    "llama": {}, "mistral": {}, "ministral": {}, "ministral3": {}, "mixtral": {}, "qwen2": {}, "qwen3": {"qk_norm": "head"},
     "qwen": {"qwen_v1": True}, "phi3": {}, "phimoe": {}, "cohere": {}, "cohere2": {}, "granite": {},
-    "granitemoe": {}, "granitemoeshared": {}, "olmo": {}, "olmo2": {}, "olmo3": {}, "olmoe": {},
+    "granitemoe": {}, "granitemoeshared": {}, "olmo": {}, "olmo2": {"qk_norm": "full"}, "olmo3": {"qk_norm": "full"}, "olmoe": {"qk_norm": "full"},
     "smollm3": {}, "helium": {}, "glm": {}, "glm4": {"norms": 4}, "exaone4": {}, "seed_oss": {},
     "apertus": {"mlp": "plain"}, "arcee": {"mlp": "plain"}, "internlm3": {}, "hunyuan_v1_dense": {},
-    "hunyuan_v1_moe": {}, "ernie4_5": {}, "ernie4_5_moe": {}, "dots1": {}, "minimax_m2": {},
+    "hunyuan_v1_moe": {}, "ernie4_5": {}, "ernie4_5_moe": {}, "dots1": {}, "minimax_m2": {"qk_norm": "full"},
     "gemma": {"norms": 2}, "gemma2": {"norms": 4, "alternate": "sliding_first"},
-    "gemma3_text": {"norms": 4}, "vaultgemma": {"norms": 2},
-    "gpt_oss": {"alternate": "sliding_first", "expert_bias": True},
+    "gemma3_text": {"norms": 4, "qk_norm": "head"}, "vaultgemma": {"norms": 2},
+    "gpt_oss": {"alternate": "sliding_first", "expert_bias": True, "sinks": True, "o_bias": True},
     "llama4_text": {"shared_width": "intermediate_size"},
     "falcon": {"mlp": "plain"}, "starcoder2": {"mlp": "plain"}, "nemotron": {"mlp": "plain"},
     "gpt2": {"mlp": "plain"}, "gpt_bigcode": {"mlp": "plain"}, "gpt_neox": {"mlp": "plain"},
@@ -96,12 +96,13 @@ KNOWN_TYPES: dict[str, dict[str, Any]] = {
     "stablelm": {}, "bitnet": {"mlp": "gated"}, "hgrn_bit": {"linear": "hgrn", "mlp": "gated"},
     # MLA and sparse attention
     "deepseek_v2": {}, "deepseek_v3": {}, "deepseek_v32": {}, "kimi_k2": {}, "glm_moe_dsa": {},
-    "glm4_moe": {}, "glm4_moe_lite": {}, "mistral_large3": {}, "minicpm3": {},
+    "glm4_moe": {"qk_norm": "head", "qk_norm_flag": "use_qk_norm"}, "glm4_moe_lite": {}, "mistral_large3": {}, "minicpm3": {},
     # hybrids and recurrent
     "mimo_v2_flash": {"swa_kv_mult": 2, "mimo_default": True},
-    "qwen2_moe": {}, "qwen3_moe": {},
-    "qwen3_next": {"linear": "gdn", "q_gate": True}, "qwen3_5_text": {"linear": "gdn", "q_gate": True},
-    "qwen3_5_moe_text": {"linear": "gdn", "q_gate": True},
+    "qwen2_moe": {}, "qwen3_moe": {"qk_norm": "head"},
+    "qwen3_next": {"linear": "gdn", "q_gate": True, "qk_norm": "head"},
+    "qwen3_5_text": {"linear": "gdn", "q_gate": True, "qk_norm": "head"},
+    "qwen3_5_moe_text": {"linear": "gdn", "q_gate": True, "qk_norm": "head"},
     "kimi_linear": {"linear": "kda", "first_dense": 1},
     "nemotron_h": {"linear": "mamba2", "mlp": "plain", "blocks": True},
     "granitemoehybrid": {"linear": "mamba2"}, "bamba": {"linear": "mamba2"},
@@ -110,9 +111,9 @@ KNOWN_TYPES: dict[str, dict[str, Any]] = {
     "mamba2": {"linear": "mamba2"},
     "nemotron-nas": {"nas": True},
     # multimodal wrappers: the language model is under text_config
-    "gemma3": {"text": "gemma3_text"}, "llama4": {"text": "llama4_text"},
-    "qwen3_vl": {"text": "qwen3_vl_text"}, "qwen3_vl_text": {}, "qwen3_vl_moe": {"text": "qwen3_vl_moe_text"},
-    "qwen3_vl_moe_text": {}, "qwen2_5_vl": {"text": "qwen2_5_vl_text"}, "qwen2_5_vl_text": {},
+    "gemma3": {"text": "gemma3_text", "projector_norm": True}, "llama4": {"text": "llama4_text"},
+    "qwen3_vl": {"text": "qwen3_vl_text"}, "qwen3_vl_text": {"qk_norm": "head"}, "qwen3_vl_moe": {"text": "qwen3_vl_moe_text"},
+    "qwen3_vl_moe_text": {"qk_norm": "head"}, "qwen2_5_vl": {"text": "qwen2_5_vl_text"}, "qwen2_5_vl_text": {},
     "qwen3_5": {"text": "qwen3_5_text"}, "qwen3_5_moe": {"text": "qwen3_5_moe_text"},
     "mistral3": {"text": "mistral"}, "pixtral": {"text": "mistral"}, "llava": {"text": "llama"},
     "gemma3n": {"text": "gemma3n_text"},
@@ -296,7 +297,14 @@ def _attention(cfg, fam, hidden: int, heads: int, kv_heads: int, head_dim: int, 
     shapes = {"q": (hidden, q_out), "k": (hidden, kv_heads * head_dim), "v": (hidden, kv_heads * v_head_dim), "o": (heads * v_head_dim, hidden)}
     params = sum(i * o for i, o in shapes.values())
     if cfg.get("attention_bias") or cfg.get("qkv_bias") or fam.get("qkv_bias_default", False) or cfg.get("model_type") == "qwen2":
-        params += q_out + kv_heads * (head_dim + v_head_dim)
+        params += q_out + kv_heads * (head_dim + v_head_dim) + (hidden if fam.get("o_bias") else 0)
+    qk_norm = fam.get("qk_norm") if cfg.get(fam.get("qk_norm_flag", ""), True) is not False else None
+    if qk_norm == "head":  # RMSNorm over each head's q and k (Qwen3, Gemma 3)
+        params += 2 * head_dim
+    elif qk_norm == "full":  # RMSNorm over all of q and all of k (OLMo 2, MiniMax-M2)
+        params += (heads + kv_heads) * head_dim
+    if fam.get("sinks"):  # one learned attention-sink logit per head (gpt-oss)
+        params += heads
     return Mixer("window" if window else "full", params, kv_width=kv_heads * (head_dim + v_head_dim), shapes=shapes, q_width=heads * head_dim, out_width=heads * v_head_dim)
 
 
@@ -537,7 +545,7 @@ def _nas_intermediate(ffn_mult: float, hidden: int) -> int:
 # ------------------------------------------------------------------ towers
 
 
-def tower_parameters(tower: Mapping[str, Any], text_hidden: int) -> int:
+def tower_parameters(tower: Mapping[str, Any], text_hidden: int, projector_norm: bool = False) -> int:
     """A vision or audio encoder (ViT / conformer-like) and its projector into the text model.
 
     One count for every tower: layers x (attention 4h^2 + MLP) + patch and position embeddings +
@@ -567,6 +575,8 @@ def tower_parameters(tower: Mapping[str, Any], text_hidden: int) -> int:
         projector = h * out
     if out != text_hidden:
         projector += out * text_hidden
+    if projector_norm:  # Gemma 3: an RMSNorm over the tower's output before the projection
+        projector += h
     return layers * per_layer + embed + projector + 2 * h
 
 
@@ -785,7 +795,7 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
         per_layer_embed = int(cfg["vocab_size_per_layer_input"]) * n * int(cfg["hidden_size_per_layer_input"])
         per_layer_embed += 2 * n * hidden * int(cfg["hidden_size_per_layer_input"])  # projection in and out
     lm_head = 0 if tied else vocab * hidden
-    tower = sum(tower_parameters(t, hidden) for t in towers)
+    tower = sum(tower_parameters(t, hidden, bool(_family(outer).get("projector_norm"))) for t in towers)
     counted = sum_mixer + dense_params + expert_params + shared_params + router_params + embed + per_layer_embed + lm_head + norms + tower
     total = int(parameters) if parameters else counted
     other = max(total - counted, 0) + norms + router_params + tower
