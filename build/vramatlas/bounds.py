@@ -86,7 +86,7 @@ CONFIG_MAX: dict[str, Limit] = {
     "max_window_layers": _LAYERS, "decoder_sparse_step": _LAYERS, "moe_layer_freq": _LAYERS,
     "full_attention_interval": _LAYERS, "interleave_moe_layer_step": _LAYERS, "no_rope_layer_interval": _LAYERS,
     "mlp_only_layers": _LAYERS, "moe_layers": _LAYERS, "no_rope_layers": _LAYERS,
-    "intermediate_size_mlp": _FFN, "mamba_d_ssm": _FFN,
+    "intermediate_size_mlp": _FFN, "mamba_d_ssm": _FFN, "shared_intermediate_size": _FFN,
     "index_n_heads": _HEADS, "linear_num_key_heads": _HEADS, "linear_num_value_heads": _HEADS,
     "mamba_num_heads": _HEADS, "mamba_n_heads": _HEADS, "n_groups": _HEADS, "mamba_n_groups": _HEADS,
     "n_heads_in_group": _HEADS,
@@ -105,7 +105,7 @@ CONFIG_MAX: dict[str, Limit] = {
     "logits_scaling": _SCALE, "swiglu_limit": _SCALE, "floor_scale": _SCALE, "attn_scale": _SCALE,
     "lm_head_multiplier": _SCALE, "key_multiplier": _SCALE, "attention_in_multiplier": _SCALE,
     "attention_out_multiplier": _SCALE, "ssm_in_multiplier": _SCALE, "ssm_out_multiplier": _SCALE,
-    "ssm_multipliers": _SCALE, "mlp_multipliers": _SCALE,
+    "ssm_multipliers": _SCALE, "mlp_multipliers": _SCALE, "attn_temperature_tuning": _SCALE,
 }
 
 MAX_CONFIG_DEPTH = 32  # configs nest two or three levels (text_config, rope_scaling, block_configs[i])
