@@ -15,7 +15,6 @@ from vramatlas.catalog import load_catalog
 
 # A tiny runtime speed block: every field the model reads, with round numbers to compute by hand.
 BLOCK = {
-    "activation_bytes": 4,
     "attention_units": ["fp16"],
     "backends": [{"backend": "gpu", "vendors": ["nvidia", "amd", "apple", "intel"]}],
     "costs": [{"backends": ["gpu"], "decode_layer_cycles": 100000, "prefill_layer_cycles": 200000, "token_seconds": 1e-4, "hop_seconds": 2e-5}],
@@ -38,7 +37,7 @@ def catalog():
 def columns(catalog, *, model="llama-2-7b", method="inference-gguf-q4-k-m", gpu="rtx-4090", quant=Q4_K_M, block=BLOCK, flash_attn=True, ubatch=512,
             share=1.0, layer_split=True, **inputs):
     row = case_row(catalog, model=model, method=method, gpu=gpu, **inputs)
-    row.update(speed.speed_columns({"speed": block}, quant, catalog.gpus[gpu], flash_attn=flash_attn, ubatch=ubatch, gpu_layer_share=share,
+    row.update(speed.speed_columns({"speed": block, "compute": {"activation_bits": 32}}, quant, catalog.gpus[gpu], flash_attn=flash_attn, ubatch=ubatch, gpu_layer_share=share,
                                    layer_split=layer_split))
     return row
 
@@ -260,8 +259,8 @@ def test_kernel_choice_by_format_id_then_family_then_catch_all(catalog):
 
 
 def test_prefill_unit_is_the_first_peak_the_gpu_has(catalog):
-    ada = speed.speed_columns({"speed": BLOCK}, Q4_K_M, catalog.gpus["rtx-4090"], flash_attn=True, ubatch=512, gpu_layer_share=1.0, layer_split=True)
-    apple = speed.speed_columns({"speed": BLOCK}, Q4_K_M, catalog.gpus["m2-ultra"], flash_attn=True, ubatch=512, gpu_layer_share=1.0, layer_split=True)
+    ada = speed.speed_columns({"speed": BLOCK, "compute": {"activation_bits": 32}}, Q4_K_M, catalog.gpus["rtx-4090"], flash_attn=True, ubatch=512, gpu_layer_share=1.0, layer_split=True)
+    apple = speed.speed_columns({"speed": BLOCK, "compute": {"activation_bits": 32}}, Q4_K_M, catalog.gpus["m2-ultra"], flash_attn=True, ubatch=512, gpu_layer_share=1.0, layer_split=True)
     assert ada["prefill_peak"] == pytest.approx(catalog.gpus["rtx-4090"]["compute"]["int8_tops"] * 1e12)
     assert apple["prefill_peak"] == pytest.approx(catalog.gpus["m2-ultra"]["compute"]["fp16_tflops"] * 1e12)  # no int8 peak
     assert apple["host_bandwidth"] == catalog.gpus["m2-ultra"]["memory"]["bandwidth_bytes_per_s"]  # unified memory
@@ -270,7 +269,7 @@ def test_prefill_unit_is_the_first_peak_the_gpu_has(catalog):
 def test_missing_backend_or_kernel_is_a_located_refusal(catalog):
     only_apple = dict(BLOCK, backends=[{"backend": "metal", "vendors": ["apple"]}])
     with pytest.raises(speed.SpeedDataError, match="no backend for nvidia"):
-        speed.speed_columns({"speed": only_apple}, Q4_K_M, catalog.gpus["rtx-4090"], flash_attn=True, ubatch=512, gpu_layer_share=1.0, layer_split=True)
+        speed.speed_columns({"speed": only_apple, "compute": {"activation_bits": 32}}, Q4_K_M, catalog.gpus["rtx-4090"], flash_attn=True, ubatch=512, gpu_layer_share=1.0, layer_split=True)
     no_kernels = dict(BLOCK, kernels=[k for k in BLOCK["kernels"] if k.get("formats")])
     with pytest.raises(speed.SpeedDataError, match="no gpu kernel for bf16"):
         speed.kernel_for(no_kernels, "gpu", {"id": "bf16", "family": "float"}, catalog.gpus["rtx-4090"])

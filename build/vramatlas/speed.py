@@ -434,7 +434,7 @@ def speed_columns(runtime, quant, gpu, *, flash_attn: bool, ubatch: int, gpu_lay
         "prefill_tile": float(kernel["prefill_tile"]),
         "prefill_dequantize": float(bool(kernel.get("prefill_dequantize")) and quant["family"] != "float"),
         "attention_peak": attention_peak,
-        "activation_bytes": float(block["activation_bytes"]),
+        "activation_bytes": float(runtime["compute"]["activation_bits"]) / 8,
         "ubatch": float(ubatch or 0),
         "flash_attn": float(bool(flash_attn)),
         "gpu_layer_share": float(gpu_layer_share),
