@@ -445,8 +445,38 @@ def format_that_fits(catalog, row: Mapping[str, Any], method: str) -> str | None
 SHOWN_INPUTS = ("model", "method", "gpu", "seq_len", "new_tokens", "batch", "gpus", "parallelism", "grad_checkpointing", "lora_rank", "lora_targets", "optimizer")
 
 
+def speed_subjects(catalog, row: Mapping[str, Any]) -> tuple[Any, Any]:
+    """(runtime file, weight-format file) whose speed data a case uses; (None, None) when the runtime has none."""
+    method = catalog.methods[row["method"]]
+    runtime = getattr(catalog, "runtimes", {}).get(row.get("runtime") or method.get("runtime") or "")
+    if not runtime or not runtime.get("speed"):
+        return None, None
+    quants = getattr(catalog, "quants", {})
+    fmt = method["weights"]["linear"]["format"]
+    quant = quants.get(row.get("quant") or "") or quants.get(fmt) or {"id": fmt, "family": fmt}
+    return runtime, quant
+
+
+def case_speed_block(catalog, row: Mapping[str, Any], *, parallelism: str | None = None, host_bandwidth: float | None = None,
+                     train_tokens: float | None = None) -> dict[str, float | None] | None:
+    """The `speed` block of a case on a GPU (vramatlas.speed), or None without a GPU or speed data."""
+    from .speed import SpeedDataError, case_speed
+
+    runtime, quant = speed_subjects(catalog, row)
+    if runtime is None or row.get("gpu") is None:
+        return None
+    try:
+        return case_speed(row, runtime, quant, catalog.gpus[row["gpu"]], parallelism=parallelism,
+                          host_bandwidth=host_bandwidth, train_tokens=train_tokens)
+    except SpeedDataError as exc:
+        raise InputError(f"speed: {exc}") from None
+
+
 def estimate(catalog, **inputs: Any) -> Estimate:
-    """Predicted peak GPU memory of one case (see :func:`case_row` for the inputs)."""
+    """Predicted peak GPU memory of one case (see :func:`case_row` for the inputs), and with a GPU its speed
+    (`host_bandwidth` in bytes/s for host-kept layers, `train_tokens` for train_hours)."""
+    host_bandwidth = inputs.pop("host_bandwidth", None)
+    train_tokens = inputs.pop("train_tokens", None)
     row = case_row(catalog, **inputs)
     _, reading = resolve_reading(catalog, inputs.get("model"), inputs.get("config"), inputs.get("parameters"))
     result = estimate_columns(row)
@@ -478,6 +508,10 @@ def estimate(catalog, **inputs: Any) -> Estimate:
             "longest_context_that_fits": longest_context_that_fits(row, limit),
             "format_that_fits": None if bool(result["fits"]) else format_that_fits(catalog, row, row["method"]),
         }
+        speed = case_speed_block(catalog, row, parallelism=inputs.get("parallelism"), host_bandwidth=host_bandwidth,
+                                 train_tokens=train_tokens)
+        if speed is not None:
+            extra["speed"] = speed
     est = Estimate(
         peak_bytes=int(result["peak_bytes"]),
         components={k: int(result[k]) for k in COMPONENTS},

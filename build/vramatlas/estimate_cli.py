@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rt.add_argument("--gpu-memory-utilization", type=_finite_float, metavar="F", help="vLLM gpu_memory_utilization / SGLang mem_fraction_static (0-1)")
     rt.add_argument("--max-num-seqs", type=int, metavar="N", help="vLLM max_num_seqs (SGLang max_running_requests)")
     rt.add_argument("--max-num-batched-tokens", type=int, metavar="N", help="vLLM max_num_batched_tokens (the profile run's tokens; SGLang chunked_prefill_size)")
+    rt.add_argument("--host-bandwidth", type=_positive_float, metavar="GBPS", help="host RAM bandwidth in GB/s for layers kept on the CPU (default 60: dual-channel DDR5-4800 as STREAM measures it)")
+    parser.add_argument("--train-tokens", type=_positive_float, metavar="N", help="training tokens to run (training): adds speed.train_hours")
     parser.add_argument("--allow-beyond-max", action="store_true", help="estimate a context longer than the model's max_position_embeddings instead of refusing it")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -97,6 +99,13 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if value <= 0:
+        raise ValueError(f"must be positive, got {text[:40]}")
+    return value
+
+
 def _no_constant(name: str):
     raise ValueError(f"{name} is not a number a config.json may hold")
 
@@ -138,6 +147,7 @@ def render(est) -> str:
         if not est.fits:
             fmt = est.extra.get("format_that_fits")
             lines.append(f"a format of the same kind that fits: {fmt}" if fmt else "no format of the same kind fits")
+    lines.extend(render_speed(est.extra.get("speed")))
     return "\n".join(lines)
 
 
@@ -148,6 +158,21 @@ RUNTIME_ARGS = ("runtime", "quant", "ctx", "kv_dtype", "flash_attn", "ubatch", "
 def runtime_inputs(args: argparse.Namespace) -> dict:
     """The runtime options given on the command line (those left out take the runtime's defaults)."""
     return {k: getattr(args, k) for k in RUNTIME_ARGS if getattr(args, k, None) is not None}
+
+
+def render_speed(speed) -> list[str]:
+    """The speed block as text lines (nothing without one)."""
+    if not speed:
+        return []
+    lines = [""]
+    if "train_tokens_per_s" in speed:
+        lines.append(f"training: {speed['train_tokens_per_s']:,.0f} tokens/s over all GPUs")
+        if speed.get("train_hours") is not None:
+            lines.append(f"time for the training tokens: {speed['train_hours']:,.1f} hours")
+        return lines
+    lines.append(f"prefill: {speed['prefill_tokens_per_s']:,.0f} tokens/s (time to first token {speed['time_to_first_token_s']:.3g} s)")
+    lines.append(f"decode: {speed['decode_tokens_per_s']:,.1f} tokens/s per sequence, {speed['output_tokens_per_s']:,.1f} tokens/s for the batch")
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -186,6 +211,8 @@ def run(args: argparse.Namespace) -> int:
             optimizer=args.optimizer,
             allow_beyond_max=args.allow_beyond_max,
             **runtime_inputs(args),
+            host_bandwidth=None if args.host_bandwidth is None else args.host_bandwidth * 1e9,
+            train_tokens=args.train_tokens,
         )
     except InputError as exc:
         raise CLIError(str(exc)) from None

@@ -445,3 +445,36 @@ def speed_columns(runtime, quant, gpu, *, flash_attn: bool, ubatch: int, gpu_lay
         "train_peak": train_peak,
         "train_speedup": float(training.get("speedup") or 1.0),
     }
+
+
+def _setting(row, key, default):
+    value = row.get(key)
+    return default if value is None or value != value else value  # absent or NaN: the default
+
+
+def case_speed(row, runtime, quant, gpu, *, parallelism: str | None = None, host_bandwidth: float | None = None,
+               train_tokens: float | None = None) -> dict[str, float | None]:
+    """The `speed` block of one estimate: the row's columns with the runtime x format x GPU speed columns.
+
+    `parallelism` is the one asked for (None: the runtime's own default split
+    of several GPUs, e.g. llama.cpp's layer split). Inference:
+    prefill_tokens_per_s, decode_tokens_per_s, output_tokens_per_s,
+    time_to_first_token_s. Training: train_tokens_per_s and train_hours (with
+    `train_tokens`, else None).
+    """
+    block = runtime["speed"]
+    layer_split = parallelism == "pp" if parallelism else block.get("default_split") == "layer"
+    flash = _setting(row, "flash_attn", runtime.get("defaults", {}).get("flash_attn", "off"))
+    flash_on = flash not in ("off", False, 0, 0.0)
+    layers = float(row["layers"])
+    gpu_layers = _setting(row, "gpu_layers", layers)
+    share = min(max(float(gpu_layers), 0.0), layers) / layers if layers else 1.0
+    ubatch = _setting(row, "ubatch", (runtime.get("defaults") or {}).get("ubatch") or 0)
+    cols = dict(row)
+    cols.update(speed_columns(runtime, quant, gpu, flash_attn=flash_on, ubatch=int(ubatch), gpu_layer_share=share,
+                              layer_split=layer_split, host_bandwidth=host_bandwidth))
+    out = speed_frame(cols)
+    if float(row["training"]) > 0:
+        tps = float(out["train_tokens_per_s"])
+        return {"train_tokens_per_s": tps, "train_hours": float(train_hours(tps, train_tokens)) if train_tokens else None}
+    return {key: float(out[key]) for key in ("prefill_tokens_per_s", "decode_tokens_per_s", "output_tokens_per_s", "time_to_first_token_s")}
