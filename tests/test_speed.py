@@ -283,3 +283,31 @@ def test_gpu_units_and_clock_agree_with_the_fp32_peak(catalog):
             continue
         lanes = c["fp32_tflops"] * 1e12 / (c["units"] * c["boost_clock_mhz"] * 1e6 * 2)
         assert min(abs(lanes - 64) / 64, abs(lanes - 128) / 128) < 0.1, (gid, lanes)
+
+
+# ------------------------------------------------------------ the catalogue's speed data
+
+
+def test_every_runtime_answers_for_every_format_it_loads_on_every_gpu_it_runs_on(catalog):
+    """Each runtime's speed block resolves a backend, a kernel and costs for each GPU of a vendor it lists and each
+    weight format it loads, and gives finite positive speeds for a 7B model at 2k tokens on one GPU."""
+    checked = 0
+    for rid, runtime in catalog.runtimes.items():
+        block = runtime["speed"]
+        vendors = {v for b in block["backends"] for v in b.get("vendors") or ()}
+        gpus = [g for g in catalog.gpus.values() if g["vendor"] in vendors]
+        for qid in runtime["weight_formats"]:
+            quant = catalog.quants[qid]
+            for gpu in gpus:
+                cols = speed.speed_columns(runtime, quant, gpu, flash_attn=True, ubatch=512, gpu_layer_share=1.0, layer_split=True)
+                assert all(math.isfinite(v) and v >= 0 for v in cols.values()), (rid, qid, gpu["id"])
+                checked += 1
+    assert checked > 1000
+
+
+def test_every_speed_value_has_a_basis(catalog):
+    for rid, runtime in catalog.runtimes.items():
+        block = runtime["speed"]
+        for entry in block["costs"] + block["kernels"] + ([block["training"]] if block.get("training") else []):
+            assert len(entry["basis"]) >= 20, (rid, entry)
+        assert block["sources"], rid
