@@ -34,11 +34,11 @@ def catalog():
     return load_catalog()
 
 
-def columns(catalog, *, model="llama-2-7b", method="inference-gguf-q4-k-m", gpu="rtx-4090", quant=Q4_K_M, block=BLOCK, flash_attn=True, ubatch=512,
-            share=1.0, layer_split=True, **inputs):
-    row = case_row(catalog, model=model, method=method, gpu=gpu, **inputs)
-    row.update(speed.speed_columns({"speed": block, "compute": {"activation_bits": 32}}, quant, catalog.gpus[gpu], flash_attn=flash_attn, ubatch=ubatch, gpu_layer_share=share,
-                                   layer_split=layer_split))
+def columns(catalog, *, model="llama-2-7b", method="inference", runtime="llama.cpp", gpu="rtx-4090", quant=Q4_K_M, block=BLOCK, layer_split=True,
+            **inputs):
+    """A catalogue case (llama.cpp by default) with the speed columns of the tiny block above."""
+    row = case_row(catalog, model=model, method=method, runtime=runtime, quant=quant["id"] if quant["id"] in catalog.quants else None, gpu=gpu, **inputs)
+    row.update(speed.speed_columns({"speed": block}, quant, catalog.gpus[gpu], layer_split=layer_split))
     return row
 
 
@@ -57,7 +57,7 @@ def synthetic(**overrides):
         "bandwidth": 1e12, "units": 100.0, "clock_hz": 1e9, "interconnect_bandwidth": 1e11, "host_bandwidth": 1e11, "host_link_bandwidth": 2.5e10,
         "decode_efficiency": 0.5, "decode_bytes_per_unit_cycle": 1000.0, "decode_layer_cycles": 1000.0, "token_seconds": 0.0,
         "prefill_peak": 1e15, "prefill_efficiency": 0.5, "prefill_layer_cycles": 0.0, "prefill_tile": 128.0, "prefill_dequantize": 0.0,
-        "attention_peak": 1e15, "activation_bytes": 0.0, "ubatch": 512.0, "flash_attn": 1.0, "gpu_layer_share": 1.0, "layer_split": 1.0,
+        "attention_peak": 1e15, "rt_act_bytes": 0.0, "rt_graph_tokens": 512.0, "rt_flash_attn": 1.0, "rt_gpu_layer_share": 1.0, "layer_split": 1.0,
         "hop_seconds": 0.0, "allreduce_seconds": 0.0, "train_efficiency": 0.5, "train_peak": 1e15, "train_speedup": 1.0,
     }
     c.update(
@@ -156,8 +156,8 @@ def test_dequantizing_kernels_pay_the_expanded_copy(monkeypatch):
 
 
 def test_flash_attention_keeps_the_scores_off_memory(catalog):
-    on = columns(catalog, seq_len=4096, new_tokens=0, flash_attn=True)
-    off = columns(catalog, seq_len=4096, new_tokens=0, flash_attn=False)
+    on = columns(catalog, seq_len=4096, new_tokens=0, flash_attn="on")
+    off = columns(catalog, seq_len=4096, new_tokens=0, flash_attn="off")
     assert speed.prefill_seconds(off) > speed.prefill_seconds(on)
 
 
@@ -198,8 +198,8 @@ def test_more_bandwidth_is_never_slower(bw, more, ctx, batch):
 @settings(max_examples=60, deadline=None)
 @given(share=st.floats(0.0, 1.0), less=st.floats(0.0, 1.0), ctx=st.integers(1, 8192))
 def test_more_offloaded_layers_are_never_faster(share, less, ctx):
-    on_gpu = synthetic(gpu_layer_share=share, seq_len=float(ctx), kv_width=2000.0)
-    offloaded = dict(on_gpu, gpu_layer_share=share * less)
+    on_gpu = synthetic(rt_gpu_layer_share=share, seq_len=float(ctx), kv_width=2000.0)
+    offloaded = dict(on_gpu, rt_gpu_layer_share=share * less)
     a, b = speed.speed_frame(on_gpu), speed.speed_frame(offloaded)
     assert b["decode_tokens_per_s"] <= a["decode_tokens_per_s"] * (1 + 1e-12)
     assert b["prefill_tokens_per_s"] <= a["prefill_tokens_per_s"] * (1 + 1e-12)
@@ -227,8 +227,8 @@ def test_train_hours():
 
 
 def test_training_throughput_scales_with_data_parallel_gpus(catalog):
-    one = columns(catalog, method="lora", quant={"id": "bf16", "family": "float"}, seq_len=1024, batch=4)
-    eight = columns(catalog, method="lora", quant={"id": "bf16", "family": "float"}, seq_len=1024, batch=4, gpus=8, parallelism="ddp")
+    one = columns(catalog, method="lora", runtime="transformers", quant={"id": "bf16", "family": "float"}, seq_len=1024, batch=4)
+    eight = columns(catalog, method="lora", runtime="transformers", quant={"id": "bf16", "family": "float"}, seq_len=1024, batch=4, gpus=8, parallelism="ddp")
     assert speed.speed_frame(eight)["train_tokens_per_s"] == pytest.approx(8 * speed.speed_frame(one)["train_tokens_per_s"])
     assert speed.speed_frame(one)["decode_tokens_per_s"] == 0.0
 
@@ -259,8 +259,8 @@ def test_kernel_choice_by_format_id_then_family_then_catch_all(catalog):
 
 
 def test_prefill_unit_is_the_first_peak_the_gpu_has(catalog):
-    ada = speed.speed_columns({"speed": BLOCK, "compute": {"activation_bits": 32}}, Q4_K_M, catalog.gpus["rtx-4090"], flash_attn=True, ubatch=512, gpu_layer_share=1.0, layer_split=True)
-    apple = speed.speed_columns({"speed": BLOCK, "compute": {"activation_bits": 32}}, Q4_K_M, catalog.gpus["m2-ultra"], flash_attn=True, ubatch=512, gpu_layer_share=1.0, layer_split=True)
+    ada = speed.speed_columns({"speed": BLOCK}, Q4_K_M, catalog.gpus["rtx-4090"], layer_split=True)
+    apple = speed.speed_columns({"speed": BLOCK}, Q4_K_M, catalog.gpus["m2-ultra"], layer_split=True)
     assert ada["prefill_peak"] == pytest.approx(catalog.gpus["rtx-4090"]["compute"]["int8_tops"] * 1e12)
     assert apple["prefill_peak"] == pytest.approx(catalog.gpus["m2-ultra"]["compute"]["fp16_tflops"] * 1e12)  # no int8 peak
     assert apple["host_bandwidth"] == catalog.gpus["m2-ultra"]["memory"]["bandwidth_bytes_per_s"]  # unified memory
@@ -269,7 +269,7 @@ def test_prefill_unit_is_the_first_peak_the_gpu_has(catalog):
 def test_missing_backend_or_kernel_is_a_located_refusal(catalog):
     only_apple = dict(BLOCK, backends=[{"backend": "metal", "vendors": ["apple"]}])
     with pytest.raises(speed.SpeedDataError, match="no backend for nvidia"):
-        speed.speed_columns({"speed": only_apple, "compute": {"activation_bits": 32}}, Q4_K_M, catalog.gpus["rtx-4090"], flash_attn=True, ubatch=512, gpu_layer_share=1.0, layer_split=True)
+        speed.speed_columns({"speed": only_apple}, Q4_K_M, catalog.gpus["rtx-4090"], layer_split=True)
     no_kernels = dict(BLOCK, kernels=[k for k in BLOCK["kernels"] if k.get("formats")])
     with pytest.raises(speed.SpeedDataError, match="no gpu kernel for bf16"):
         speed.kernel_for(no_kernels, "gpu", {"id": "bf16", "family": "float"}, catalog.gpus["rtx-4090"])
@@ -299,7 +299,7 @@ def test_every_runtime_answers_for_every_format_it_loads_on_every_gpu_it_runs_on
         for qid in runtime["weight_formats"]:
             quant = catalog.quants[qid]
             for gpu in gpus:
-                cols = speed.speed_columns(runtime, quant, gpu, flash_attn=True, ubatch=512, gpu_layer_share=1.0, layer_split=True)
+                cols = speed.speed_columns(runtime, quant, gpu, layer_split=True)
                 assert all(math.isfinite(v) and v >= 0 for v in cols.values()), (rid, qid, gpu["id"])
                 checked += 1
     assert checked > 1000
@@ -311,3 +311,45 @@ def test_every_speed_value_has_a_basis(catalog):
         for entry in block["costs"] + block["kernels"] + ([block["training"]] if block.get("training") else []):
             assert len(entry["basis"]) >= 20, (rid, entry)
         assert block["sources"], rid
+
+
+# ------------------------------------------------------------------ the estimate contract
+
+INFERENCE_KEYS = {"prefill_tokens_per_s", "decode_tokens_per_s", "output_tokens_per_s", "time_to_first_token_s"}
+
+
+def test_estimate_json_has_exactly_the_speed_keys(catalog):
+    from vramatlas.api import estimate
+
+    inf = estimate(catalog, model="llama-2-7b", runtime="llama.cpp", method="inference", quant="q4_0", seq_len=512, new_tokens=128, gpu="rtx-4090").as_dict()
+    assert set(inf["speed"]) == INFERENCE_KEYS
+    assert inf["speed"]["time_to_first_token_s"] == pytest.approx(512 / inf["speed"]["prefill_tokens_per_s"])
+    train = estimate(catalog, model="llama-2-7b", runtime="transformers", method="lora", seq_len=1024, batch=4, gpu="a100-80gb", train_tokens=1e8).as_dict()
+    assert set(train["speed"]) == {"train_tokens_per_s", "train_hours"}
+    assert train["speed"]["train_hours"] == pytest.approx(1e8 / train["speed"]["train_tokens_per_s"] / 3600)
+    assert "speed" not in estimate(catalog, model="llama-2-7b", method="inference-bf16").as_dict()  # no GPU, no speed
+
+
+def test_partial_offload_is_bound_by_host_bandwidth(catalog):
+    from vramatlas.api import estimate
+
+    def decode(**kw):
+        return estimate(catalog, model="llama-3-70b", runtime="llama.cpp", method="inference", quant="q4_k_m", seq_len=512, new_tokens=128,
+                        gpu="rtx-4090", **kw).extra["speed"]["decode_tokens_per_s"]
+
+    speeds = [decode(gpu_layers=n) for n in (80, 60, 40, 20, 0)]
+    assert speeds == sorted(speeds, reverse=True)  # more layers on the host: never faster
+    assert decode(gpu_layers=40, host_bandwidth=120e9) > decode(gpu_layers=40)  # faster RAM helps
+    # 40 of 80 layers on the host at 60 GB/s: about half of 40 GiB from RAM, so a few tokens per second
+    assert 1.0 < decode(gpu_layers=40) < 4.0
+
+
+def test_cli_prints_speed_and_refuses_a_bad_host_bandwidth(tmp_path):
+    import subprocess
+    import sys
+
+    base = [sys.executable, "-m", "vramatlas", "estimate", "--model", "llama-2-7b", "--method", "lora", "--runtime", "transformers", "--gpu", "a100-80gb"]
+    out = subprocess.run(base + ["--train-tokens", "1e9"], capture_output=True, text=True)
+    assert out.returncode == 0 and "tokens/s over all GPUs" in out.stdout and "hours" in out.stdout
+    bad = subprocess.run(base + ["--host-bandwidth", "-3"], capture_output=True, text=True)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

@@ -48,7 +48,8 @@ from __future__ import annotations
 from . import xp as ops
 from .memory import kv_cache_bytes
 
-# Columns this module reads besides the architecture and method columns (api.speed_columns fills them).
+# Columns this module reads besides the architecture, method and runtime columns (vramatlas.runtimes:
+# rt_act_bytes, rt_graph_tokens, rt_flash_attn, rt_gpu_layer_share); speed_columns fills them.
 SPEED_INPUTS = (
     "bandwidth",  # GPU memory bandwidth, bytes/s (nominal)
     "units",  # SMs / CUs / GPU cores
@@ -66,10 +67,6 @@ SPEED_INPUTS = (
     "prefill_tile",  # output tile edge of the prefill matmul kernel (tokens and features)
     "prefill_dequantize",  # 1: the kernel expands quantized weights to compute_bits before multiplying
     "attention_peak",  # FLOP/s of the attention kernels (fp16 unit)
-    "activation_bytes",  # bytes per activation element between kernels (F32 in ggml, bf16 in torch)
-    "ubatch",  # prompt tokens per micro-batch (0: the whole prompt at once)
-    "flash_attn",  # 1: fused attention (scores stay on chip)
-    "gpu_layer_share",  # share of the layers on the GPU (1: all)
     "layer_split",  # 1: several GPUs run the layers in turn (llama.cpp's default split)
     "hop_seconds",  # one GPU-to-GPU hand-over in a layer split (latency)
     "allreduce_seconds",  # fixed latency of one all-reduce under tensor parallelism
@@ -174,7 +171,7 @@ def decode_step_seconds(c, sequences, context) -> object:
     for large batches: the step takes the longer of the two, plus the fixed
     per-layer cycles, the host's per-token cost and the GPUs' hand-overs.
     """
-    share = c["gpu_layer_share"]
+    share = c["rt_gpu_layer_share"]
     bytes_step = streamed_weight_bytes(c, sequences) + sequences * kv_read_bytes(c, context)
     gpu_memory = share * bytes_step / (decode_bandwidth(c) * gpus_splitting(c))
     host_memory = (1 - share) * bytes_step / c["host_bandwidth"]
@@ -247,7 +244,7 @@ def prefill_seconds(c) -> object:
     weights over the host link once per micro-batch.
     """
     tokens = c["seq_len"] * c["batch"]
-    ubatch = ops.where(c["ubatch"] > 0, ops.minimum(c["ubatch"], tokens), tokens)
+    ubatch = ops.where(c["rt_graph_tokens"] > 0, ops.minimum(c["rt_graph_tokens"], tokens), tokens)
     micro_batches = -(-tokens // ubatch)  # ceil
     split = gpus_splitting(c)
     bandwidth = c["decode_efficiency"] * c["bandwidth"] * split
@@ -257,13 +254,13 @@ def prefill_seconds(c) -> object:
     matmul = ops.maximum(matmul_seconds(c, tokens, ubatch), micro_batches * weights / bandwidth)
     dequant = micro_batches * expanded / bandwidth
     # causal: token i attends to i+1 keys; the micro-batch's mask is computed whole without flash attention
-    context = c["seq_len"] / 2 + ops.where(c["flash_attn"] > 0, 0.0, ubatch / 2)
+    context = c["seq_len"] / 2 + ops.where(c["rt_flash_attn"] > 0, 0.0, ubatch / 2)
     attention = attention_flops(c, tokens, context) / (c["prefill_efficiency"] * c["attention_peak"] * split)
-    scores = (1 - c["flash_attn"]) * 4 * c["attention_layers"] * c["heads"] * tokens * context * c["activation_bytes"]
-    activations = (tokens * activation_elements_per_token(c) * c["activation_bytes"] + scores) / bandwidth
+    scores = (1 - c["rt_flash_attn"]) * 4 * c["attention_layers"] * c["heads"] * tokens * context * c["rt_act_bytes"]
+    activations = (tokens * activation_elements_per_token(c) * c["rt_act_bytes"] + scores) / bandwidth
     fixed = micro_batches * (layer_seconds(c, c["prefill_layer_cycles"]) + hop_seconds(c))
-    host = (1 - c["gpu_layer_share"]) * micro_batches * weights / c["host_link_bandwidth"]
-    gpu = c["gpu_layer_share"] * (matmul + dequant + attention + activations)
+    host = (1 - c["rt_gpu_layer_share"]) * micro_batches * weights / c["host_link_bandwidth"]
+    gpu = c["rt_gpu_layer_share"] * (matmul + dequant + attention + activations)
     return gpu + fixed + host + allreduce_seconds(c, ubatch) * micro_batches
 
 
@@ -397,24 +394,21 @@ def kernel_for(block, backend: str, quant, gpu):
     return fallback
 
 
-def speed_columns(runtime, quant, gpu, *, flash_attn: bool, ubatch: int, gpu_layer_share: float, layer_split: bool,
-                  host_bandwidth: float | None = None) -> dict[str, float]:
+def speed_columns(runtime, quant, gpu, *, layer_split: bool, host_bandwidth: float | None = None) -> dict[str, float]:
     """The columns of SPEED_INPUTS for one runtime x weight format x GPU, from the catalogue.
 
     `runtime` is the runtime file (its `speed` block), `quant` the weight
-    format file, `gpu` the GPU file; the rest are the run's settings.
+    format file, `gpu` the GPU file; `layer_split` whether several GPUs run
+    the layers in turn; `host_bandwidth` (bytes/s) the host RAM's.
     """
     block = runtime["speed"]
     backend = backend_for(block, gpu)
     kernel = kernel_for(block, backend, quant, gpu)
-    cost = _first(block["costs"], backends=backend, architectures=gpu["architecture"])
+    cost = _first(block["costs"], backends=backend, vendors=gpu["vendor"], architectures=gpu["architecture"])
     if cost is None:
         raise SpeedDataError(f"no fixed costs for the {backend} backend")
     compute, memory, link = gpu["compute"], gpu["memory"], gpu["interconnect"]
-    _, prefill_peak = _peak(gpu, kernel["prefill_units"])
-    _, attention_peak = _peak(gpu, block["attention_units"])
     training = block.get("training") or {}
-    train_peak = _peak(gpu, training.get("units", ["bf16", "fp16"]))[1] if training else prefill_peak
     unified = link["kind"] == "unified"
     return {
         "bandwidth": float(memory["bandwidth_bytes_per_s"]),
@@ -428,28 +422,19 @@ def speed_columns(runtime, quant, gpu, *, flash_attn: bool, ubatch: int, gpu_lay
         "decode_bytes_per_unit_cycle": float(kernel["decode_bytes_per_unit_cycle"]),
         "decode_layer_cycles": float(cost["decode_layer_cycles"]),
         "token_seconds": float(cost["token_seconds"]),
-        "prefill_peak": prefill_peak,
+        "prefill_peak": _peak(gpu, kernel["prefill_units"])[1],
         "prefill_efficiency": float(kernel["prefill_efficiency"]),
         "prefill_layer_cycles": float(cost["prefill_layer_cycles"]),
         "prefill_tile": float(kernel["prefill_tile"]),
         "prefill_dequantize": float(bool(kernel.get("prefill_dequantize")) and quant["family"] != "float"),
-        "attention_peak": attention_peak,
-        "activation_bytes": float(runtime["compute"]["activation_bits"]) / 8,
-        "ubatch": float(ubatch or 0),
-        "flash_attn": float(bool(flash_attn)),
-        "gpu_layer_share": float(gpu_layer_share),
+        "attention_peak": _peak(gpu, block["attention_units"])[1],
         "layer_split": float(bool(layer_split)),
         "hop_seconds": float(cost["hop_seconds"]),
         "allreduce_seconds": float(cost.get("allreduce_seconds") or 0.0),
         "train_efficiency": float(training.get("efficiency") or 0.0),
-        "train_peak": train_peak,
+        "train_peak": _peak(gpu, training["units"])[1] if training else 0.0,
         "train_speedup": float(training.get("speedup") or 1.0),
     }
-
-
-def _setting(row, key, default):
-    value = row.get(key)
-    return default if value is None or value != value else value  # absent or NaN: the default
 
 
 def case_speed(row, runtime, quant, gpu, *, parallelism: str | None = None, host_bandwidth: float | None = None,
@@ -462,17 +447,9 @@ def case_speed(row, runtime, quant, gpu, *, parallelism: str | None = None, host
     time_to_first_token_s. Training: train_tokens_per_s and train_hours (with
     `train_tokens`, else None).
     """
-    block = runtime["speed"]
-    layer_split = parallelism == "pp" if parallelism else block.get("default_split") == "layer"
-    flash = _setting(row, "flash_attn", runtime.get("defaults", {}).get("flash_attn", "off"))
-    flash_on = flash not in ("off", False, 0, 0.0)
-    layers = float(row["layers"])
-    gpu_layers = _setting(row, "gpu_layers", layers)
-    share = min(max(float(gpu_layers), 0.0), layers) / layers if layers else 1.0
-    ubatch = _setting(row, "ubatch", (runtime.get("defaults") or {}).get("ubatch") or 0)
+    layer_split = parallelism == "pp" if parallelism else runtime["speed"]["default_split"] == "layer"
     cols = dict(row)
-    cols.update(speed_columns(runtime, quant, gpu, flash_attn=flash_on, ubatch=int(ubatch), gpu_layer_share=share,
-                              layer_split=layer_split, host_bandwidth=host_bandwidth))
+    cols.update(speed_columns(runtime, quant, gpu, layer_split=layer_split, host_bandwidth=host_bandwidth))
     out = speed_frame(cols)
     if float(row["training"]) > 0:
         tps = float(out["train_tokens_per_s"])
