@@ -68,26 +68,6 @@ def ggml_kv_bytes(c) -> Any:
     return kv_cache_bytes(_with(c, batch=seqs, sliding_window=window), cells / seqs)
 
 
-def ggml_layer_buffer(c) -> Any:
-    """The largest set of live f32 tensors of one layer of the graph at n_ubatch tokens.
-
-    Attention without flash attention materialises KQ (heads x n_kv x tokens) and the f32 mask; with
-    it, only Q, the output and an f16 mask. The gated MLP keeps gate and up. The residual stream and
-    the normed input stay alive through both.
-    """
-    t, ab = _a(c["rt_graph_tokens"]), _a(c["rt_act_bytes"])
-    hidden, heads = _a(c["hidden"]), _a(c["heads"])
-    n_kv = _a(c["rt_cells"])
-    q_width = heads * _a(c["head_dim"])
-    kv_width = _a(c["kv_width"])
-    stream = 2 * t * hidden * ab
-    no_fa = t * heads * n_kv * ab + t * n_kv * ab + t * (q_width + kv_width) * ab
-    fa = t * n_kv * 2 + t * (2 * q_width + kv_width) * ab
-    attention = np.where(_a(c["rt_flash_attn"]) > 0, fa, no_fa)
-    mlp = 2 * t * _mlp_width(c) * ab
-    return stream + np.maximum(attention, mlp)
-
-
 def ggml_output_buffer(c) -> Any:
     """The output: the final norm and the logits of every token of the micro-batch (llama.cpp reserves
     the graph with every token an output), f32."""
@@ -115,11 +95,12 @@ def ggml_terms(c) -> dict[str, Any]:
     kv = ggml_kv_bytes(c)
     kv_gpu = kv * np.where(_a(c["rt_kv_on_host"]) > 0, layers_share, 1.0)
     kv_host = kv - kv_gpu
-    layer_buf = ggml_layer_buffer(c)
+    # the graph reserved at n_ubatch through ggml-alloc (vramatlas.ggml_graph): with the output, without it
+    layer_buf = _a(c["rt_compute_layers"])
     out_buf = ggml_output_buffer(c)
     n = np.maximum(_a(c["gpus"]), 1)
     any_gpu = layers_share > 0
-    last_gpu = np.where(out_on_gpu > 0, np.maximum(layer_buf, out_buf), layer_buf)
+    last_gpu = np.where(out_on_gpu > 0, _a(c["rt_compute_full"]), layer_buf)
     compute_total = np.where(any_gpu, (n - 1) * layer_buf + last_gpu, np.where(out_on_gpu > 0, out_buf, 0.0))
     host_compute = np.where(out_on_gpu > 0, 0.0, out_buf)
     context = _a(c["cuda_context_bytes"]) * _a(c["rt_counts_context"])

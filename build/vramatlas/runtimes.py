@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .ggml_graph import Shape, compute_buffer_bytes
 from .quants import bits_per_kind, storage_bits
 
 GiB = 2**30
@@ -170,8 +171,15 @@ def runtime_columns(catalog, runtime: Mapping[str, Any], options: RunOptions, ar
     cpu_moe = min(options.cpu_moe or 0, layers) if arch.get("experts") else 0
     host_memory = options.host_memory * GiB if options.host_memory is not None else float(host["default_host_memory_bytes"])
 
+    full_buffer = layers_buffer = 0.0
+    if comp["model"] == "ggml-graph":
+        shape = graph_shape(arch)
+        full_buffer = float(compute_buffer_bytes(shape, graph_tokens, cells, flash_on, True))
+        layers_buffer = float(compute_buffer_bytes(shape, graph_tokens, cells, flash_on, False))
     cols = {
         "rt_model": COMPUTE_MODELS[comp["model"]],
+        "rt_compute_full": full_buffer,
+        "rt_compute_layers": layers_buffer,
         "rt_ctx": float(ctx),
         "rt_cells": float(cells),
         "rt_swa_cells": float(swa_cells),
@@ -206,6 +214,18 @@ def runtime_columns(catalog, runtime: Mapping[str, Any], options: RunOptions, ar
     if comp["model"] == "tensors" and not training and options.flash_attn is None:
         cols["rt_flash_attn"] = 0.0
     return cols
+
+
+def graph_shape(arch: Mapping[str, float]) -> Shape:
+    """The decoder layer llama.cpp builds for this model (MoE: the routed experts' widths)."""
+    moe = arch.get("experts", 0) > 0
+    return Shape(
+        hidden=int(arch["hidden"]), heads=int(arch["heads"]), head_dim=int(arch["head_dim"]),
+        v_head_dim=int(arch["v_head_dim"]), kv_heads=max(int(arch["kv_heads"]), 1),
+        ffn=int(arch["moe_intermediate"] if moe else arch["intermediate"]), gated=arch["mlp_matrices"] >= 3,
+        vocab=int(arch["vocab"]), layers=int(arch["layers"]),
+        experts_used=int(arch["experts_active"]) if moe else 0, experts=int(arch["experts"]) if moe else 0,
+    )
 
 
 def shown_options(cols: Mapping[str, float], runtime: Mapping[str, Any], options: RunOptions) -> dict[str, Any]:
