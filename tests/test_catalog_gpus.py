@@ -355,7 +355,7 @@ STILL_DERIVED = {
     "radeon-pro-w7900", "rtx-2080-ti", "rtx-3060-ti", "rtx-4060-ti-8gb", "rtx-4060",
     "rtx-4070-super", "rtx-4070-ti", "rtx-4070", "rtx-5000-ada",
     "rtx-5060-ti-16gb", "rtx-5060", "rtx-5080", "rtx-pro-6000-blackwell", "rx-7900-gre",
-    "rx-7900-xt", "rx-9070-xt", "tesla-p40",
+    "rx-9070-xt", "tesla-p40",
 }
 
 
