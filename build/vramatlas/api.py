@@ -420,25 +420,37 @@ def longest_context_that_fits(row: Mapping[str, Any], limit: int | None = None) 
     return low
 
 
-def format_that_fits(catalog, row: Mapping[str, Any], method: str) -> str | None:
-    """The method of the same kind with the most bits per weight that fits, when the one asked does not.
+def format_that_fits(catalog, row: Mapping[str, Any], method: str) -> tuple[str, str] | None:
+    """(the option, the id) of the format with the most bits per weight that fits, when the one asked does not.
 
-    Candidates train the same way (inference, LoRA, full) and, where methods name a runtime, run on the
-    same one; the answer is the smallest step down in precision that fits.
+    Inference: the weight formats the same runtime loads (its ``weight_formats``), as ``--quant``.
+    Training: the methods that train the same way (LoRA, full), as ``--method``. Only formats with fewer
+    bits per weight than the one asked are candidates; the first that fits is the smallest step down.
     """
-    spec = catalog.methods[method]
-    candidates = []
-    for mid, other in catalog.methods.items():
-        if mid == method or other["kind"] != spec["kind"] or other.get("trainable") != spec.get("trainable"):
-            continue
-        if other.get("runtime") != spec.get("runtime") or other.get("for_weights_native"):
-            continue
-        cols = method_columns(other)
-        candidates.append((-cols["bpw_linear"], mid, cols))
-    for _, mid, cols in sorted(candidates):
-        trial = {**row, **cols}
-        if bool(estimate_columns(trial)["fits"]):
-            return mid
+    from .runtimes import quant_columns
+
+    current = row["bpw_linear"]
+    candidates: list[tuple[float, str, str, dict[str, float]]] = []
+    runtime = catalog.runtimes.get(row.get("runtime") or "")
+    if not row["training"] and runtime:
+        for qid in runtime.get("weight_formats") or ():
+            spec = catalog.quants.get(qid)
+            if spec is None or qid == row.get("quant"):
+                continue
+            cols = quant_columns(catalog, spec, row)
+            candidates.append((cols["bpw_linear"], "--quant", qid, cols))
+    else:
+        spec = catalog.methods[method]
+        for mid, other in catalog.methods.items():
+            if mid == method or other["kind"] != spec["kind"] or other.get("trainable") != spec.get("trainable"):
+                continue
+            if other.get("for_weights_native"):
+                continue
+            cols = method_columns(other)
+            candidates.append((cols["bpw_linear"], "--method", mid, cols))
+    for bits, option, fid, cols in sorted(candidates, key=lambda c: (-c[0], c[2])):
+        if bits < current and bool(estimate_columns({**row, **cols})["fits"]):
+            return option, fid
     return None
 
 
@@ -506,8 +518,10 @@ def estimate(catalog, **inputs: Any) -> Estimate:
             "fewest_gpus": fewest,
             "fewest_gpus_parallelism": fewest_par,
             "longest_context_that_fits": longest_context_that_fits(row, limit),
-            "format_that_fits": None if bool(result["fits"]) else format_that_fits(catalog, row, row["method"]),
         }
+        smaller = None if bool(result["fits"]) else format_that_fits(catalog, row, row["method"])
+        extra["format_that_fits"] = smaller[1] if smaller else None
+        extra["format_that_fits_option"] = smaller[0] if smaller else None
         speed = case_speed_block(catalog, row, parallelism=inputs.get("parallelism"), host_bandwidth=host_bandwidth,
                                  train_tokens=train_tokens)
         if speed is not None:
