@@ -353,3 +353,24 @@ def test_cli_prints_speed_and_refuses_a_bad_host_bandwidth(tmp_path):
     assert out.returncode == 0 and "tokens/s over all GPUs" in out.stdout and "hours" in out.stdout
     bad = subprocess.run(base + ["--host-bandwidth", "-3"], capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ accuracy against published speed
+
+
+def test_every_speed_measurement_is_answered_within_the_stated_tolerances(catalog):
+    from vramatlas.speed_accuracy import speed_accuracy_frame, speed_summary
+
+    frame = speed_accuracy_frame(catalog)
+    assert len(frame) >= 70
+    assert frame["predicted"].notna().all(), frame[frame["predicted"].isna()]["measurement"].tolist()
+    overall = speed_summary(frame, "kind").set_index("group").loc["overall"]
+    assert overall["median"] <= 0.20 and overall["p90"] <= 0.45
+    by_kind = speed_summary(frame, "kind").set_index("group")
+    assert by_kind.loc["decode", "median"] <= 0.15  # decode is the best-understood roofline
+
+
+def test_memory_accuracy_leaves_speed_measurements_out(catalog):
+    from vramatlas.accuracy import accuracy_frame
+
+    assert not accuracy_frame(catalog)["measurement"].str.startswith("speed-").any()

@@ -1,7 +1,8 @@
 """Predicted against measured, for every comparable measurement in the catalogue.
 
 ``vramatlas accuracy`` prints one line per measurement, then the median,
-90th-percentile and largest absolute error by method family and overall.
+90th-percentile and largest absolute error by method family and overall; then the
+same for speed (vramatlas.speed_accuracy) by kind, runtime and GPU family.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from .api import case_row
 from .lazy import lazy
 from .memory import COMPONENTS, estimate_frame
+from .speed_accuracy import is_speed, print_report, speed_accuracy_frame, speed_summary
 
 np, pd = lazy("numpy"), lazy("pandas")  # imported on first use: `--help` stays fast
 
@@ -67,7 +69,8 @@ def predicted_quantity(predicted: pd.DataFrame, compare: list[str]) -> np.ndarra
 
 def accuracy_frame(catalog) -> pd.DataFrame:
     """One row per comparable measurement: measured, predicted, signed and absolute error."""
-    chosen = [m for m in catalog.measurements.values() if m.get("comparable", True) and m.get("outcome", "ok") == "ok"]
+    chosen = [m for m in catalog.measurements.values()
+              if m.get("comparable", True) and m.get("outcome", "ok") == "ok" and not is_speed(m)]
     if not chosen:
         return pd.DataFrame(columns=["measurement", "method", "family", "measured_bytes", "predicted_bytes", "error", "abs_error"])
     cases = pd.DataFrame([measurement_case(catalog, m) for m in chosen])
@@ -124,9 +127,12 @@ def run(args: argparse.Namespace) -> int:
     catalog = load_catalog()
     frame = accuracy_frame(catalog)
     stats = summary(frame)
+    speed = speed_accuracy_frame(catalog)
     if getattr(args, "json", False):
         json.dump(
-            {"cases": json.loads(frame.to_json(orient="records")), "summary": json.loads(stats.to_json(orient="records"))},
+            {"cases": json.loads(frame.to_json(orient="records")), "summary": json.loads(stats.to_json(orient="records")),
+             "speed_cases": json.loads(speed.to_json(orient="records")),
+             "speed_summary": {by: json.loads(speed_summary(speed, by).to_json(orient="records")) for by in ("kind", "runtime", "gpu_family")}},
             sys.stdout,
             indent=2,
         )
@@ -139,4 +145,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'absolute error':16s} {'cases':>5s} {'median':>8s} {'p90':>8s} {'max':>8s}")
     for r in stats.itertuples():
         print(f"{r.group:16s} {r.cases:5d} {r.median:8.1%} {r.p90:8.1%} {r.max:8.1%}")
+    if len(speed):
+        print()
+        print_report(speed)
     return 0
