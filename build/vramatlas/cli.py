@@ -53,6 +53,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                         "build, then serve the site locally"),
     "measure": Subcommand("vramatlas.measure", "add_arguments", "run",
                           "measure peak GPU memory of a case on this machine (needs the 'measure' extra)"),
+    "add": Subcommand("vramatlas.add", "add_arguments", "run",
+                      "start a catalogue file: a model from its config.json (ORG/NAME or --config), a GPU template"),
 }
 
 

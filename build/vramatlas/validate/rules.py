@@ -434,6 +434,30 @@ def _device_nominal_bytes(doc: Document) -> float | None:
     return max(readings) / (devices if _num(devices) and devices >= 1 else 1)
 
 
+def _todos(value: Any, path: tuple = ()) -> Iterator[tuple[tuple, str]]:
+    """(path, text) of every string value that still starts with TODO."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _todos(v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _todos(v, path + (i,))
+    elif isinstance(value, str) and value.startswith("TODO"):
+        yield path, value
+
+
+@register("VA310", "todo-left", "error",
+          "vramatlas add writes what only a person can know (names, published size, licence, dates, sources) "
+          "as TODO; a file with a TODO left is not finished, whatever else validates.")
+def todo_left(ctx: Context) -> Iterator[Problem]:
+    for doc in ctx.documents:
+        for path, text in _todos(doc.data):
+            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+            what = text[len("TODO"):].lstrip(" :") or "fill it in (the comment beside it gives an example)"
+            yield _p(doc, path, "VA310", f"{where} is still TODO: {what}",
+                     "complete it, with its source in sources")
+
+
 @register("VA321", "usable-above-nominal", "error",
           "The driver can never report more memory than the chips hold: usable_bytes above the nominal label "
           "read in binary units (24 GB as 24 GiB, per device of a multi-die package) is a typo or a wrong unit, "
