@@ -61,7 +61,7 @@ def _set_line(path: Path, pattern: str, replacement: str) -> int:
     lines = path.read_text(encoding="utf-8").split("\n")
     for i, line in enumerate(lines):
         if re.search(pattern, line):
-            lines[i] = re.sub(pattern, replacement, line)
+            lines[i] = re.sub(pattern, lambda _m: replacement, line)  # the replacement is literal
             path.write_text("\n".join(lines), encoding="utf-8")
             return i + 1
     raise AssertionError(f"{pattern!r} not in {path}")
@@ -399,6 +399,9 @@ LLAMA = {"model_type": "llama", "num_hidden_layers": 32, "hidden_size": 4096, "i
     ("kv heads above heads", json.dumps({**LLAMA, "num_key_value_heads": 64}), "exceeds"),
     ("integer past 2^53", json.dumps({**LLAMA, "rope_scaling": {"factor": 2**60}}), "2^53"),
     ("a list where a count belongs", json.dumps({**LLAMA, "num_hidden_layers": [32]}), "config"),
+    ("each value in range, their product not", json.dumps({**LLAMA, "num_hidden_layers": 16000, "head_dim": 16000,
+                                                           "num_attention_heads": 16000, "num_key_value_heads": 16000}),
+     "past physical size"),
 ])
 def test_estimate_refuses_hostile_configs_in_one_line(tmp_path, name, text, fragment):
     status, out, err = cli("estimate", "--config", _config(tmp_path, text), "--method", "inference-bf16")
@@ -507,3 +510,28 @@ def test_json_for_pages_and_vega_specs_escape_separators():
     spec = vega_safe({"sort": [name], "title": name})
     assert "\u2028" not in json.dumps(spec, ensure_ascii=False)
     assert spec["sort"] == ["A\\u2028B\\u2029</script><b>&"]
+
+
+def test_catalogue_config_whose_products_are_past_physical_size_is_refused_VA353(real):
+    f = _first_variant_file(real)
+    for name in ("num_hidden_layers", "head_dim", "num_attention_heads", "num_key_value_heads"):
+        _set_line(f, rf"^    {name}: \d+$", f"    {name}: 16000")
+    report = validate([real])
+    assert any(p.code == "VA353" and "past physical size" in p.message and p.path.name == f.name
+               for p in report.errors), "\n".join(p.format() for p in report.errors)
+
+
+def test_build_refuses_what_validate_refuses_before_any_stage(tmp_path, monkeypatch):
+    from vramatlas.site import build
+
+    class NoWork:
+        def __getattr__(self, name):
+            raise AssertionError("a build stage ran on a catalogue that does not validate")
+
+    root = tmp_path / "catalog"
+    shutil.copytree(BASE, root)
+    _set_line(root / "gpus" / "rtx-4090.yaml", r"^name: .*$", 'name: "RTX\\u20284090"')
+    monkeypatch.setattr(build, "default_stages", NoWork)
+    status, out, err = cli("build", "--out", str(tmp_path / "out"), "--catalog", str(root))
+    assert status == 2 and err.count("\n") == 1 and "does not validate" in err and "VA" in err
+    assert not (tmp_path / "out" / "site").exists()

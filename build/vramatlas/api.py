@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from .arch import ConfigError, Reading, active_parameters, read
-from .bounds import config_problems, input_problem, predicted_problem
+from .bounds import config_problems, input_problem, predicted_problem, reading_problem
 from .memory import COMPONENTS, DEFAULT_CUDA_CONTEXT, OPTIMIZERS, PARALLELISMS, bits_per_weight, estimate_columns
 
 LORA_MODULES = ("q", "k", "v", "o", "gate", "up", "down")
@@ -213,11 +213,15 @@ def _read_within_bounds(config: Mapping[str, Any], parameters: Any) -> Reading:
     if too_big:
         raise InputError(too_big)
     try:
-        return read(config, parameters)
+        reading = read(config, parameters)
     except ConfigError as exc:
         raise InputError(f"config: {exc}") from None
     except (TypeError, ValueError, ArithmeticError) as exc:  # a value of the wrong kind deep in the config
         raise InputError(f"config: cannot be read ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    too_big = reading_problem(reading.columns)
+    if too_big:
+        raise InputError(too_big)
+    return reading
 
 
 def resolve_reading(

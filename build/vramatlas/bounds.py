@@ -158,6 +158,32 @@ def _number(value: int | float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:g}"
 
 
+CACHE_WIDTH = Limit(2**30, "about a billion cached values per token over all layers: 4000x Llama 3.1 405B's "
+                           "258,048 (126 layers x 2 x 8 KV heads x 128)")
+STATE_VALUES = Limit(2**40, "about 1.1e12 recurrent-state values per sequence: 100,000x a Mamba-2 model's state")
+
+
+def reading_problem(columns: Mapping[str, float]) -> str | None:
+    """Why the numbers the architecture reader derived from a config are past physical size, else None.
+
+    Each config value can be within its range while their products are not (a
+    thousand layers of a thousand 16,384-wide heads): parameter counts and widths
+    stay within :data:`PARAMETERS`, the per-token cache within :data:`CACHE_WIDTH`,
+    recurrent state within :data:`STATE_VALUES`. With these, no predicted byte count
+    of the catalogue's workloads can pass 2^60, let alone wrap a 64-bit integer.
+    """
+    for name, value in columns.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        limit = (CACHE_WIDTH if name.endswith("_width") and name.startswith(("kv", "mla", "indexer"))
+                 else STATE_VALUES if name.startswith("state_") else PARAMETERS)
+        if not math.isfinite(value) or abs(value) > limit.maximum:
+            shown = f"{value:.4g}" if math.isfinite(value) else str(value)
+            return (f"the config describes a model past physical size: its {name} would be {shown}, "
+                    f"over {_number(limit.maximum)} ({limit.reason})")
+    return None
+
+
 INPUTS: dict[str, Limit] = {
     "seq-len": TOKENS, "new-tokens": TOKENS, "ctx": TOKENS, "ubatch": TOKENS, "max-num-batched-tokens": TOKENS,
     "train-tokens": Limit(2**53, FLOAT_EXACT.reason),

@@ -33,7 +33,7 @@ def run_build(args: argparse.Namespace) -> int:
     try:
         report = build_site(args.out, catalog_dir=getattr(args, "catalog", None),
                             progress=terminal_progress(getattr(args, "quiet", False)),
-                            force=getattr(args, "force", False))
+                            force=getattr(args, "force", False), gate=validation_gate)
     except BuildError as exc:
         raise CLIError(f"vramatlas build: {exc}") from None
     except BuildInterrupted:
@@ -48,6 +48,23 @@ def run_build(args: argparse.Namespace) -> int:
     for line in report.lines():
         print(line)
     return 0
+
+
+def validation_gate(catalog_dir: Path) -> None:
+    """Refuse, in one located line, a catalogue that `vramatlas validate` refuses: it is never built."""
+    from ..cli import CLIError
+    from ..validate import UsageError, validate
+    from ..validate.cli import display_path
+
+    try:
+        report = validate([catalog_dir])
+    except UsageError as exc:
+        raise CLIError(f"vramatlas build: {exc}") from None
+    if report.errors:
+        first = report.errors[0]
+        more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
+        raise CLIError(f"vramatlas build: the catalogue does not validate: {first.format(display_path(first.path))}"
+                       f"{more}; run 'vramatlas validate'")
 
 
 def port_number(text: str) -> int:

@@ -9,7 +9,7 @@ The stages, each a function of the previous one's output::
 How the output is written, so that no failure damages the last good one:
 
 * ``OUT`` is checked before any work (a file, or a folder that cannot be written, is one line, exit 2),
-  and a lock (``OUT/.vramatlas-build.lock``, ``flock``) refuses a second build into the same folder;
+  then the catalogue is validated (the CLI's gate: what validation refuses is never built), and a lock (``OUT/.vramatlas-build.lock``, ``flock``) refuses a second build into the same folder;
 * tables and site are written into one fresh folder inside ``OUT`` (``OUT/.vramatlas-build-*``), never
   into the published ones; the sources are never written to;
 * everything is checked there (page weight, site size, the data package against the files it lists);
@@ -450,12 +450,14 @@ def _sigterm_interrupts() -> Iterator[None]:
 def build_site(out: Path | str = DEFAULT_DIST_DIR, *, catalog_dir: Path | str | None = None,
                stages: Stages | None = None, site_src: Path | str = SITE_SRC_DIR,
                log: Callable[[str], None] | None = None, progress: TextIO | None = None,
-               force: bool = False) -> BuildReport:
+               force: bool = False, gate: Callable[[Path], None] | None = None) -> BuildReport:
     """Build tables and site into ``out`` (see the module docstring for how); return what was built.
 
     ``progress``: a stream for one line per finished stage (the CLI passes the
     terminal, or None). With the default stages, an output built from the same
-    inputs is kept as it is unless ``force``.
+    inputs is kept as it is unless ``force``. ``gate(catalog_dir)`` runs once the
+    output folder is checked and locked and before any stage (the CLI runs
+    validation there: what it refuses is never built).
     """
     start = time.perf_counter()
     site_src = Path(site_src)
@@ -474,6 +476,12 @@ def build_site(out: Path | str = DEFAULT_DIST_DIR, *, catalog_dir: Path | str | 
                 kept.seconds = time.perf_counter() - start
                 kept.stage_seconds = {"unchanged": kept.seconds}
                 return kept
+        if gate is not None:
+            t = time.perf_counter()
+            gate(catalog_root)
+            gate_seconds = time.perf_counter() - t
+        else:
+            gate_seconds = None
         (out / KEY_NAME).unlink(missing_ok=True)  # the output in place is about to stop matching any key
         stage = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
         try:
@@ -482,6 +490,8 @@ def build_site(out: Path | str = DEFAULT_DIST_DIR, *, catalog_dir: Path | str | 
             swap_in(stage, out)
         finally:
             shutil.rmtree(stage, ignore_errors=True)
+        if gate_seconds is not None:
+            report.stage_seconds = {"validate": gate_seconds, **report.stage_seconds}
         report.site = out / "site"
         report.tables = [out / "tables" / p.relative_to(stage / "tables") for p in report.tables]
         report.seconds = time.perf_counter() - start

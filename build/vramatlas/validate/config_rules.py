@@ -11,6 +11,7 @@ Each check tests types before it uses a value: the schema may not have passed.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any, Iterator, Mapping
 
@@ -117,12 +118,13 @@ def moe_routing(ctx: Context) -> Iterator[Problem]:
 
 @register("VA353", "model-refuses-config", "error",
           "Every config the catalogue holds must be one the memory model reads: a value past its physical "
-          "range (vramatlas.bounds: e.g. hidden_size over 2^20, any integer past 2^53) or a config the "
+          "range (vramatlas.bounds: e.g. hidden_size over 2^20, any integer past 2^53), values whose "
+          "products are (parameters past 2^50, a per-token cache past 2^30 values), or a config the "
           "architecture reader refuses would otherwise pass validation and then stop the build with no "
-          "file named.", exceptable=False)
+          "file named, or wrap a 64-bit byte count in the matrix.", exceptable=False)
 def model_refuses_config(ctx: Context) -> Iterator[Problem]:
     from ..arch import architecture
-    from ..bounds import config_problems, number_problem, PARAMETERS
+    from ..bounds import PARAMETERS, config_problems, number_problem, reading_problem
 
     for doc, i, variant in _variants(ctx.docs("models")):
         config = variant.get("config")
@@ -142,31 +144,35 @@ def model_refuses_config(ctx: Context) -> Iterator[Problem]:
         if out_of_range:
             continue
         try:
-            architecture(config, parameters if _int(parameters) and parameters > 0 else None)
+            columns = architecture(config, parameters if _int(parameters) and parameters > 0 else None)
+            counted = architecture(config, None)  # the module-by-module count, whatever `parameters` says
         except Exception as exc:  # noqa: BLE001 - any refusal of the reader is this file's problem
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             yield _p(doc, where, "VA353", f"the memory model cannot read this config: {text}",
                      "the config must describe the model as its config.json does", key=True)
+            continue
+        too_big = reading_problem(columns) or reading_problem(counted)
+        if too_big:
+            yield _p(doc, where, "VA353", too_big, "write the values from the model's config.json", key=True)
 
 
 # Characters no catalogue string may hold: C0/C1 controls (a newline only in prose fields), the line and
 # paragraph separators (Vega's expression parser and JavaScript before ES2019 reject them in strings),
 # and the bidirectional overrides that make text display in another order than it reads ("Trojan source").
-_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+# Cc is exactly U+0000-001F and U+007F-009F; Zl and Zp are U+2028 and U+2029
+_BAD = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_BAD_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 PROSE_FIELDS = {"notes", "facts", "protocol", "summary", "description", "reason", "basis", "usable_basis",
                 "why_not_comparable", "outcome_detail"}
 
 
 def bad_character(text: str, prose: bool) -> str | None:
     """The first character of ``text`` no catalogue string may hold, as 'U+XXXX (name)', else None."""
-    for ch in text:
-        if ch == "\n" and prose:
-            continue
-        cat = unicodedata.category(ch)
-        if cat == "Cc" or cat in ("Zl", "Zp") or ch in _BIDI:
-            name = unicodedata.name(ch, "control character")
-            return f"U+{ord(ch):04X} ({name.lower()})"
-    return None
+    found = (_BAD if prose else _BAD_LINE).search(text)
+    if found is None:
+        return None
+    ch = found.group(0)
+    return f"U+{ord(ch):04X} ({unicodedata.name(ch, 'control character').lower()})"
 
 
 @register("VA354", "bad-characters", "error",
