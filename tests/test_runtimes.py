@@ -120,3 +120,18 @@ def test_mlx_peak_has_no_cuda_context(catalog):
     out = run(catalog, model="mistral-7b-v0.1", runtime="mlx", quant="fp16", seq_len=16, new_tokens=1008)
     assert out["components"]["cuda_context"] == 0
     assert out["runtime_log"]["peak_memory_bytes"] == out["peak_bytes"]
+
+
+def test_accuracy_reports_every_runtime_log_measurement_per_runtime_and_quantity(catalog):
+    from vramatlas.accuracy import accuracy_frame, summary
+
+    frame = accuracy_frame(catalog)
+    logged = frame[frame["compare"].str.startswith("runtime_log.")]
+    published = [m for m in catalog.measurements.values() if m["compare"].startswith("runtime_log.") and m["comparable"]]
+    assert len(logged) == len(published) >= 12
+    assert {"llama.cpp", "ollama", "vllm", "mlx"} <= set(logged["runtime"])
+    groups = summary(frame.assign(rq=frame["runtime"] + " " + frame["quantity"]), "rq")
+    assert "llama.cpp kv_buffer_bytes" in set(groups["group"])
+    # the KV and model buffers are exact mechanisms: within 0.1 % of the runtime's own log lines
+    exact = logged[logged["quantity"].isin(["kv_buffer_bytes", "model_buffer_bytes", "model_weights_bytes"])]
+    assert (exact["abs_error"] < 0.001).all(), exact[["measurement", "error"]]

@@ -48,9 +48,42 @@ def measurement_case(catalog, m: dict) -> dict[str, Any]:
         lora_rank=w.get("lora_rank"),
         lora_targets=w.get("lora_targets"),
         optimizer=w.get("optimizer"),
+        runtime=w.get("runtime"),
+        quant=w.get("quant"),
+        **{k: w[k] for k in RUNTIME_OPTIONS if w.get(k) is not None},
     )
     row["measurement"] = m["id"]
     return row
+
+
+# workload fields that are runtime options of `estimate` (vramatlas.runtimes.RunOptions)
+RUNTIME_OPTIONS = ("ctx", "ubatch", "parallel", "kv_dtype", "flash_attn", "gpu_layers", "cpu_moe",
+                   "gpu_memory_utilization", "max_num_seqs", "max_num_batched_tokens")
+
+
+def runtime_log_quantity(rows: list[dict], compare: list[str]) -> list[float | None]:
+    """For measurements of a runtime's log line (compare = runtime_log.<key>): the predicted line, else None."""
+    from .memory import estimate_columns
+
+    out: list[float | None] = []
+    for row, q in zip(rows, compare):
+        if not q.startswith("runtime_log."):
+            out.append(None)
+            continue
+        key = q.split(".", 1)[1]
+        result = estimate_columns(row)
+        value = result.get("log_" + key)
+        if value is None and key == "peak_memory_bytes":
+            value = result["peak_bytes"]
+        out.append(float(value) if value is not None else float("nan"))
+    return out
+
+
+def _measured(measured: dict, compare: str) -> float:
+    value: Any = measured
+    for part in compare.split("."):
+        value = value[part]
+    return value
 
 
 def predicted_quantity(predicted: pd.DataFrame, compare: list[str]) -> np.ndarray:
@@ -73,10 +106,14 @@ def accuracy_frame(catalog) -> pd.DataFrame:
               if m.get("comparable", True) and m.get("outcome", "ok") == "ok" and not is_speed(m)]
     if not chosen:
         return pd.DataFrame(columns=["measurement", "method", "family", "measured_bytes", "predicted_bytes", "error", "abs_error"])
-    cases = pd.DataFrame([measurement_case(catalog, m) for m in chosen])
+    rows = [measurement_case(catalog, m) for m in chosen]
+    cases = pd.DataFrame(rows)
     predicted = estimate_frame(cases)
     compare = [m.get("compare", "process_peak_bytes") for m in chosen]
-    measured = [m["measured"][q] for m, q in zip(chosen, compare)]
+    measured = [_measured(m["measured"], q) for m, q in zip(chosen, compare)]
+    logged = runtime_log_quantity(rows, compare)
+    peak_quantity = predicted_quantity(predicted, compare)
+    predicted_bytes = np.asarray([p if p is not None else q for p, q in zip(logged, peak_quantity)], dtype=np.float64)
     out = pd.DataFrame(
         {
             "measurement": cases["measurement"],
@@ -86,9 +123,11 @@ def accuracy_frame(catalog) -> pd.DataFrame:
             "gpu": cases["gpu"],
             "seq_len": cases["seq_len"].astype(int),
             "batch": cases["batch"].astype(int),
-            "measured_bytes": np.asarray(measured, dtype=np.int64),
+            "runtime": [r["runtime"] for r in rows],
+            "quantity": [q.split(".", 1)[-1] if q.startswith("runtime_log.") else "peak" for q in compare],
+            "measured_bytes": np.asarray(measured, dtype=np.float64),
             "compare": compare,
-            "predicted_bytes": predicted_quantity(predicted, compare),
+            "predicted_bytes": predicted_bytes,
             "phase": predicted["phase"],
         }
     )
@@ -99,9 +138,9 @@ def accuracy_frame(catalog) -> pd.DataFrame:
     return out.sort_values("measurement").reset_index(drop=True)
 
 
-def summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Median, 90th percentile and largest absolute error, by family and overall."""
-    groups = [(family, g) for family, g in frame.groupby("family", sort=True)] + [("overall", frame)]
+def summary(frame: pd.DataFrame, by: str = "family") -> pd.DataFrame:
+    """Median, 90th percentile and largest absolute error, by family (or another column) and overall."""
+    groups = [(name, g) for name, g in frame.groupby(by, sort=True)] + [("overall", frame)]
     rows = []
     for name, g in groups:
         errors = g["abs_error"].to_numpy()
@@ -131,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         json.dump(
             {"cases": json.loads(frame.to_json(orient="records")), "summary": json.loads(stats.to_json(orient="records")),
+             "by_runtime": json.loads(summary(frame.assign(runtime_quantity=frame["runtime"] + " " + frame["quantity"]),
+                                              "runtime_quantity").to_json(orient="records")),
              "speed_cases": json.loads(speed.to_json(orient="records")),
              "speed_summary": {by: json.loads(speed_summary(speed, by).to_json(orient="records")) for by in ("kind", "runtime", "gpu_family")}},
             sys.stdout,
@@ -145,6 +186,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'absolute error':16s} {'cases':>5s} {'median':>8s} {'p90':>8s} {'max':>8s}")
     for r in stats.itertuples():
         print(f"{r.group:16s} {r.cases:5d} {r.median:8.1%} {r.p90:8.1%} {r.max:8.1%}")
+    frame = frame.assign(runtime_quantity=frame["runtime"] + " " + frame["quantity"])
+    print()
+    print(f"{'runtime, quantity':40s} {'cases':>5s} {'median':>8s} {'p90':>8s} {'max':>8s}")
+    for r in summary(frame, "runtime_quantity").itertuples():
+        print(f"{r.group:40s} {r.cases:5d} {r.median:8.1%} {r.p90:8.1%} {r.max:8.1%}")
     if len(speed):
         print()
         print_report(speed)

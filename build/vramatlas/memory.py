@@ -72,7 +72,7 @@ OPTIMIZERS = {
 }
 
 # Phases the peak can fall in: inference, then training (the order of `phase_code`).
-PHASES = ("prefill", "decode", "loss", "backward", "optimizer-step")
+PHASES = ("prefill", "decode", "loss", "backward", "optimizer-step", "start-up")  # start-up: a runtime's preallocated buffers
 
 PARALLELISMS = ("none", "tp", "pp", "ddp", "zero1", "zero2", "zero3", "fsdp")
 

@@ -217,13 +217,15 @@ def apply(c, out: dict[str, Any]) -> dict[str, Any]:
             for code, t in terms.items():
                 chosen = np.where(model == code, t[key], chosen)
             result[key] = np.where(eager, out[key], np.to_int(chosen))
-        elif key not in ("peak_bytes", "phase", "headroom_bytes", "fits") and not key.startswith("log_"):
+        elif key not in ("peak_bytes", "phase", "phase_code", "headroom_bytes", "fits") and not key.startswith("log_"):
             result[key] = np.where(eager, out[key], 0)
     from .memory import COMPONENTS
 
     result["peak_bytes"] = sum(result[k] for k in COMPONENTS)
-    if not (np.is_scalar(model) and model == TENSORS):
-        result["phase"] = np.where(eager, out["phase"], "start-up")
+    from .memory import PHASES
+
+    result["phase_code"] = np.where(eager, out["phase_code"], PHASES.index("start-up"))
+    result["phase"] = np.take(PHASES, result["phase_code"])
     host = 0.0
     for code, t in terms.items():
         host = np.where(model == code, t["host_bytes"], host)

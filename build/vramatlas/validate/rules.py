@@ -394,7 +394,7 @@ def measurement_consistency(ctx: Context) -> Iterator[Problem]:
         compare = doc.data.get("compare")
         oom = doc.data.get("outcome") == "oom"
         if isinstance(measured, dict) and isinstance(compare, str) and not oom:
-            if measured.get(compare) is None:
+            if _get(measured, *compare.split(".")) is None:
                 present = [k for k, v in measured.items() if v is not None]
                 yield _p(doc, ("compare",), "VA308", f"compare names '{compare}', which measured does not give",
                          "measured gives: " + (", ".join(present) or "nothing"))
