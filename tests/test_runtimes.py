@@ -135,3 +135,21 @@ def test_accuracy_reports_every_runtime_log_measurement_per_runtime_and_quantity
     # the KV and model buffers are exact mechanisms: within 0.1 % of the runtime's own log lines
     exact = logged[logged["quantity"].isin(["kv_buffer_bytes", "model_buffer_bytes", "model_weights_bytes"])]
     assert (exact["abs_error"] < 0.001).all(), exact[["measurement", "error"]]
+
+
+def test_sglang_picks_its_memory_share_from_the_gpu(catalog):
+    from vramatlas.runtimes import fraction_from_rule
+
+    rule = catalog.runtimes["sglang"]["defaults"]["gpu_memory_utilization_rule"]
+    # H100 80 GB: chunked prefill 8192 -> reserve 512 + 1.5 x 8192 + 128 + 2 x 256 = 13440 MiB (above the 10 GiB floor)
+    share, tokens = fraction_from_rule(rule, 81559 * 2**20, None, 1)
+    assert tokens == 8192 and share == round((81559 - 13440) / 81559, 3)
+    # a 24 GB card: 2048 tokens, reserve 512 + 3072 + 128 + 48 MiB, no floor
+    share, tokens = fraction_from_rule(rule, 24564 * 2**20, None, 1)
+    assert tokens == 2048 and share == round((24564 - 3760) / 24564, 3)
+
+
+def test_vllm_context_lies_outside_its_share(catalog):
+    out = run(catalog, model="llama-3-8b", runtime="vllm", quant="bf16", ctx=8192, gpu="a100-80gb", gpu_memory_utilization=0.9)
+    total = catalog.gpus["a100-80gb"]["memory"]["usable_bytes"]
+    assert out["peak_bytes"] == pytest.approx(0.9 * total + out["components"]["cuda_context"], abs=4)

@@ -16,12 +16,15 @@ ggml-graph (llama.cpp, Ollama's llama-server):
   cells; compute buffer = the largest set of f32 tensors of the graph reserved
   at n_ubatch tokens, the output's logits for every token included.
 profile-run (vLLM): weights, then one forward at max_num_batched_tokens whose
-  PyTorch peak is the activation memory, then the non-torch memory (CUDA
-  context, cuBLAS workspace, NCCL); the KV pool is gpu_memory_utilization x
-  total minus the three, in blocks; tokens = blocks x block size, maximum
-  concurrency = tokens / max_model_len.
-static-fraction (SGLang): the KV pool is mem_fraction_static x total minus the
-  weights and the non-torch memory; activations live in the remaining share.
+  PyTorch peak is the activation memory, then the non-torch memory the worker
+  added since it started (cuBLAS workspace, NCCL); the KV pool is
+  gpu_memory_utilization x total minus the three, in blocks (the CUDA context
+  lies outside the share); tokens = blocks x block size, maximum concurrency =
+  tokens / max_model_len.
+static-fraction (SGLang): the KV pool is mem_fraction_static x the memory free
+  after the CUDA context, minus the weights and the non-torch memory;
+  activations live in the remaining share. Without a fraction given, SGLang's
+  own rule picks it from the GPU's memory (vramatlas.runtimes.fraction_from_rule).
 lazy (MLX): peak = weights + a KV cache grown in 256-token steps + one prefill
   step's activations; no CUDA context on unified memory.
 """
@@ -139,9 +142,13 @@ def pool_terms(c) -> dict[str, Any]:
                + weight_bytes_by_kind(c)["lm_head"] + weight_bytes_by_kind(c)["other"]) * shard["weights"]
     profiled = _a(c["rt_model"]) == PROFILE_RUN
     activation = np.where(profiled, profiled_activation_bytes(c) * shard["activations"], 0.0)
-    non_torch = _a(c["cuda_context_bytes"]) + _a(c["rt_cublas"]) + np.where(n > 1, _a(c["rt_nccl"]), 0.0)
+    # what the server's own start-up adds outside PyTorch: cuBLAS workspaces, NCCL buffers with tensor parallelism
+    non_torch = _a(c["rt_cublas"]) + np.where(n > 1, _a(c["rt_nccl"]), 0.0)
     total = _a(c["rt_total_gpu"])
-    budget = total * _a(c["rt_mem_util"])
+    context = _a(c["cuda_context_bytes"])
+    # vLLM: a share of the total (the CUDA context outside it); SGLang: a share of what was free after the context
+    base = np.where(_a(c["rt_pool_budget"]) == 2.0, total - context, total)
+    budget = base * _a(c["rt_mem_util"])
     kv_pool = np.maximum(budget - weights - activation - non_torch, 0.0)
     per_token = kv_cache_bytes(_with(c, batch=1.0, sliding_window=0.0), 1.0) * shard["kv_cache"]
     block = np.maximum(_a(c["rt_block_tokens"]), 1)
@@ -163,8 +170,8 @@ def pool_terms(c) -> dict[str, Any]:
         "weights": weights,
         "kv_cache": kv_gpu,
         "activations": activation,
-        "workspace": _a(c["rt_cublas"]) + graphs + np.where(n > 1, _a(c["rt_nccl"]), 0.0),
-        "cuda_context": _a(c["cuda_context_bytes"]),
+        "workspace": non_torch + graphs,
+        "cuda_context": context,
         "host_bytes": 0.0 * weights,
         "pool_too_small": has_gpu & (tokens < ctx),
     }

@@ -19,6 +19,7 @@ from .quants import bits_per_kind, storage_bits
 GiB = 2**30
 
 # The mechanisms a runtime's `compute.model` names, as the numbers the column terms test.
+POOL_BUDGETS = {"none": 0.0, "total": 1.0, "free": 2.0}  # overheads.pool_budget, as the pool term tests it
 COMPUTE_MODELS = {"tensors": 0.0, "ggml-graph": 1.0, "profile-run": 2.0, "lazy": 3.0, "static-fraction": 4.0}
 
 # CLI option -> the keyword of `estimate` that carries it (an option given is checked against the runtime's `options`).
@@ -171,6 +172,11 @@ def runtime_columns(catalog, runtime: Mapping[str, Any], options: RunOptions, ar
     cpu_moe = min(options.cpu_moe or 0, layers) if arch.get("experts") else 0
     host_memory = options.host_memory * GiB if options.host_memory is not None else float(host["default_host_memory_bytes"])
 
+    batched_tokens = options.max_num_batched_tokens or d.get("max_num_batched_tokens") or 0
+    if util is None and d.get("gpu_memory_utilization_rule") and gpu is not None:
+        util, tier_tokens = fraction_from_rule(d["gpu_memory_utilization_rule"], float(gpu["memory"]["usable_bytes"]),
+                                               options.max_num_batched_tokens, gpus)
+        batched_tokens = options.max_num_batched_tokens or tier_tokens
     full_buffer = layers_buffer = 0.0
     if comp["model"] == "ggml-graph":
         shape = graph_shape(arch)
@@ -196,7 +202,8 @@ def runtime_columns(catalog, runtime: Mapping[str, Any], options: RunOptions, ar
         "rt_host_memory": float(host_memory),
         "rt_mem_util": float(util if util is not None else (d.get("gpu_memory_utilization") or 0.0)),
         "rt_max_seqs": float(options.max_num_seqs or d.get("max_num_seqs") or 0),
-        "rt_batched_tokens": float(options.max_num_batched_tokens or d.get("max_num_batched_tokens") or 0),
+        "rt_batched_tokens": float(batched_tokens),
+        "rt_pool_budget": POOL_BUDGETS[over["pool_budget"]],
         "rt_block_tokens": float(kv["block_tokens"]),
         "rt_cublas": float(over["cublas_workspace_bytes"]),
         "rt_nccl": float(over["nccl_bytes_per_gpu"]),
@@ -214,6 +221,19 @@ def runtime_columns(catalog, runtime: Mapping[str, Any], options: RunOptions, ar
     if comp["model"] == "tensors" and not training and options.flash_attn is None:
         cols["rt_flash_attn"] = 0.0
     return cols
+
+
+def fraction_from_rule(rule: Mapping[str, Any], gpu_bytes: float, batched_tokens: int | None, gpus: int) -> tuple[float, int]:
+    """(memory share, chunked-prefill tokens) a server picks itself from the GPU's memory (SGLang's
+    server_args._handle_gpu_memory_settings): the tier's defaults, then (memory - reserve) / memory."""
+    mib = gpu_bytes / 2**20
+    tier = next(t for t in rule["tiers"] if t["below_mib"] is None or mib < t["below_mib"])
+    tokens = batched_tokens or tier["batched_tokens"]
+    reserved = (rule["base_mib"] + rule["per_token_mib"] * max(tokens, rule["min_tokens"])
+                + rule["per_8_gpus_mib"] * gpus / 8 + rule["per_graph_sequence_mib"] * tier["graph_sequences"])
+    if mib > rule["floor_above_mib"]:
+        reserved = max(reserved, rule["floor_mib"])
+    return round((mib - reserved) / mib, 3), int(tokens)
 
 
 def graph_shape(arch: Mapping[str, float]) -> Shape:
