@@ -81,3 +81,17 @@ def test_cli(builds, tmp_path, capsys):
     assert csv.splitlines()[0].startswith("change,gpu,gpu_count")
     assert main(["diff", str(root / "old"), str(tmp_path / "missing")]) == 2
     assert "no matrix.parquet" in capsys.readouterr().err
+
+
+def test_a_changed_gpu_line_says_its_usable_memory_moved_not_a_zero_percent_peak():
+    import pandas as pd
+
+    from vramatlas.diff import diff_frames, render
+
+    key = {"gpu": "rtx-4090", "gpu_count": 1, "model": "llama-3.1-8b", "method": "inference-bf16", "seq_len": 8192, "batch": 1}
+    old = pd.DataFrame([{**key, "fits": True, "peak_bytes": 25_190_000_000, "capacity_bytes": 25_757_220_864}])
+    new = pd.DataFrame([{**key, "fits": False, "peak_bytes": 25_190_000_000, "capacity_bytes": 25_190_000_000 - 1}])
+    text = render(diff_frames(old, new))
+    line = next(line for line in text.splitlines() if "llama-3.1-8b" in line)
+    assert "peak 23.46 GiB (unchanged)" in line and "usable memory 23.99 -> 23.46 GiB" in line
+    assert "+0.0%" not in line

@@ -54,7 +54,7 @@ def measurement(case: dict, meta: dict) -> dict:
                 "bitsandbytes": "0.50.2",
                 "cuda": "13.0",
             },
-            "protocol": "random weights built from the config on the GPU; one process; allocator emptied and peak counters reset between cases; process peak = max_memory_reserved + CUDA context (shared/measurements/README.md)",
+            "protocol": "random weights built from the config on the GPU; one process; allocator emptied and peak counters reset between cases; process peak = max_memory_reserved + CUDA context (catalog/measurements/README.md)",
             "source": "https://github.com/vramatlas/vramatlas/blob/main/catalog/measurements/README.md",
         },
     }

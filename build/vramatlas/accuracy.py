@@ -156,6 +156,23 @@ def summary(frame: pd.DataFrame, by: str = "family") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def left_out(catalog) -> list[dict[str, str]]:
+    """The memory measurements the comparison leaves out, each with the reason its file gives (why_not_comparable)."""
+    out = []
+    for mid, m in sorted(catalog.measurements.items()):
+        if is_speed(m) or (m.get("comparable", True) and m.get("outcome", "ok") == "ok"):
+            continue
+        why = m.get("why_not_comparable") or m.get("outcome_detail") or f"outcome {m.get('outcome')}"
+        out.append({"measurement": mid, "why": str(why)})
+    return out
+
+
+def _reason_group(why: str) -> str:
+    """The first clause of a reason, so that measurements left out for the same reason count together."""
+    head = why.split(";")[0].split(" (")[0].strip().rstrip(".")
+    return head if len(head) <= 90 else head[:87] + "..."
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the cases and the summary as JSON")
 
@@ -167,11 +184,13 @@ def run(args: argparse.Namespace) -> int:
     frame = accuracy_frame(catalog)
     stats = summary(frame)
     speed = speed_accuracy_frame(catalog)
+    skipped = left_out(catalog)
     if getattr(args, "json", False):
         json.dump(
             {"cases": json.loads(frame.to_json(orient="records")), "summary": json.loads(stats.to_json(orient="records")),
              "by_runtime": json.loads(summary(frame.assign(runtime_quantity=frame["runtime"] + " " + frame["quantity"]),
                                               "runtime_quantity").to_json(orient="records")),
+             "left_out": skipped,
              "speed_cases": json.loads(speed.to_json(orient="records")),
              "speed_summary": {by: json.loads(speed_summary(speed, by).to_json(orient="records")) for by in ("kind", "runtime", "gpu_family")}},
             sys.stdout,
@@ -191,6 +210,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'runtime, quantity':40s} {'cases':>5s} {'median':>8s} {'p90':>8s} {'max':>8s}")
     for r in summary(frame, "runtime_quantity").itertuples():
         print(f"{r.group:40s} {r.cases:5d} {r.median:8.1%} {r.p90:8.1%} {r.max:8.1%}")
+    if skipped:
+        total = sum(not is_speed(m) for m in catalog.measurements.values())
+        print()
+        print(f"{len(skipped)} of {total} measurements left out: not comparable with what the model predicts "
+              "(each file's why_not_comparable says why; --json lists them one by one):")
+        counts: dict[str, int] = {}
+        for item in skipped:
+            key = _reason_group(item["why"])
+            counts[key] = counts.get(key, 0) + 1
+        for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            print(f"{n:5d}  {reason}")
     if len(speed):
         print()
         print_report(speed)

@@ -436,10 +436,14 @@ def format_that_fits(catalog, row: Mapping[str, Any], method: str) -> tuple[str,
     current = row["bpw_linear"]
     candidates: list[tuple[float, str, str, dict[str, float]]] = []
     runtime = catalog.runtimes.get(row.get("runtime") or "")
+    # formats that only weights trained that way can use (the methods' for_weights_native: ternary)
+    native_only = {w for m in catalog.methods.values() for w in (m.get("for_weights_native") or ())}
+    variant = catalog.variants.get(row.get("model") or "")
+    own = catalog.models[variant["family"]].get("weights_native") if variant else None
     if not row["training"] and runtime:
         for qid in runtime.get("weight_formats") or ():
             spec = catalog.quants.get(qid)
-            if spec is None or qid == row.get("quant"):
+            if spec is None or qid == row.get("quant") or (spec.get("family") in native_only and spec.get("family") != own):
                 continue
             cols = quant_columns(catalog, spec, row)
             candidates.append((cols["bpw_linear"], "--quant", qid, cols))

@@ -28,7 +28,8 @@ KEYS = ["gpu", "gpu_count", "model", "method", "seq_len", "batch"]
 VALUES = ["fits", "peak_bytes", "capacity_bytes"]
 CHANGES = ["no-longer-fits", "now-fits", "peak-changed", "added", "removed"]
 DEFAULT_THRESHOLD = 0.01
-DIFF_COLUMNS = ["change", *KEYS, "old_fits", "new_fits", "old_peak_bytes", "new_peak_bytes", "peak_change"]
+DIFF_COLUMNS = ["change", *KEYS, "old_fits", "new_fits", "old_peak_bytes", "new_peak_bytes", "peak_change",
+                "old_capacity_bytes", "new_capacity_bytes"]
 
 
 def matrix_path(folder: Path | str) -> Path:
@@ -87,6 +88,8 @@ def diff_frames(old: pd.DataFrame, new: pd.DataFrame, threshold: float = DEFAULT
         "old_peak_bytes": old_peak.round().astype("Int64"),
         "new_peak_bytes": new_peak.round().astype("Int64"),
         "peak_change": rel.round(6),
+        "old_capacity_bytes": merged["capacity_bytes_old"].astype("Float64").round().astype("Int64"),
+        "new_capacity_bytes": merged["capacity_bytes_new"].astype("Float64").round().astype("Int64"),
     })
     out = out[out["change"] != ""].copy()
     out["change"] = pd.Categorical(out["change"], categories=CHANGES)
@@ -111,8 +114,16 @@ def _row_text(r) -> str:
         peak = r.new_peak_bytes if r.change == "added" else r.old_peak_bytes
         fits = r.new_fits if r.change == "added" else r.old_fits
         return f"{where}: {_gib(peak)} GiB, {'fits' if fits else 'does not fit'}"
-    pct = "" if pd.isna(r.peak_change) else f" ({r.peak_change * 100:+.1f}%)"
-    return f"{where}: {_gib(r.old_peak_bytes)} -> {_gib(r.new_peak_bytes)} GiB{pct}"
+    # say what moved: the peak, the GPU's usable memory, or both
+    parts = []
+    if not pd.isna(r.peak_change) and r.old_peak_bytes != r.new_peak_bytes:
+        parts.append(f"peak {_gib(r.old_peak_bytes)} -> {_gib(r.new_peak_bytes)} GiB ({r.peak_change * 100:+.1f}%)")
+    else:
+        parts.append(f"peak {_gib(r.new_peak_bytes)} GiB (unchanged)")
+    old_cap, new_cap = getattr(r, "old_capacity_bytes", None), getattr(r, "new_capacity_bytes", None)
+    if old_cap is not None and new_cap is not None and not pd.isna(old_cap) and not pd.isna(new_cap) and old_cap != new_cap:
+        parts.append(f"usable memory {_gib(old_cap)} -> {_gib(new_cap)} GiB")
+    return f"{where}: " + "; ".join(parts)
 
 
 def summary_counts(diff: pd.DataFrame) -> dict[str, int]:

@@ -146,8 +146,8 @@ def render(est) -> str:
             lines.append(f"fewest {i['gpu']} that fit ({par}): {est.fewest_gpus}" + (f" ({nodes} nodes of 8)" if est.fewest_gpus > 8 else ""))
         if not est.fits:
             fmt, option = est.extra.get("format_that_fits"), est.extra.get("format_that_fits_option")
-            where = f"of {i.get('runtime') or 'this runtime'}" if option == "--quant" else "of the same kind"
-            lines.append(f"the smallest step down that fits: {option} {fmt}" if fmt else f"no smaller format {where} fits")
+            where = "method of the same kind" if i.get("optimizer") else f"weight format {i.get('runtime') or 'the runtime'} loads"
+            lines.append(f"the smallest step down that fits: {option} {fmt}" if fmt else f"no smaller {where} fits")
     lines.extend(render_speed(est.extra.get("speed")))
     return "\n".join(lines)
 

@@ -1,7 +1,7 @@
 """`vramatlas measure`: measure the real peak memory of a model, method and workload.
 
 The model is built from its architecture with random weights (nothing is
-downloaded), the workload runs the way ``shared/measurements/README.md``
+downloaded), the workload runs the way ``catalog/measurements/README.md``
 describes for the method, and the result is written as a catalogue
 measurement file (``catalog/measurements/<id>.yaml``) that ``vramatlas
 validate`` accepts, with the estimate's prediction beside it.

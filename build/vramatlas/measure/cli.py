@@ -40,7 +40,7 @@ def _positive(name: str, minimum: int = 1):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Build a model from its architecture with random weights (nothing is downloaded), run "
-        "the method's workload on this machine's GPU as shared/measurements/README.md describes, "
+        "the method's workload on this machine's GPU as catalog/measurements/README.md describes, "
         "and write the measured peak memory as a catalogue measurement file, with the "
         "estimate beside it. Needs the optional extra: " + INSTALL_HINT + ".")
     what = parser.add_mutually_exclusive_group(required=True)

@@ -6,7 +6,7 @@ Fields relied on (the lead's method format): ``kind`` (inference|training),
 (none|all|lora), ``autocast_copy_bits`` / ``master_weight_bits``,
 ``optimizer``, ``compute_bits`` and ``gradient_checkpointing`` (the default). Where the catalogue has no file for an id, the
 nine contract ids are mapped per the measurement protocol's table
-(shared/measurements/README.md); anything else is refused.
+(catalog/measurements/README.md); anything else is refused.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _spec(kind, linear, base, trainable, autocast, opt, compute, gc):
                 autocast=autocast, optimizer_default=opt, compute_dtype=compute, gc_default=gc)
 
 
-# The protocol's table (shared/measurements/README.md), used when the
+# The protocol's table (catalog/measurements/README.md), used when the
 # catalogue has no file for a contract id.
 _FALLBACK: dict[str, dict[str, Any]] = {
     "inference-fp32": _spec("inference", "fp32", "fp32", "none", False, None, "fp32", False),

@@ -27,7 +27,7 @@ from . import PROTOCOL
 PROTOCOL_TEXT = (f"{PROTOCOL}: random weights built from the config on the device; one process "
                  "per case; weights_loaded after build; allocator emptied and peak counters reset "
                  "before the work; process_peak = peak reserved + CUDA context "
-                 "(shared/measurements/README.md)")
+                 "(catalog/measurements/README.md)")
 
 
 # --------------------------------------------------------------------------- versions

@@ -1,6 +1,6 @@
 """Build a model from its config with random weights and run one method's workload.
 
-Exactly the protocol of shared/measurements/README.md:
+Exactly the protocol of catalog/measurements/README.md:
 
 - the model is built from the architecture (config.json values) with random
   weights, directly on the device (parameters are created on the ``meta``
