@@ -153,3 +153,15 @@ def test_vllm_context_lies_outside_its_share(catalog):
     out = run(catalog, model="llama-3-8b", runtime="vllm", quant="bf16", ctx=8192, gpu="a100-80gb", gpu_memory_utilization=0.9)
     total = catalog.gpus["a100-80gb"]["memory"]["usable_bytes"]
     assert out["peak_bytes"] == pytest.approx(0.9 * total + out["components"]["cuda_context"], abs=4)
+
+
+def test_unsloth_offloads_checkpoints_and_fuses_the_loss(catalog):
+    kw = dict(model="llama-2-7b", method="qlora", seq_len=16384, lora_rank=8)
+    hf = estimate(catalog, **kw).as_dict()
+    us = estimate(catalog, runtime="unsloth", quant="nf4", **kw).as_dict()
+    assert us["peak_bytes"] < hf["peak_bytes"]
+    # the logits: one bf16 buffer instead of three fp32 ones
+    from vramatlas.api import case_row
+    from vramatlas.memory import logits_bytes
+    a, b = case_row(catalog, **kw), case_row(catalog, runtime="unsloth", quant="nf4", **kw)
+    assert logits_bytes(b) * 6 == logits_bytes(a)

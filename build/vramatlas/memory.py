@@ -218,7 +218,13 @@ def attention_mask_bytes(c: pd.DataFrame, tokens_per_sequence) -> np.ndarray:
     seq = _a(tokens_per_sequence)
     window = _a(c["sliding_window"])
     windowed = (window > 0) & (seq > window) & (_a(c["sliding_share"]) > 0)
-    return np.where(windowed, _a(c["batch"]) * seq * seq, 0.0)
+    flash = _runtime_col(c, "rt_flash_attn") > 0  # FlashAttention-2 takes the window as an argument: no mask
+    return np.where(windowed & np.logical_not(flash), _a(c["batch"]) * seq * seq, 0.0)
+
+
+def _runtime_col(c, name: str) -> np.ndarray:
+    """A runtime column (vramatlas.runtimes), 0 for cases built without one (the matrix's transformers rows)."""
+    return _a(c[name]) if name in c else 0.0
 
 
 def prefill_activation_bytes(c: pd.DataFrame) -> np.ndarray:
@@ -297,8 +303,11 @@ def training_activation_bytes(c: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     stream = tokens * _a(c["hidden"]) * np.maximum(_a(c["compute_bits"]), _a(c["bpw_embedding"])) / 8
     checkpointed = _a(c["grad_checkpointing"]) > 0
     mask = attention_mask_bytes(c, c["seq_len"])
-    at_loss = np.where(checkpointed, layers * stream, layers * per_layer) + mask
-    sweep = np.where(checkpointed, layers * stream + per_layer, layers * per_layer) + dequantized_layer_bytes(c) + mask
+    # Unsloth's offloaded checkpointing moves each layer's input to host memory as the forward leaves it and
+    # brings it back for that layer's backward: one on the GPU at a time, plus the one in flight
+    kept = np.where(_runtime_col(c, "rt_offload_checkpoints") > 0, np.minimum(layers, 2.0), layers)
+    at_loss = np.where(checkpointed, kept * stream, layers * per_layer) + mask
+    sweep = np.where(checkpointed, kept * stream + per_layer, layers * per_layer) + dequantized_layer_bytes(c) + mask
     return at_loss, sweep
 
 
@@ -312,7 +321,11 @@ def logits_bytes(c: pd.DataFrame) -> np.ndarray:
     training = _a(c["training"]) > 0
     tokens = _a(c["batch"]) * _a(c["seq_len"])
     softcap = _a(c["logit_softcap"]) * tokens * vocab * _a(c["compute_bits"]) / 8
-    loss = LOSS_BUFFERS * tokens * vocab * _a(c["logits_bits"]) / 8 + softcap
+    # a fused cross-entropy (Unsloth: over vocabulary blocks, the gradient written into the logits) keeps
+    # one logits buffer in the compute dtype instead of the fp32 copies
+    fused = _runtime_col(c, "rt_loss_chunk") > 0
+    loss = np.where(fused, tokens * vocab * _a(c["compute_bits"]) / 8,
+                    LOSS_BUFFERS * tokens * vocab * _a(c["logits_bits"]) / 8) + softcap
     generate = 2 * _a(c["batch"]) * vocab * 4  # last-token logits and scores, fp32
     return np.where(training, loss, generate)
 
