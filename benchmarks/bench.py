@@ -1,0 +1,166 @@
+"""How fast vramatlas is: estimate latency, import time, the matrix (rows/s, peak RSS), the build's stages.
+
+    .venv/bin/python benchmarks/bench.py                  # this checkout, printed as a table
+    .venv/bin/python benchmarks/bench.py --code OLD/build # another checkout's code (before/after)
+    .venv/bin/python benchmarks/bench.py --build          # also time `vramatlas build` per stage (~40 s)
+    .venv/bin/python benchmarks/bench.py --json           # one JSON object
+
+Every command-line figure is a fresh process (what a user waits for), run
+--runs times after one warm-up; the table shows the best and the median
+(the best is the least disturbed by other load on a shared machine).
+"python -c 'import numpy'" is the yardstick issue 11 states the estimate's
+budget in (within 3x). The matrix runs in its own process so its peak RSS
+(ru_maxrss) is its own; the catalogue is loaded before the clock starts.
+Build stage times come from the build's own report (`stage_seconds`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1]
+ESTIMATE = ["estimate", "--model", "llama-3.1-8b", "--method", "qlora", "--seq-len", "8192", "--gpu", "rtx-4090",
+            "--json"]
+MATRIX_RUN = """
+import json, resource, sys, time
+from vramatlas.catalog import load_catalog
+from vramatlas.matrix import compute_matrix
+catalog = load_catalog()
+start = time.perf_counter()
+matrix = compute_matrix(catalog)
+seconds = time.perf_counter() - start
+print(json.dumps({"rows": len(matrix), "seconds": seconds, "gpus": len(catalog.gpus), "variants": len(catalog.variants),
+                  "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                  "result_bytes": int(matrix.memory_usage(deep=True).sum())}))
+"""
+IN_PROCESS = """
+import json, sys, time
+from vramatlas.api import estimate
+from vramatlas.catalog import load_catalog
+def best(fn, n):
+    times = []
+    for _ in range(n):
+        t = time.perf_counter(); fn(); times.append(time.perf_counter() - t)
+    return min(times)
+kw = dict(model="llama-3.1-8b", method="qlora", seq_len=8192, gpu="rtx-4090")
+catalog = load_catalog()
+print(json.dumps({"estimate_call_s": best(lambda: estimate(catalog, **kw), 50),
+                  "load_catalog_s": best(load_catalog, 10)}))
+"""
+
+
+def _env(code: Path | None, **extra: str) -> dict[str, str]:
+    env = {**os.environ, **extra}
+    if code is not None:
+        env["PYTHONPATH"] = str(code) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def timed(argv: list[str], env: dict[str, str], runs: int) -> dict[str, float]:
+    """Best and median wall time of a fresh process, after one warm-up run."""
+    subprocess.run(argv, env=env, capture_output=True, check=True)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(argv, env=env, capture_output=True, check=True)
+        times.append(time.perf_counter() - start)
+    return {"best_s": min(times), "median_s": statistics.median(times)}
+
+
+def command_line(code: Path | None, runs: int) -> dict[str, dict[str, float]]:
+    py = sys.executable
+    cli = [py, "-m", "vramatlas"]
+    with tempfile.TemporaryDirectory() as cache:
+        cached = _env(code, XDG_CACHE_HOME=cache)
+        return {
+            "python -c 'import numpy'": timed([py, "-c", "import numpy"], _env(code), runs),
+            "vramatlas --help": timed([*cli, "--help"], cached, runs),
+            "vramatlas estimate (YAML, no cache)": timed([*cli, *ESTIMATE], _env(code, VRAMATLAS_NO_CACHE="1"), runs),
+            "vramatlas estimate (cached catalogue)": timed([*cli, *ESTIMATE], cached, runs),
+        }
+
+
+def in_process(code: Path | None) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", IN_PROCESS], env=_env(code), capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def matrix(code: Path | None) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", MATRIX_RUN], env=_env(code), capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout)
+    res["rows_per_s"] = res["rows"] / res["seconds"]
+    return res
+
+
+def build(code: Path | None) -> dict[str, float]:
+    """`vramatlas build` into a temporary folder (--force: no no-change shortcut); its stage times."""
+    run = ("import json, sys; from vramatlas.site.build import build_site\n"
+           "kw = {'force': True} if 'force' in build_site.__code__.co_varnames else {}\n"
+           "r = build_site(sys.argv[1], **kw)\n"
+           "print(json.dumps({'total_s': r.seconds, **{k + '_s': v for k, v in r.stage_seconds.items()}}))")
+    with tempfile.TemporaryDirectory() as out:
+        res = subprocess.run([sys.executable, "-c", run, out], env=_env(code), capture_output=True, text=True,
+                             check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    try:
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        load = "?"
+    return f"{platform.machine()} {cpus} CPUs, Python {platform.python_version()}, load average {load}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--code", type=Path, help="the build/ folder of the checkout to measure (default: this one)")
+    parser.add_argument("--runs", type=int, default=10, help="timed runs per command (default 10)")
+    parser.add_argument("--build", action="store_true", help="also run `vramatlas build` once and report its stages")
+    parser.add_argument("--no-matrix", action="store_true", help="skip the matrix")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    code = args.code.resolve() if args.code else HERE / "build"
+    result: dict[str, object] = {"code": str(code), "machine": machine(), "command_line": command_line(code, args.runs),
+                                 "in_process": in_process(code)}
+    if not args.no_matrix:
+        result["matrix"] = matrix(code)
+    if args.build:
+        result["build"] = build(code)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"code: {code}\nmachine: {result['machine']}\n")
+    cl = result["command_line"]
+    numpy_best = cl["python -c 'import numpy'"]["best_s"]
+    print(f"{'command (fresh process)':40s} {'best ms':>9s} {'median ms':>10s} {'x numpy':>8s}")
+    for name, t in cl.items():
+        print(f"{name:40s} {t['best_s'] * 1e3:9.0f} {t['median_s'] * 1e3:10.0f} {t['best_s'] / numpy_best:8.2f}")
+    ip = result["in_process"]
+    print(f"\nin process: estimate() {ip['estimate_call_s'] * 1e3:.2f} ms a call, "
+          f"load_catalog() {ip['load_catalog_s'] * 1e3:.1f} ms")
+    if "matrix" in result:
+        m = result["matrix"]
+        print(f"matrix: {m['rows']:,} rows ({m['gpus']} GPUs x {m['variants']} variants) in {m['seconds']:.2f} s = "
+              f"{m['rows_per_s']:,.0f} rows/s; peak RSS {m['peak_rss_bytes'] / 2**20:,.0f} MiB, "
+              f"result {m['result_bytes'] / 2**20:,.0f} MiB")
+    if "build" in result:
+        b = result["build"]
+        total = b["total_s"]
+        print("build: " + ", ".join(f"{k[:-2]} {v:.1f} s ({v / total:.0%})" for k, v in b.items() if k != "total_s")
+              + f"; total {total:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
