@@ -135,6 +135,7 @@ def test_rows_agree_with_estimate(catalog, small):
         assert e.inputs["parallelism"] == r.parallelism
 
 
+@pytest.mark.slow
 def test_full_catalogue_matrix(catalog):
     full = mx.compute_matrix(catalog)
     assert 300_000 < len(full) <= mx.ROW_BUDGET  # the size is a choice: see matrix.py's "Size"

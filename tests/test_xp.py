@@ -34,22 +34,24 @@ def catalog():
     return load_catalog()
 
 
-def _rows(catalog):
+@pytest.fixture(scope="module")
+def rows(catalog):
+    """Every variant x every method x every workload; the splits, GPUs and training options in turn,
+    so each variant meets every parallelism across its methods and each GPU many cases."""
     gpus = [None, *sorted(catalog.gpus)]
     turn = itertools.count()
-    rows = []
+    out = []
     for variant in sorted(catalog.variants):
         for method in sorted(catalog.methods):
             training = catalog.methods[method]["kind"] == "training"
             for work in WORKLOADS:
-                for count, par in SPLITS:
-                    i = next(turn)
-                    inputs = dict(model=variant, method=method, gpu=gpus[i % len(gpus)], gpus=count, parallelism=par, **work)
-                    if training:
-                        inputs.update(optimizer=OPTIMIZERS[i % len(OPTIMIZERS)] or None,
-                                      grad_checkpointing=(None, True, False)[i % 3])
-                    rows.append(case_row(catalog, **inputs))
-    return rows
+                i = next(turn)
+                count, par = SPLITS[i % len(SPLITS)]
+                inputs = dict(model=variant, method=method, gpu=gpus[i % len(gpus)], gpus=count, parallelism=par, **work)
+                if training:
+                    inputs.update(optimizer=OPTIMIZERS[i % len(OPTIMIZERS)], grad_checkpointing=(None, True, False)[i % 3])
+                out.append(case_row(catalog, **inputs))
+    return out
 
 
 def _same(single: dict, frame_row) -> None:
@@ -64,17 +66,18 @@ def _same(single: dict, frame_row) -> None:
         assert single["fits"] == bool(frame_row["fits"])
 
 
-def test_every_catalogue_case_is_byte_identical_on_floats_and_on_numpy(catalog):
-    rows = _rows(catalog)
-    assert len(rows) >= len(catalog.variants) * len(catalog.methods) * len(WORKLOADS) * len(SPLITS)
+def test_every_catalogue_case_is_byte_identical_on_floats_and_on_numpy(catalog, rows):
+    assert len(rows) == len(catalog.variants) * len(catalog.methods) * len(WORKLOADS)
     frame = estimate_frame(pd.DataFrame(rows))
-    for row, (_, expected) in zip(rows, frame.iterrows()):
+    for row, expected in zip(rows, frame.to_dict("records")):
         _same(estimate_columns(row), expected)
 
 
-def test_the_cases_reach_every_phase_and_parallelism(catalog):
+def test_the_cases_reach_every_phase_and_parallelism(rows):
     # the equality above means something only if the cases take every branch
-    frame = estimate_frame(pd.DataFrame(_rows(catalog)))
+    frame = estimate_frame(pd.DataFrame(rows))
+    assert {r["gpus"] for r in rows} == {float(n) for n, _ in SPLITS}
+    assert {r["parallelism"] for r in rows} == {p or "none" for _, p in SPLITS}
     assert set(frame["phase"]) == {"prefill", "decode", "loss", "backward", "optimizer-step", "start-up"}
     assert frame["fits"].any() and not frame["fits"].fillna(True).all()
 
@@ -97,9 +100,8 @@ def test_random_cases_are_byte_identical(catalog, data):
     _same(estimate_columns(row), estimate_frame(pd.DataFrame([row])).iloc[0])
 
 
-def test_a_dict_of_numpy_columns_gives_the_frame_s_numbers(catalog):
-    rows = _rows(catalog)[:500]
-    frame = pd.DataFrame(rows)
+def test_a_dict_of_numpy_columns_gives_the_frame_s_numbers(rows):
+    frame = pd.DataFrame(rows[:500])
     columns = {name: frame[name].to_numpy() for name in frame.columns}
     cols = estimate_columns(columns)
     assert cols["peak_bytes"].dtype == np.int64
