@@ -465,31 +465,22 @@ def format_that_fits(catalog, row: Mapping[str, Any], method: str) -> tuple[str,
 SHOWN_INPUTS = ("model", "method", "gpu", "seq_len", "new_tokens", "batch", "gpus", "parallelism", "grad_checkpointing", "lora_rank", "lora_targets", "optimizer")
 
 
-def speed_subjects(catalog, row: Mapping[str, Any]) -> tuple[Any, Any]:
-    """(runtime file, weight-format file) whose speed data a case uses; (None, None) when the runtime has none."""
-    method = catalog.methods[row["method"]]
-    runtime = getattr(catalog, "runtimes", {}).get(row.get("runtime") or method.get("runtime") or "")
-    if not runtime or not runtime.get("speed"):
-        return None, None
-    quants = getattr(catalog, "quants", {})
-    fmt = method["weights"]["linear"]["format"]
-    quant = quants.get(row.get("quant") or "") or quants.get(fmt) or {"id": fmt, "family": fmt}
-    return runtime, quant
-
-
 def case_speed_block(catalog, row: Mapping[str, Any], *, parallelism: str | None = None, host_bandwidth: float | None = None,
                      train_tokens: float | None = None) -> dict[str, float | None] | None:
-    """The `speed` block of a case on a GPU (vramatlas.speed), or None without a GPU or speed data."""
-    from .speed import SpeedDataError, case_speed
+    """The `speed` block of a case on a GPU (vramatlas.speed); None without a GPU, or where the runtime's
+    speed data has no backend or kernel for this GPU and format."""
+    from .speed import SpeedDataError, case_speed, subjects
 
-    runtime, quant = speed_subjects(catalog, row)
-    if runtime is None or row.get("gpu") is None:
+    if row.get("gpu") is None:
+        return None
+    runtime, quant = subjects(catalog, row["method"], row.get("runtime"), row.get("quant"))
+    if runtime is None:
         return None
     try:
         return case_speed(row, runtime, quant, catalog.gpus[row["gpu"]], parallelism=parallelism,
                           host_bandwidth=host_bandwidth, train_tokens=train_tokens)
-    except SpeedDataError as exc:
-        raise InputError(f"speed: {exc}") from None
+    except SpeedDataError:
+        return None
 
 
 def estimate(catalog, **inputs: Any) -> Estimate:

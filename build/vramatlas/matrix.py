@@ -66,6 +66,7 @@ from .api import (
 )
 from .arch import architecture
 from .memory import COMPONENTS, PHASES, estimate_columns, estimate_frame, frame_of_columns
+from .speed import SPEED_COLUMNS, speed_frame, speed_table
 
 CHUNK_ROWS = 1 << 15  # rows evaluated at once: ~100 float64 inputs x 32Ki rows ~ 25 MiB of case frame
 ROW_BUDGET = 2_500_000  # the matrix's size is a choice (see "Size" above): growing past this is deliberate
@@ -79,7 +80,7 @@ NODE_COUNTS = (16, 32, 64)
 # Output columns of the matrix, in order (the table schema documents each).
 KEY_COLUMNS = ("gpu", "gpu_count", "model_family", "model", "method", "seq_len", "batch")
 SETTING_COLUMNS = ("method_kind", "parallelism", "new_tokens", "grad_checkpointing", "optimizer", "lora_rank")
-RESULT_COLUMNS = ("peak_bytes", *COMPONENTS, "phase", "capacity_bytes", "fits", "headroom_bytes")
+RESULT_COLUMNS = ("peak_bytes", *COMPONENTS, "phase", "capacity_bytes", "fits", "headroom_bytes", *SPEED_COLUMNS)
 MATRIX_COLUMNS = KEY_COLUMNS + SETTING_COLUMNS + RESULT_COLUMNS
 
 
@@ -219,8 +220,20 @@ def case_frame(keys: pd.DataFrame, variants: pd.DataFrame, methods: pd.DataFrame
     return pd.DataFrame(cols, copy=False)
 
 
-def _estimate_keys(keys, variants, methods, gpus, chunk_rows: int | None = None) -> pd.DataFrame:
-    """:func:`estimate_frame` for every row of ``keys``, :data:`CHUNK_ROWS` rows at a time.
+def _speed_of_chunk(keys: pd.DataFrame, case: pd.DataFrame, fits: np.ndarray, speeds: dict, n_gpus: int) -> dict[str, np.ndarray]:
+    """The speed model (vramatlas.speed) on one chunk: the case columns with each row's method x GPU speed
+    columns; NaN where the case does not fit (nothing runs) or the runtime has no speed data for the GPU."""
+    code = keys["m"].to_numpy() * n_gpus + keys["g"].to_numpy()
+    cols = {name: case[name].to_numpy() for name in case.columns if case[name].dtype.kind == "f"}
+    cols.update({name: values[code] for name, values in speeds.items()})
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN rows: GPUs the runtime has no speed data for
+        out = speed_frame(cols)
+    return {name: np.where(fits, np.asarray(out[name], dtype=np.float64), np.nan).astype(np.float32) for name in SPEED_COLUMNS}
+
+
+def _estimate_keys(keys, variants, methods, gpus, chunk_rows: int | None = None, speeds: dict | None = None) -> pd.DataFrame:
+    """:func:`estimate_frame` for every row of ``keys``, :data:`CHUNK_ROWS` rows at a time (and, with the
+    method x GPU ``speeds`` of :func:`vramatlas.speed.speed_table`, the speed columns).
 
     The wide case frame (one float64 column per model input, about 100) and the
     model's temporaries exist for one chunk only; what is kept per row is the
@@ -228,18 +241,23 @@ def _estimate_keys(keys, variants, methods, gpus, chunk_rows: int | None = None)
     results, not with the model's inputs.
     """
     step, n = chunk_rows or CHUNK_ROWS, len(keys)
-    if n <= step:
-        return estimate_frame(case_frame(keys, variants, methods, gpus))
     full: dict[str, np.ndarray] = {}
     for start in range(0, n, step):
-        cols = estimate_columns(case_frame(keys.iloc[start:start + step], variants, methods, gpus))
+        part = keys.iloc[start:start + step]
+        case = case_frame(part, variants, methods, gpus)
+        cols = estimate_columns(case)
+        if speeds is not None:
+            cols.update(_speed_of_chunk(part, case, np.asarray(cols["fits"], dtype=bool), speeds, len(gpus)))
         for name, values in cols.items():
             if name == "phase":  # strings: carried as phase_code
                 continue
             if name not in full:
                 full[name] = np.empty(n, dtype=values.dtype)
             full[name][start:start + len(values)] = values
-    return frame_of_columns(full, pd.RangeIndex(n))
+    frame = frame_of_columns(full, pd.RangeIndex(n))
+    for name in SPEED_COLUMNS if speeds is not None else ():
+        frame[name] = full[name]
+    return frame
 
 
 def gpu_count_table(pairs: pd.DataFrame, variants, methods, gpus,
@@ -311,6 +329,8 @@ def result_frame(keys: pd.DataFrame, variants, methods, gpus, est: pd.DataFrame)
     out["capacity_bytes"] = gpus["capacity_bytes"].to_numpy()[g].astype(np.int64)
     out["headroom_bytes"] = est["headroom_bytes"].to_numpy(dtype=np.int64)
     out["fits"] = est["fits"].to_numpy(dtype=bool)
+    for name in SPEED_COLUMNS:
+        out[name] = est[name].to_numpy(dtype=np.float32)
     return pd.DataFrame(out, copy=False)[list(MATRIX_COLUMNS)]
 
 
@@ -333,7 +353,7 @@ def compute_matrix(catalog, *, variants: Iterable[str] | None = None, methods: I
     """The full matrix (see the module docstring). Optional id lists restrict it to a subset."""
     vt, mt, gt = variant_table(catalog, variants), method_table(catalog, methods), gpu_table(catalog, gpus)
     keys = matrix_keys(vt, mt, gt)
-    est = _estimate_keys(keys, vt, mt, gt)
+    est = _estimate_keys(keys, vt, mt, gt, speeds=speed_table(catalog, list(mt["method"]), list(gt["gpu"])))
     return result_frame(keys, vt, mt, gt, est)
 
 

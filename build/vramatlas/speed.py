@@ -194,7 +194,8 @@ def wave_efficiency(c, width, tokens) -> object:
     runs partly empty (2 waves of 128 tiles on 114 SMs keep them 56 % busy)."""
     tile = c["prefill_tile"]
     tiles = _tiles(width, tile) * _tiles(tokens, tile)
-    return tiles / (_tiles(tiles, c["units"]) * c["units"])
+    waves = ops.maximum(_tiles(tiles, c["units"]), 1.0)  # a projection of width 0 (none in this layer): one empty wave
+    return ops.maximum(tiles, 1.0) / (waves * c["units"])
 
 
 def layer_matmuls(c) -> tuple:
@@ -315,7 +316,7 @@ def speed_frame(c) -> dict[str, object]:
     `new_tokens` after it for one sequence (tgN, at the mean context of the
     run), all `batch` sequences together, and the time to the first token
     (the batch's prompts). Training rows get train_tokens_per_s; the other
-    outputs of a row of the other kind are 0.
+    outputs of a row of the other kind are NaN.
     """
     training = c["training"] > 0
     prefill = prefill_seconds(c)
@@ -324,11 +325,11 @@ def speed_frame(c) -> dict[str, object]:
     batched = decode_step_seconds(c, c["batch"], context)
     infer = ops.logical_not(training)
     return {
-        "prefill_tokens_per_s": ops.where(infer, c["seq_len"] * c["batch"] / prefill, 0.0),
-        "decode_tokens_per_s": ops.where(infer, 1.0 / single, 0.0),
-        "output_tokens_per_s": ops.where(infer, c["batch"] / batched, 0.0),
-        "time_to_first_token_s": ops.where(infer, prefill, 0.0),
-        "train_tokens_per_s": ops.where(training, train_tokens_per_s(c), 0.0),
+        "prefill_tokens_per_s": ops.where(infer, c["seq_len"] * c["batch"] / prefill, ops.nan),
+        "decode_tokens_per_s": ops.where(infer, 1.0 / single, ops.nan),
+        "output_tokens_per_s": ops.where(infer, c["batch"] / batched, ops.nan),
+        "time_to_first_token_s": ops.where(infer, prefill, ops.nan),
+        "train_tokens_per_s": ops.where(training, train_tokens_per_s(c), ops.nan),
     }
 
 
@@ -455,3 +456,57 @@ def case_speed(row, runtime, quant, gpu, *, parallelism: str | None = None, host
         tps = float(out["train_tokens_per_s"])
         return {"train_tokens_per_s": tps, "train_hours": float(train_hours(tps, train_tokens)) if train_tokens else None}
     return {key: float(out[key]) for key in ("prefill_tokens_per_s", "decode_tokens_per_s", "output_tokens_per_s", "time_to_first_token_s")}
+
+
+def subjects(catalog, method_id: str, runtime_id: str | None = None, quant_id: str | None = None):
+    """(runtime file, weight-format file) whose speed data a case uses; (None, None) when the runtime has none.
+
+    The runtime is the one asked for, else the method's own when it is a catalogue runtime, else
+    transformers (as `estimate` resolves it); the format is the one asked for, else the method's
+    linear-weight format (a catalogue quant where one has its name; a kernel entry may also name
+    the method's format string, e.g. gguf-q4_k_m).
+    """
+    method = catalog.methods[method_id]
+    own = method.get("runtime")
+    runtime = catalog.runtimes.get(runtime_id or (own if own in catalog.runtimes else "transformers"))
+    if not runtime or not runtime.get("speed"):
+        return None, None
+    fmt = method["weights"]["linear"]["format"]
+    quant = catalog.quants.get(quant_id or "") or catalog.quants.get(fmt) or {"id": fmt, "family": fmt}
+    return runtime, quant
+
+
+def default_run_columns(runtime) -> dict[str, float]:
+    """The runtime columns (rt_*) the speed model reads, at the runtime's defaults with every layer on the GPU."""
+    defaults = runtime.get("defaults") or {}
+    return {
+        "rt_flash_attn": float(defaults.get("flash_attn") in ("on", "auto")),
+        "rt_graph_tokens": float(defaults.get("ubatch") or 0),
+        "rt_act_bytes": float(runtime["compute"]["activation_bits"]) / 8,
+        "rt_gpu_layer_share": 1.0,
+    }
+
+
+def speed_table(catalog, method_ids, gpu_ids) -> dict[str, object]:
+    """The speed columns of every method x GPU at the method's runtime defaults, for the matrix:
+    arrays of len(method_ids) x len(gpu_ids), row m * len(gpu_ids) + g; NaN where the runtime has
+    no speed data for that GPU or format."""
+    import numpy as np
+
+    keys = SPEED_INPUTS + ("rt_flash_attn", "rt_graph_tokens", "rt_act_bytes", "rt_gpu_layer_share")
+    out = {k: np.full(len(method_ids) * len(gpu_ids), np.nan) for k in keys}
+    for m, mid in enumerate(method_ids):
+        runtime, quant = subjects(catalog, mid)
+        if runtime is None:
+            continue
+        run = default_run_columns(runtime)
+        layer_split = runtime["speed"]["default_split"] == "layer"
+        for g, gid in enumerate(gpu_ids):
+            try:
+                cols = speed_columns(runtime, quant, catalog.gpus[gid], layer_split=layer_split)
+            except SpeedDataError:
+                continue
+            cols.update(run)
+            for k in keys:
+                out[k][m * len(gpu_ids) + g] = cols[k]
+    return out

@@ -236,6 +236,17 @@ FIELDS: dict[str, tuple[str, str | None, str, Any]] = {
                        "of unified memory)", 25757220864),
     "fits": ("boolean", None, "Whether the peak fits in the GPU's capacity (headroom_bytes >= 0)", True),
     "headroom_bytes": ("integer", "bytes", "capacity_bytes - peak_bytes (negative: short by that much)", 4294967296),
+    # speed (vramatlas.speed), empty where the row does not fit or the runtime has no speed data for the GPU
+    "prefill_tokens_per_s": ("number", "tokens/s", "Predicted prompt throughput: seq_len tokens per sequence x batch over the "
+                             "prefill time (llama-bench ppN), at the method's runtime defaults; empty for training rows", 9645.9),
+    "decode_tokens_per_s": ("number", "tokens/s", "Predicted generation speed of one sequence after the prompt (llama-bench "
+                            "tgN); empty for training rows", 134.9),
+    "output_tokens_per_s": ("number", "tokens/s", "Predicted generation throughput of all batch sequences together; empty for "
+                            "training rows", 1079.2),
+    "time_to_first_token_s": ("number", "s", "Predicted time to the first token: the whole batch's prefill; empty for training "
+                              "rows", 0.21),
+    "train_tokens_per_s": ("number", "tokens/s", "Predicted training throughput over all GPUs (batch x seq_len tokens per step); "
+                           "empty for inference rows", 1789.5),
     # derived tables
     "max_position_embeddings": ("integer", "tokens", "The model's maximum context (config.json max_position_embeddings)", 131072),
     "longest_context": ("integer", "tokens", "Longest context that fits on one GPU at batch 1, searched over powers of "
@@ -303,7 +314,8 @@ def table_schema(name: str, columns: Iterable[str]) -> dict[str, Any]:
 _JSON_TYPES = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean"}
 _NULLABLE = {"longest_context", "min_gpus", "nodes", "peak_bytes@longest_context", "headroom_bytes@longest_context",
              "peak_bytes@fewest_gpus", "parallelism@fewest_gpus", "largest_model", "largest_model_parameters",
-             "optimizer"}
+             "optimizer", "prefill_tokens_per_s", "decode_tokens_per_s", "output_tokens_per_s", "time_to_first_token_s",
+             "train_tokens_per_s"}
 
 
 def row_json_schema(name: str, columns: Iterable[str]) -> dict[str, Any]:
