@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -398,3 +399,18 @@ def test_matrix_speed_columns_are_the_estimates(catalog):
         for k in keys:
             assert getattr(r, k) == pytest.approx(sp[k], rel=1e-5), (r.model, r.method, r.gpu, k)
     assert small.loc[~small["fits"], "decode_tokens_per_s"].isna().all()  # nothing runs where it does not fit
+
+
+def test_matrix_speed_is_the_same_in_chunks(catalog):
+    from vramatlas import matrix as mx
+    from vramatlas.speed import speed_table
+
+    vt = mx.variant_table(catalog, ["llama-2-7b", "mixtral-8x7b"])
+    mt = mx.method_table(catalog, ["inference-gguf-q4-k-m", "lora"])
+    gt = mx.gpu_table(catalog, ["rtx-4090", "m2-ultra"])
+    keys = mx.matrix_keys(vt, mt, gt)
+    speeds = speed_table(catalog, list(mt["method"]), list(gt["gpu"]))
+    whole = mx._estimate_keys(keys, vt, mt, gt, chunk_rows=len(keys), speeds=speeds)
+    chunked = mx._estimate_keys(keys, vt, mt, gt, chunk_rows=13, speeds=speeds)
+    pd.testing.assert_frame_equal(chunked, whole)
+    assert whole["decode_tokens_per_s"].notna().any()

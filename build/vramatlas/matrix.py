@@ -329,8 +329,8 @@ def result_frame(keys: pd.DataFrame, variants, methods, gpus, est: pd.DataFrame)
     out["capacity_bytes"] = gpus["capacity_bytes"].to_numpy()[g].astype(np.int64)
     out["headroom_bytes"] = est["headroom_bytes"].to_numpy(dtype=np.int64)
     out["fits"] = est["fits"].to_numpy(dtype=bool)
-    for name in SPEED_COLUMNS:
-        out[name] = est[name].to_numpy(dtype=np.float32)
+    for name in SPEED_COLUMNS:  # empty when evaluated without the speed table
+        out[name] = est[name].to_numpy(dtype=np.float32) if name in est else np.full(len(keys), np.nan, dtype=np.float32)
     return pd.DataFrame(out, copy=False)[list(MATRIX_COLUMNS)]
 
 
