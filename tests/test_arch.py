@@ -221,3 +221,34 @@ def test_parameters_equal_transformers_on_the_meta_device(name):
         model = auto.from_config(hf)
     expected = sum(p.numel() for p in model.parameters())
     assert architecture(cfg)["params_total"] == pytest.approx(expected, rel=0.005), name
+
+
+# Each known model_type's own default geometry (and a few variations), built by transformers: every layer
+# kind and key name the reader knows, against the library that defines them.
+TRANSFORMERS_CASES = [
+    ("llama", {}), ("qwen3", {}), ("qwen3_moe", {}), ("qwen2_moe", {}), ("mixtral", {}), ("gemma3_text", {}),
+    ("gemma2", {}), ("gpt_oss", {}), ("llama4_text", {}), ("llama4_text", {"interleave_moe_layer_step": 2}),
+    ("deepseek_v3", {}), ("deepseek_v32", {}), ("glm_moe_dsa", {}), ("glm4_moe", {}), ("mimo_v2_flash", {}),
+    ("qwen3_next", {}), ("qwen3_5_text", {}), ("qwen3_5_moe_text", {}), ("kimi_linear", {}), ("nemotron_h", {}),
+    ("falcon_h1", {}), ("jamba", {}), ("mamba", {}), ("falcon_mamba", {}), ("mamba2", {}), ("granitemoehybrid", {}),
+    ("cohere2", {}), ("olmo2", {}), ("olmo3", {}), ("smollm3", {}), ("phi3", {}), ("phimoe", {}), ("minimax_m2", {}),
+    ("ministral3", {}), ("gemma3n_text", {}), ("gemma4_text", {}), ("gemma4_text", {"num_kv_shared_layers": 10}),
+    ("gemma4_text", {"enable_moe_block": True, "num_experts": 128, "top_k_experts": 8, "moe_intermediate_size": 704}),
+    ("gemma3", {}), ("qwen3_vl", {}), ("qwen3_5", {}), ("mistral3", {}), ("llama4", {}),
+]
+
+
+@pytest.mark.parametrize("model_type, overrides", TRANSFORMERS_CASES,
+                         ids=[f"{t}{'+' + ','.join(o) if o else ''}" for t, o in TRANSFORMERS_CASES])
+def test_default_geometries_equal_transformers(model_type, overrides):
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
+
+    hf = AutoConfig.for_model(model_type, **overrides)
+    cfg = hf.to_dict()
+    auto = AutoModelForImageTextToText if "vision_config" in cfg else AutoModelForCausalLM
+    with torch.device("meta"):
+        model = auto.from_config(hf)
+    expected = sum(p.numel() for p in model.parameters())
+    # the language model exactly (to a few norm vectors); vision towers with the generic encoder count, within 1 %
+    tolerance = 0.01 if "vision_config" in cfg else 1e-4
+    assert architecture(cfg)["params_total"] == pytest.approx(expected, rel=tolerance)

@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -117,9 +118,9 @@ KNOWN_TYPES: dict[str, dict[str, Any]] = {
     "qwen3_5": {"text": "qwen3_5_text"}, "qwen3_5_moe": {"text": "qwen3_5_moe_text"},
     "mistral3": {"text": "mistral"}, "pixtral": {"text": "mistral"}, "llava": {"text": "llama"},
     "gemma3n": {"text": "gemma3n_text"},
-    "gemma3n_text": {"norms": 4, "approx": "Gemma 3n's AltUp and Laurel blocks are counted approximately"},
+    "gemma3n_text": {"norms": 4, "qk_norm": "head", "approx": "Gemma 3n's vision tower is counted from its timm name (mobilenetv5_300m: 300M) and its audio Conformer as 24 h^2 per layer"},
     "gemma4": {"text": "gemma4_text"},
-    "gemma4_text": {"norms": 4, "approx": "Gemma 4's per-layer input embeddings and KV sharing are read; its MoE block is approximated"},
+    "gemma4_text": {"norms": 4, "qk_norm": "head", "moe_beside_mlp": True, "approx": "Gemma 4's vision and audio towers are counted with the generic encoder count"},
 }
 
 _NESTED_TEXT = ("text_config", "llm_config", "language_config")
@@ -181,6 +182,13 @@ _NEUTRAL_FIELDS = (
     "multimodal_projector_bias", "spatial_merge_size", "attention_value_scale", "swa_rope_theta",
     "add_full_attention_sink_bias", "add_swa_attention_sink_bias", "index_topk", "mtp_use_dedicated_embeddings",
     "max_window_layers", "use_bidirectional_attention", "moe_shared_expert_overlap", "experts_per_token",
+    # PretrainedConfig's own bookkeeping, written into every config transformers saves
+    "chunk_size_feed_forward", "output_attentions", "output_hidden_states", "return_dict", "torchscript",
+    "pruned_heads", "problem_type", "num_labels", "finetuning_task", "task_specific_params", "prefix",
+    "sep_token_id", "decoder_start_token_id", "cross_attention_hidden_size", "add_cross_attention",
+    "tokenizer_class", "use_return_dict", "bad_words_ids", "begin_suppress_tokens", "num_beams",
+    "altup_active_idx", "altup_coef_clip", "altup_correct_scale", "activation_sparsity_pattern",
+    "per_layer_config", "rope_local_base_freq", "vision_soft_tokens_per_image", "audio_soft_tokens_per_image",
 )
 
 _GATED_ACTS = {"silu", "swish", "swiglu", "gelu_pytorch_tanh", "geglu", "gelu_new_gated", "relu2_gated"}
@@ -536,6 +544,15 @@ def _nas_layers(cfg, hidden: int, heads: int, head_dim: int, gated: bool) -> lis
     return out
 
 
+def _layer_override(cfg: Mapping[str, Any], i: int) -> Mapping[str, Any]:
+    """transformers' per_layer_config (Gemma 4): a layer's own values, keyed by its zero-padded index."""
+    table = cfg.get("per_layer_config")
+    if not isinstance(table, Mapping):
+        return {}
+    value = table.get(f"{i:02d}") or table.get(str(i))
+    return value if isinstance(value, Mapping) else {}
+
+
 def _nas_intermediate(ffn_mult: float, hidden: int) -> int:
     # DeciLM's _ffn_mult_to_intermediate_size: 2/3 of mult x hidden, rounded up to a multiple of 256.
     size = int(2 * ffn_mult * hidden / 3)
@@ -552,10 +569,17 @@ def tower_parameters(tower: Mapping[str, Any], text_hidden: int, projector_norm:
     a projector (a merger MLP when the tower merges patches). It is a small share of the model
     (0.4-0.9 B of 4-400 B), so its approximations stay far inside the parameter tolerance.
     """
+    timm = re.search(r"_(\d+)m(?:_|$)", str(tower.get("architecture") or ""))
+    if timm:  # a timm encoder (Gemma 3n's mobilenetv5_300m_enc) states its size in its name, in millions
+        return int(timm.group(1)) * 1_000_000
     h = int(_num(tower, "hidden_size", "embed_dim", "width", "d_model", default=0) or 0)
-    layers = int(_num(tower, "num_hidden_layers", "depth", "num_layers", "encoder_layers", default=0) or 0)
+    layers = int(_num(tower, "num_hidden_layers", "depth", "num_layers", "encoder_layers", "conf_num_hidden_layers", default=0) or 0)
     if not h or not layers:
         return 0
+    if tower.get("conf_num_hidden_layers"):
+        # a Conformer block (Gemma 3n audio): two half-step FFNs (2 x 8h^2), attention with a relative
+        # position projection (5h^2), a gated light convolution (3h^2): 24h^2 per layer, plus the projector
+        return layers * 24 * h * h + h * text_hidden
     inter = int(_num(tower, "intermediate_size", "mlp_dim", "encoder_ffn_dim", default=4 * h))
     act = str(_num(tower, "hidden_act", "hidden_activation", default="gelu"))
     matrices = 3 if act in ("silu", "swiglu") else 2
@@ -680,7 +704,13 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
     v_head_dim = _int(cfg, "v_head_dim", default=head_dim) if not cfg.get("kv_lora_rank") else head_dim
     gated = _gated(cfg, fam, str(_num(cfg, "mlp_hidden_act", default="")) or None)
     matrices = 3 if gated else 2
-    intermediate = _int(cfg, "intermediate_size", "ffn_hidden_size", "n_inner", "ffn_dim", default=4 * hidden, required=False)
+    widths = cfg.get("intermediate_size") if isinstance(cfg.get("intermediate_size"), list) else None
+    if widths is not None:  # Gemma 3n: one width per layer
+        if not widths or not all(isinstance(w, int) and w > 0 for w in widths):
+            raise ConfigError("config 'intermediate_size' list must hold one positive integer per layer")
+        intermediate = max(widths)
+    else:
+        intermediate = _int(cfg, "intermediate_size", "ffn_hidden_size", "n_inner", "ffn_dim", default=4 * hidden, required=False)
     if fam.get("qwen_v1"):
         intermediate //= 2  # Qwen (v1) counts both gated branches in intermediate_size
     if fam.get("linear") == "hgrn" and not cfg.get("intermediate_size"):
@@ -734,17 +764,21 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
                 mixer = _attention(cfg, fam, hidden, _int(cfg, "swa_num_attention_heads", default=heads),
                                    _int(cfg, "swa_num_key_value_heads", default=kv_heads * int(fam.get("swa_kv_mult") or 1)),
                                    _int(cfg, "swa_head_dim", default=head_dim), _int(cfg, "swa_v_head_dim", default=v_head_dim), True)
-            elif mk == "full" and cfg.get("global_head_dim"):  # Gemma 4: wider global layers
-                ghd = _int(cfg, "global_head_dim")
+            elif mk == "full" and (cfg.get("global_head_dim") or _layer_override(cfg, i).get("head_dim")):  # Gemma 4: wider global layers
+                ghd = int(_layer_override(cfg, i).get("head_dim") or _int(cfg, "global_head_dim"))
                 gkv = _int(cfg, "num_global_key_value_heads", default=kv_heads)
                 mixer = _attention(cfg, fam, hidden, heads, gkv, ghd, ghd, False)
-                if cfg.get("attention_k_eq_v"):
+                if cfg.get("attention_k_eq_v"):  # values are the (normed) keys: no v_proj, but both are cached
                     mixer.params -= hidden * gkv * ghd
-                    mixer.kv_width //= 2
+                    mixer.shapes.pop("v", None)
             else:
                 mixer = _attention(cfg, fam, hidden, heads, kv_heads, head_dim, v_head_dim, mk in ("window", "chunked"))
             if mixer.kind in ("full", "window") and i >= kv_shared_from:
-                mixer.kv_width = 0  # Gemma 3n / 4: the last layers reuse an earlier layer's cache
+                # Gemma 3n / 4: the last layers reuse an earlier layer's keys and values: no cache, no k/v projections
+                mixer.kv_width = 0
+                for name in ("k", "v"):
+                    inp, out = mixer.shapes.pop(name, (0, 0))
+                    mixer.params -= inp * out
             if fam.get("parallel"):  # Falcon-H1: attention and Mamba-2 side by side
                 ssm = _mamba2(cfg, hidden)
                 mixer.params += ssm.params
@@ -755,8 +789,8 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
                 width = dense_width
                 if width <= 0:
                     raise ConfigError(f"config 'intermediate_size' must be a positive integer for its dense MLP layers, got {width!r}")
-                if isinstance(cfg.get("intermediate_size"), list):
-                    width = int(cfg["intermediate_size"][i])
+                if widths is not None:
+                    width = int(widths[min(i, len(widths) - 1)])
                 if cfg.get("use_double_wide_mlp") and i >= kv_shared_from:
                     width *= 2
                 ffn = Ffn("dense", dense=matrices * hidden * width, width=width)
@@ -774,7 +808,11 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
                 router = hidden * experts + (experts if fam.get("expert_bias") or cfg.get("topk_method") == "noaux_tc" else 0)
                 if latent:
                     router += 2 * hidden * latent
-                ffn = Ffn("moe", experts=experts, expert_params=per_expert, shared=shared, router=router, width=expert_width, shared_width=shared_total)
+                shared_width = shared_total
+                if fam.get("moe_beside_mlp"):  # Gemma 4: the MoE block runs beside the layer's dense MLP
+                    shared += matrices * hidden * dense_width
+                    shared_width += dense_width
+                ffn = Ffn("moe", experts=experts, expert_params=per_expert, shared=shared, router=router, width=expert_width, shared_width=shared_width)
             layers.append((mixer, ffn))
 
     # ----- sums
@@ -793,7 +831,15 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
     per_layer_embed = 0
     if cfg.get("hidden_size_per_layer_input") and cfg.get("vocab_size_per_layer_input"):
         per_layer_embed = int(cfg["vocab_size_per_layer_input"]) * n * int(cfg["hidden_size_per_layer_input"])
-        per_layer_embed += 2 * n * hidden * int(cfg["hidden_size_per_layer_input"])  # projection in and out
+        hpl = int(cfg["hidden_size_per_layer_input"])
+        # per layer: the input gate and projection (hidden <-> hpl) and a norm; once: the model projection
+        per_layer_embed += 2 * n * hidden * hpl + n * hidden + hidden * n * hpl + hpl
+    altup = _int(cfg, "altup_num_inputs", required=False)
+    if altup > 1:  # Gemma 3n AltUp: per layer coefficients, router and scale; once: the up/down projections
+        per_layer_embed += n * (altup * altup + altup * altup * altup + hidden * altup + 2 * hidden) + 2 * (altup - 1) * hidden * hidden
+    laurel = _int(cfg, "laurel_rank", required=False)
+    if laurel:  # Gemma 3n LAuReL: a rank-r residual per layer and its norm
+        per_layer_embed += n * (2 * hidden * laurel + hidden)
     lm_head = 0 if tied else vocab * hidden
     tower = sum(tower_parameters(t, hidden, bool(_family(outer).get("projector_norm"))) for t in towers)
     counted = sum_mixer + dense_params + expert_params + shared_params + router_params + embed + per_layer_embed + lm_head + norms + tower
