@@ -2,7 +2,7 @@
 catalogue that ``vramatlas validate`` passes must build; what the build refuses, validate refuses first.
 
 Each example takes a small subset of the real catalogue (3 GPUs, 4 model families of different
-architectures, every method, quant and runtime), changes one to three things (a value replaced
+architectures, every method, quant and runtime), changes one or two things (a value replaced
 by a hostile one, a key deleted, a file renamed), and runs ``validate``. When it reports no error the example runs
 the build's own stages on it: ``load_catalog``, ``compute_matrix``, ``derived_tables``, ``write_tables``
 and the pages' chart data (``curves_data``, ``gpus_data``, ``heatmap_data``); the page text with its
@@ -69,13 +69,16 @@ def leaves(data: Any, path: tuple = ()) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def subset(tmp_path_factory) -> tuple[Path, list[tuple[str, tuple]], list[tuple[str, tuple]]]:
+def subset(tmp_path_factory) -> dict[str, Any]:
+    """The subset on disk, and the places a mutation can touch: every value, the numbers, the strings
+    by key (to swap a value for one another file holds under the same key), the mappings."""
     from vramatlas.validate import validate
 
     root = make_subset(tmp_path_factory.mktemp("subset") / "catalog")
     report = validate([root])
     assert report.errors == [], "the subset itself must validate: " + "\n".join(p.format() for p in report.errors)
-    every, numbers = [], []
+    every, numbers, strings, mappings = [], [], {}, []
+    by_key: dict[str, set] = {}
     for f in sorted(root.rglob("*.yaml")):
         if f.name == "validation-exceptions.yaml":
             continue
@@ -85,8 +88,15 @@ def subset(tmp_path_factory) -> tuple[Path, list[tuple[str, tuple]], list[tuple[
             every.append((rel, path))
             value = _get(data, path)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                numbers.append((rel, path))
-    return root, every, numbers
+                numbers.append((rel, path, value))
+            elif isinstance(value, str) and isinstance(path[-1], str):
+                strings.setdefault(path[-1], []).append((rel, path))
+                by_key.setdefault(path[-1], set()).add(value)
+            elif isinstance(value, dict):
+                mappings.append((rel, path, value))
+    swappable = {k: v for k, v in strings.items() if len(by_key[k]) > 1}
+    return {"root": root, "every": every, "numbers": numbers, "strings": swappable,
+            "values_by_key": {k: sorted(v) for k, v in by_key.items()}, "mappings": mappings}
 
 
 def _get(data, path):
@@ -113,30 +123,48 @@ values = st.one_of(
 )
 
 
+BOUNDARIES = [2**14, 2**16, 2**20, 2**22, 2**24, 2**30, 2**42, 2**50, 2**53]
+
+
 @st.composite
 def mutations(draw, subset):
-    root, every, numbers = subset
-    kind = draw(st.sampled_from(["replace-number", "replace", "replace", "delete", "rename"]))
+    """One change: most stay within the schema (so validation passes and the build must cope), some are hostile."""
+    kind = draw(st.sampled_from(["nudge", "nudge", "nudge", "swap", "swap", "graft", "delete", "hostile",
+                                 "rename"]))
     if kind == "rename":
-        files = sorted({rel for rel, _ in every})
-        rel = draw(st.sampled_from(files))
+        rel = draw(st.sampled_from(sorted({rel for rel, _ in subset["every"]})))
         new = draw(st.sampled_from(["copy", "Upper", "x.y", "a--b", "rtx-4090", "llama-3.2"]))
         return ("rename", rel, (), new)
-    pool = numbers if kind == "replace-number" else every
-    rel, path = draw(st.sampled_from(pool))
+    if kind == "nudge":  # a number moved within (or just past) what the schema allows
+        rel, path, old = draw(st.sampled_from(subset["numbers"]))
+        factor = draw(st.sampled_from([0, 0.5, 2, 3, 10, 1000, 10**6]))
+        value = draw(st.one_of(st.just(old * factor), st.sampled_from([old + 1, old - 1, 1, 2, 0]),
+                               st.sampled_from(BOUNDARIES), st.sampled_from([b + 1 for b in BOUNDARIES])))
+        if isinstance(old, int) and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        return ("replace", rel, path, value)
+    if kind == "swap":  # a string replaced by one another file holds under the same key (an enum, an id)
+        key = draw(st.sampled_from(sorted(subset["strings"])))
+        rel, path = draw(st.sampled_from(subset["strings"][key]))
+        return ("replace", rel, path, draw(st.sampled_from(subset["values_by_key"][key])))
+    if kind == "graft":  # a key/value of one mapping copied into another (experts into a dense config ...)
+        rel, path, _ = draw(st.sampled_from(subset["mappings"]))
+        _, _, donor = draw(st.sampled_from(subset["mappings"]))
+        if not donor:
+            return ("noop", rel, path, None)
+        key = draw(st.sampled_from(sorted(map(str, donor))))
+        return ("replace", rel, path + (key,), donor[key])
+    rel, path = draw(st.sampled_from(subset["every"]))
     if kind == "delete":
         return ("delete", rel, path, None)
-    if kind == "replace-number":
-        value = draw(st.one_of(st.sampled_from(SPECIAL_INTS), st.integers(min_value=-(2**80), max_value=2**80),
-                               st.floats(allow_nan=False, allow_infinity=False)))
-    else:
-        value = draw(values)
-    return ("replace", rel, path, value)
+    return ("replace", rel, path, draw(values))
 
 
 def apply(root: Path, mutation) -> None:
     action, rel, path, value = mutation
     f = root / rel
+    if action == "noop":
+        return
     if action == "rename":
         f.rename(f.with_name(f"{value}.yaml"))
         return
@@ -180,10 +208,10 @@ def build_stages(root: Path, work: Path, pages: bool) -> None:
 def test_every_catalogue_validate_passes_builds(subset, data):
     from vramatlas.validate import validate
 
-    changes = data.draw(st.lists(mutations(subset), min_size=1, max_size=3), label="mutations")
+    changes = data.draw(st.lists(mutations(subset), min_size=1, max_size=2), label="mutations")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "catalog"
-        shutil.copytree(subset[0], root)
+        shutil.copytree(subset["root"], root)
         for mutation in changes:
             try:
                 apply(root, mutation)

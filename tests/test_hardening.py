@@ -360,9 +360,12 @@ ESTIMATE = ("estimate", "--model", "llama-3.1-8b", "--method", "inference-bf16",
 
 
 @pytest.mark.parametrize("option, value", [("--seq-len", "4000000000000"), ("--batch", str(2**40)),
-                                           ("--gpus", "1000000000"), ("--new-tokens", str(2**62))])
+                                           ("--gpus", "1000000000"), ("--new-tokens", str(2**62)),
+                                           ("--ubatch", "4000000000000"), ("--host-memory", "1e300"),
+                                           ("--host-bandwidth", "1e300"), ("--max-num-seqs", str(2**40))])
 def test_estimate_refuses_inputs_past_physical_ranges(option, value):
-    status, out, err = cli(*ESTIMATE, option, value)
+    runtime = {"--ubatch": "llama.cpp", "--host-memory": "llama.cpp", "--max-num-seqs": "vllm"}.get(option)
+    status, out, err = cli(*ESTIMATE, *(("--runtime", runtime) if runtime else ()), option, value)
     assert status == 2 and out == ""
     assert err.count("\n") == 1 and "physical maximum" in err and option in err
 

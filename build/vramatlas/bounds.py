@@ -188,8 +188,11 @@ INPUTS: dict[str, Limit] = {
     "seq-len": TOKENS, "new-tokens": TOKENS, "ctx": TOKENS, "ubatch": TOKENS, "max-num-batched-tokens": TOKENS,
     "train-tokens": Limit(2**53, FLOAT_EXACT.reason),
     "batch": BATCH, "parallel": BATCH, "max-num-seqs": BATCH,
-    "gpus": GPUS, "lora-rank": LORA_RANK, "gpu-layers": _LAYERS,
+    "gpus": GPUS, "lora-rank": LORA_RANK, "gpu-layers": _LAYERS, "cpu-moe": _LAYERS,
     "parameters": PARAMETERS,
+    "host-memory": Limit(2**16, "65,536 GiB (64 TiB): 2x the most RAM one server holds (32 TB)"),
+    "host-bandwidth": Limit(1e5, "100,000 GB/s: 12x the fastest GPU memory (8 TB/s); host RAM is under 1,000 GB/s"),
+    "gpu-memory-utilization": Limit(1, "a share of the GPU's memory is at most all of it"),
 }
 
 

@@ -176,10 +176,21 @@ def render_speed(speed) -> list[str]:
     return lines
 
 
+def check_ranges(args: argparse.Namespace) -> None:
+    """Every number given on the command line within its physical range (vramatlas.bounds), before any work."""
+    from .bounds import input_problem
+
+    for name, value in sorted(vars(args).items()):
+        problem = input_problem(name.replace("_", "-"), value)
+        if problem:
+            raise CLIError(problem)
+
+
 def run(args: argparse.Namespace) -> int:
     from .api import InputError, estimate
     from .catalog import load_catalog
 
+    check_ranges(args)
     catalog = load_catalog()
     config = read_config(args.config) if args.config else None
     model = args.model
