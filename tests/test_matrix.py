@@ -48,7 +48,7 @@ def expected_grid(catalog, gpus, variants, methods):
             for g in gpus:
                 for n in counts:
                     for s in contexts:
-                        for b in mx.BATCHES:
+                        for b in (mx.BATCHES if n == 1 else mx.MULTI_GPU_BATCHES):
                             rows.add((g, n, v, m, s, b))
     return rows
 

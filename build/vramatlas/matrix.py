@@ -26,14 +26,16 @@ Which rows exist (the grid, documented on the site's methodology page):
   ternary methods) only for families whose published weights are those (BitNet b1.58, MatMul-free LM); every
   other method for every model.
 * Context lengths 2k, 8k, 32k, 128k and the model's own
-  ``max_position_embeddings``, skipping lengths beyond it; batch 1 and 8.
+  ``max_position_embeddings``, skipping lengths beyond it; batch 1 and 8 on
+  one GPU, batch 1 on several (what the site's pages and charts show).
 * Defaults as ``vramatlas estimate`` uses them: 16 new tokens for inference,
   each method's optimizer and gradient-checkpointing setting, LoRA rank 16 on
   all linear layers. A row can be reproduced with ``vramatlas estimate``.
 
-Size, a deliberate choice: rows = GPUs x (4 counts + node rungs) x model-method
-pairs x contexts x 2 batches: 531,944 rows for 49 GPUs, 35 variants and 17
-methods; 2,100,840 for 84 GPUs, 66 variants and 17 methods. The matrix holds
+Size, a deliberate choice: rows = GPUs x model-method pairs x contexts x
+(2 batches on one GPU + 3 counts and the node rungs at batch 1): 2.52M rows
+for 84 GPUs, 102 variants and 18 methods (3.9M with batch 8 on every count,
+which no page showed: 20 s and 1.3 GB to compute it). The matrix holds
 the pairings people look up (every GPU, the usual counts, contexts and
 batches); every other setting (any length, batch, count, parallelism, LoRA
 rank, optimizer, runtime option) is one ``vramatlas estimate`` away, in the
@@ -42,7 +44,7 @@ it must come with a choice of where it applies (e.g. a runtime only for the
 methods and counts it serves) that keeps the product under
 :data:`ROW_BUDGET`, or raise the budget knowingly: at ~150 bytes a row of
 results and ~250,000 rows/s on the 2-core development machine
-(``benchmarks/``), 2.5M rows are ~10 s and ~400 MB. Evaluation runs in chunks
+(``benchmarks/``), 3M rows are ~15 s and ~450 MB. Evaluation runs in chunks
 of :data:`CHUNK_ROWS` rows, so peak memory is the compact result plus one
 chunk's inputs.
 """
@@ -69,10 +71,11 @@ from .memory import COMPONENTS, PHASES, estimate_columns, estimate_frame, frame_
 from .speed import SPEED_COLUMNS, speed_frame, speed_table
 
 CHUNK_ROWS = 1 << 15  # rows evaluated at once: ~100 float64 inputs x 32Ki rows ~ 25 MiB of case frame
-ROW_BUDGET = 2_500_000  # the matrix's size is a choice (see "Size" above): growing past this is deliberate
+ROW_BUDGET = 3_000_000  # the matrix's size is a choice (see "Size" above): growing past this is deliberate
 
 CONTEXTS = (2048, 8192, 32768, 131072)
 BATCHES = (1, 8)
+MULTI_GPU_BATCHES = (1,)  # on several GPUs only these batches (see "Size")
 GPU_COUNTS = (1, 2, 4, 8)
 NODE_SIZE = 8
 NODE_COUNTS = (16, 32, 64)
@@ -338,12 +341,10 @@ def matrix_keys(variants, methods, gpus) -> pd.DataFrame:
     """The grid as codes: (g, v, m, gpu_count, seq_len, batch), in output order."""
     pairs = method_pairs(variants, methods)
     counted = gpu_count_table(pairs, variants, methods, gpus)
-    inner = (
-        counted.merge(context_table(variants), on="v", how="inner")
-        .merge(pd.DataFrame({"batch": np.asarray(BATCHES, dtype=np.int64)}), how="cross")
-        .sort_values(["gpu_count", "v", "m", "seq_len", "batch"], kind="stable")
-        .reset_index(drop=True)
-    )
+    inner = counted.merge(context_table(variants), on="v", how="inner").merge(
+        pd.DataFrame({"batch": np.asarray(BATCHES, dtype=np.int64)}), how="cross")
+    inner = inner[(inner["gpu_count"] == 1) | inner["batch"].isin(MULTI_GPU_BATCHES)]
+    inner = inner.sort_values(["gpu_count", "v", "m", "seq_len", "batch"], kind="stable").reset_index(drop=True)
     keys = pd.DataFrame({"g": np.arange(len(gpus), dtype=np.int64)}).merge(inner, how="cross")
     return keys
 
