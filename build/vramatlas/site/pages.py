@@ -755,9 +755,12 @@ def model_index(d: SiteData) -> Page:
 _FORMULAS = {
     "weights": ("Every weight at its storage format; block scales add their own bits.",
                 "W = (P_linear · b_linear + P_embed · b_embed + P_head · b_head + P_other · b_other) / 8"),
-    "kv_cache": ("Keys and values of every attention layer for every token (sliding-window layers keep at most the "
-                 "window; MLA keeps its latent).",
-                 "KV = batch · layers · kv_width · tokens · b_kv / 8,  kv_width = 2 · kv_heads · head_dim"),
+    "kv_cache": ("Keys and values of every attention layer for every token, summed layer by layer (sliding-window "
+                 "and chunked layers keep at most their window where the runtime caps them; MLA layers keep their "
+                 "latent where the runtime compresses it, else the decompressed K and V; a sparse-attention indexer "
+                 "keeps its keys), plus the fixed per-sequence state of recurrent layers (Mamba, Gated DeltaNet).",
+                 "KV = batch · (Σ_layers kv_width_l · min(tokens, window_l) · b_kv / 8 + state),  "
+                 "kv_width_l = kv_heads_l · (head_dim_l + v_head_dim_l)"),
     "gradients": ("One gradient per trained parameter.", "G = P_trained · b_grad / 8"),
     "optimizer_states": ("The optimizer's states per trained parameter.",
                          "O = P_trained · (states · bytes_per_state + extra)"),
