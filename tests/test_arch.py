@@ -231,7 +231,7 @@ TRANSFORMERS_CASES = [
     ("deepseek_v3", {}), ("deepseek_v32", {}), ("glm_moe_dsa", {}), ("glm4_moe", {}), ("mimo_v2_flash", {}),
     ("qwen3_next", {}), ("qwen3_5_text", {}), ("qwen3_5_moe_text", {}), ("kimi_linear", {}), ("nemotron_h", {}),
     ("falcon_h1", {}), ("jamba", {}), ("mamba", {}), ("falcon_mamba", {}), ("mamba2", {}), ("granitemoehybrid", {}),
-    ("cohere2", {}), ("olmo2", {}), ("olmo3", {}), ("smollm3", {}), ("phi3", {}), ("phimoe", {}), ("minimax_m2", {}),
+    ("bamba", {"attn_layer_indices": [9, 18, 27]}), ("cohere2", {}), ("olmo2", {}), ("olmo3", {}), ("smollm3", {}), ("phi3", {}), ("phimoe", {}), ("minimax_m2", {}),
     ("ministral3", {}), ("gemma3n_text", {}), ("gemma4_text", {}), ("gemma4_text", {"num_kv_shared_layers": 10}),
     ("gemma4_text", {"enable_moe_block": True, "num_experts": 128, "top_k_experts": 8, "moe_intermediate_size": 704}),
     ("gemma3", {}), ("qwen3_vl", {}), ("qwen3_5", {}), ("mistral3", {}), ("llama4", {}),

@@ -144,7 +144,7 @@ FIELDS_READ = (
     "expert_layer_period", "expert_layer_offset", "attn_layer_period", "attn_layer_offset",
     "moe_latent_size", "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim",
     "index_head_dim", "index_n_heads", "indexer_types", "index_topk_pattern", "index_topk_freq",
-    "index_skip_topk_offset",
+    "index_skip_topk_offset", "attn_layer_indices",
     "linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim", "linear_value_head_dim",
     "linear_conv_kernel_dim", "full_attention_interval", "attn_output_gate", "linear_attn_config",
     "linear_num_heads", "linear_head_dim", "mamba_ssm_dtype", "mamba_ssm_cache_dtype",
@@ -439,6 +439,9 @@ def _mixer_kinds(cfg, fam, n: int) -> list[str]:
                  "sliding": "window", "chunked_attention": "chunked", "linear_attention": "linear", "mamba": "linear",
                  "indexed_attention": "full", "hgrn": "linear"}
         return [names.get(str(t), "unknown:" + str(t)) for t in layer_types]
+    if "attn_layer_indices" in cfg and fam.get("linear") in ("mamba1", "mamba2"):  # Bamba: attention where listed
+        listed = set(cfg.get("attn_layer_indices") or ())
+        return ["full" if i in listed else "linear" for i in range(n)]
     hybrid = _list(cfg, "hybrid_layer_pattern", n)
     if hybrid is not None:
         return ["window" if int(x) else "full" for x in hybrid]
@@ -614,11 +617,11 @@ def native_bits(qc: Mapping[str, Any] | None) -> tuple[float, float, str]:
     method = str(qc.get("quant_method") or "").lower()
     if method == "mxfp4":
         bits, block, scale = _NATIVE_FORMATS["mxfp4"]
-        return 16.0, bits + scale / block, "experts stored as MXFP4 (4.25 bits per weight); other weights bf16"
+        return 16.0, bits + scale / block, "experts stored as MXFP4 (4.25 bits per weight), other weights bf16: --quant mxfp4 estimates it as published"
     if method == "fp8" or qc.get("fmt") == "e4m3" or "float8" in str(qc.get("activation_scheme", "")):
         block = qc.get("weight_block_size") or [128, 128]
         per = 32 / (int(block[0]) * int(block[1])) if isinstance(block, list) and len(block) == 2 else 0.0
-        return 8 + per, 8 + per, f"FP8 e4m3 weights with one fp32 scale per {block[0]}x{block[1]} block"
+        return 8 + per, 8 + per, f"FP8 e4m3 weights with one fp32 scale per {block[0]}x{block[1]} block: --quant fp8-block estimates it as published"
     bits = qc.get("bits") or qc.get("w_bit")
     if bits:
         group = int(qc.get("group_size") or qc.get("q_group_size") or 128)
