@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-_SCALARS = (float, int, bool, str, type(None))
+_SCALARS = frozenset((float, int, bool, str, type(None)))  # checked with type(), so numpy scalars go to numpy
 nan = math.nan
 _numpy = None
 
@@ -39,25 +39,28 @@ def _np():
 
 def is_scalar(*values: Any) -> bool:
     """True when every value is a plain Python scalar (the no-numpy path)."""
-    return all(type(v) in _SCALARS for v in values)
+    for v in values:  # a loop, not all(<generator>): this runs for every operation of one estimate
+        if type(v) not in _SCALARS:
+            return False
+    return True
 
 
-def _promote(result: Any, *inputs: Any) -> Any:
+def _promote(result: Any, a: Any, b: Any) -> Any:
     """numpy's result type for numbers: float as soon as one input is a float."""
-    if type(result) is not float and type(result) in (int, bool) and any(type(v) is float for v in inputs):
+    if (type(result) is int or type(result) is bool) and (type(a) is float or type(b) is float):
         return float(result)
     return result
 
 
 def asarray(x: Any, dtype: Any = None) -> Any:
     """``float`` as dtype: a float column (or float); ``object``/None: the values as they are."""
-    if is_scalar(x):
+    if type(x) in _SCALARS:
         return float(x) if dtype is float else x
     return _np().asarray(x, dtype=dtype)
 
 
 def where(cond: Any, a: Any, b: Any) -> Any:
-    if is_scalar(cond, a, b):
+    if type(cond) in _SCALARS and type(a) in _SCALARS and type(b) in _SCALARS:
         return _promote(a if cond else b, a, b)
     return _np().where(cond, a, b)
 
