@@ -42,10 +42,10 @@ rank, optimizer, runtime option) is one ``vramatlas estimate`` away, in the
 terminal or in the site's calculator. A new dimension multiplies the rows, so
 it must come with a choice of where it applies (e.g. a runtime only for the
 methods and counts it serves) that keeps the product under
-:data:`ROW_BUDGET`, or raise the budget knowingly: at ~150 bytes a row of
+ROW_BUDGET, or raise the budget knowingly: at ~150 bytes a row of
 results and ~250,000 rows/s on the 2-core development machine
 (``benchmarks/``), 3M rows are ~15 s and ~450 MB. Evaluation runs in chunks
-of :data:`CHUNK_ROWS` rows, so peak memory is the compact result plus one
+of CHUNK_ROWS rows, so peak memory is the compact result plus one
 chunk's inputs.
 """
 
