@@ -220,7 +220,7 @@ def mean_wave_efficiency(c, ubatch) -> object:
         f = width_in * width_out * count
         flops = flops + f
         busy_time = busy_time + f / wave_efficiency(c, width_out / gpus_splitting(c), ubatch)
-    return flops / ops.maximum(busy_time, 1.0)
+    return ops.where(flops > 0, flops / ops.maximum(busy_time, 1.0), 1.0)  # no projections at all (Mamba-1): 1
 
 
 def matmul_seconds(c, tokens, ubatch) -> object:
