@@ -538,3 +538,20 @@ def test_build_refuses_what_validate_refuses_before_any_stage(tmp_path, monkeypa
     status, out, err = cli("build", "--out", str(tmp_path / "out"), "--catalog", str(root))
     assert status == 2 and err.count("\n") == 1 and "does not validate" in err and "VA" in err
     assert not (tmp_path / "out" / "site").exists()
+
+
+def test_schema_results_cache_is_keyed_by_content_and_survives_corruption(base, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("VRAMATLAS_NO_CACHE", raising=False)
+    assert validate_root(base, SCHEMA) == []
+    assert list((tmp_path / "cache" / "vramatlas").glob("schema-results-*.json"))
+    f = base / "gpus" / "rtx-4090.yaml"
+    clean = f.read_text()
+    _set_line(f, r"^release_year: .*$", "release_year: '2022'")  # the same file, other bytes
+    assert "VA100" in codes(validate_root(base, SCHEMA))
+    f.write_text(clean)
+    assert validate_root(base, SCHEMA) == []
+    for cached in (tmp_path / "cache" / "vramatlas").glob("schema-results-*.json"):
+        cached.write_text("{ not json")
+    _set_line(f, r"^release_year: .*$", "release_year: '2022'")
+    assert "VA100" in codes(validate_root(base, SCHEMA))

@@ -59,7 +59,7 @@ def validate_root(root: Path, schema_dir: Path = SCHEMA_DIR, rules: list[str] | 
     ``rules`` restricts the post-load rules to those codes (loader problems are always kept).
     """
     from .exceptions import apply_exceptions
-    from .schema import load_validator, schema_path, schema_problems
+    from .schema import SchemaResults, load_validator, schema_path
 
     root = Path(root)
     files, problems = scan_catalogue(root)
@@ -86,8 +86,10 @@ def validate_root(root: Path, schema_dir: Path = SCHEMA_DIR, rules: list[str] | 
                                         f"add {SINGULAR[kind]}.schema.json to {schema_dir.name}/",
                                         severity_of(code)))
                 continue
+            results = SchemaResults(schema_path(schema_dir, kind))
             for doc in docs:
-                problems.extend(schema_problems(doc, validator))
+                problems.extend(results.problems(doc, validator))
+            results.save()
 
     # rules
     unloaded = {(kind_of(d.path) or "", d.path.stem) for d in documents if not d.ok}

@@ -217,3 +217,73 @@ def schema_problems(doc: Document, validator) -> list[Problem]:
     for error in errors:
         problems.extend(describe(doc, error))
     return problems
+
+
+class SchemaResults:
+    """Schema problems remembered per file content, so an unchanged file is not checked again.
+
+    One JSON file per schema and code state in the user's cache folder (beside
+    the compiled catalogues): ``sha256(file bytes) -> problems``. The key covers
+    the schema's bytes and this module's and the loader's code, so a changed
+    schema or message gives a fresh file. ``VRAMATLAS_NO_CACHE=1`` turns it off.
+    Reading or writing the cache never fails validation: a broken cache is a miss.
+    """
+
+    KEEP = 32
+
+    def __init__(self, schema_file: Path):
+        import hashlib
+        import os
+
+        from ..compiled import NO_CACHE_ENV, cache_dir
+
+        self.enabled = not os.environ.get(NO_CACHE_ENV)
+        self.entries: dict[str, list] = {}
+        self.dirty = False
+        h = hashlib.sha256(b"vramatlas-schema-results-1\0")
+        try:
+            h.update(Path(schema_file).read_bytes())
+            for module in (Path(__file__), Path(__file__).parent.parent / "loader.py"):
+                h.update(module.read_bytes())
+        except OSError:
+            self.enabled = False
+        self.path = cache_dir() / f"schema-results-{h.hexdigest()[:32]}.json"
+        if self.enabled:
+            try:
+                data = json.loads(self.path.read_bytes())
+                if isinstance(data, dict):
+                    self.entries = data
+            except (OSError, ValueError):
+                pass
+
+    def problems(self, doc: Document, validator) -> list[Problem]:
+        import hashlib
+
+        if not self.enabled or not doc.raw:
+            return schema_problems(doc, validator)
+        digest = hashlib.sha256(doc.raw).hexdigest()
+        rows = self.entries.get(digest)
+        if isinstance(rows, list):
+            try:
+                return [Problem(doc.path, *row) for row in rows]
+            except TypeError:
+                pass
+        found = schema_problems(doc, validator)
+        self.entries[digest] = [[p.line, p.col, p.code, p.message, p.hint, p.severity] for p in found]
+        self.dirty = True
+        return found
+
+    def save(self) -> None:
+        if not (self.enabled and self.dirty):
+            return
+        try:
+            from ..files import write_atomic
+
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.path, json.dumps(self.entries, separators=(",", ":")))
+            olds = sorted(self.path.parent.glob("schema-results-*.json"), key=lambda p: p.stat().st_mtime,
+                          reverse=True)
+            for old in olds[self.KEEP:]:
+                old.unlink(missing_ok=True)
+        except OSError:
+            pass
