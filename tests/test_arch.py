@@ -202,6 +202,23 @@ def test_a_known_type_with_an_approximated_feature_warns():
     assert read(cfg).warnings
 
 
+def test_a_known_type_with_a_field_it_does_not_read_warns_naming_it():
+    cfg = {**config("gemma-3-1b-it"), "num_memory_layers": 4}
+    warnings = read(cfg).warnings
+    assert warnings and "num_memory_layers" in warnings[0]
+    assert not read(config("gemma-3-1b-it")).warnings
+
+
+def test_expert_key_names_in_use_are_all_read():
+    kimi = config("kimi-linear-48b-a3b")  # Kimi's names: num_experts, num_experts_per_token, num_shared_experts
+    deepseek_names = {k: v for k, v in kimi.items() if k not in ("num_experts", "num_experts_per_token", "num_shared_experts")}
+    deepseek_names.update(n_routed_experts=kimi["num_experts"], num_experts_per_tok=kimi["num_experts_per_token"],
+                          n_shared_experts=kimi["num_shared_experts"])
+    a, b = architecture(kimi), architecture(deepseek_names)
+    assert a["params_total"] == b["params_total"] and active_parameters(a) == active_parameters(b)
+    assert a["experts_active"] == 8 and a["shared_experts"] == 1
+
+
 # ------------------------------------------------------------- transformers
 
 

@@ -137,7 +137,7 @@ FIELDS_READ = (
     "attention_bias", "qkv_bias", "mlp_bias", "sliding_window", "use_sliding_window", "max_window_layers",
     "sliding_window_pattern", "layer_types", "attention_chunk_size", "no_rope_layers",
     "no_rope_layer_interval", "final_logit_softcapping", "num_local_experts", "num_experts", "n_routed_experts",
-    "moe_num_experts", "num_experts_per_tok", "moe_k", "top_k_experts", "moe_topk", "moe_intermediate_size",
+    "moe_num_experts", "num_experts_per_tok", "num_experts_per_token", "num_shared_experts", "moe_k", "top_k_experts", "moe_topk", "moe_intermediate_size",
     "n_shared_experts", "shared_expert_intermediate_size", "moe_shared_expert_intermediate_size",
     "shared_intermediate_size", "first_k_dense_replace", "moe_layer_freq", "mlp_layer_types",
     "decoder_sparse_step", "mlp_only_layers", "moe_layers", "interleave_moe_layer_step",
@@ -189,7 +189,14 @@ _NEUTRAL_FIELDS = (
     "tokenizer_class", "use_return_dict", "bad_words_ids", "begin_suppress_tokens", "num_beams",
     "altup_active_idx", "altup_coef_clip", "altup_correct_scale", "activation_sparsity_pattern",
     "per_layer_config", "rope_local_base_freq", "vision_soft_tokens_per_image", "audio_soft_tokens_per_image",
+    "use_short_conv",  # HGRN-Bit: false in every released MatMul-free LM
+    "use_mambapy", "moe_renormalize", "num_expert_group", "mamba_chunk_size", "linear_attn_config",
 )
+
+# A field this reader does not read whose name suggests it shapes the layers: a known type's config with one
+# gets a warning naming it (the count assumes it changes nothing); an unknown type's is refused.
+_STRUCTURAL = re.compile(r"expert|layer|head|window|lora|kv|state|conv|block|pattern|moe|mtp|nextn|ssm|mamba|linear|"
+                         r"chunk|shared|dense|intermediate|hidden|size|dim|rank|group|sparse|index|num_")
 
 _GATED_ACTS = {"silu", "swish", "swiglu", "gelu_pytorch_tanh", "geglu", "gelu_new_gated", "relu2_gated"}
 
@@ -681,6 +688,11 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
     fam = _family(model_type)
     if fam.get("approx"):
         warnings.append(fam["approx"])
+    elif model_type in KNOWN_TYPES:
+        understood = set(FIELDS_READ) | set(_NEUTRAL_FIELDS) | set(_NESTED_TEXT) | set(_TOWERS)
+        unread = sorted(k for k in cfg if k not in understood and not k.startswith("_") and _STRUCTURAL.search(k))
+        if unread:
+            warnings.append(f"fields not read: {', '.join(unread[:6])}{' ...' if len(unread) > 6 else ''} (counted as if they changed no layer's shape)")
 
     hidden = _positive(cfg, "hidden_size", "n_embd", "d_model", "dim")
     vocab = _positive(cfg, "vocab_size", "padded_vocab_size")
@@ -724,10 +736,10 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
     experts = _int(cfg, "num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts", required=False)
     if cfg.get("enable_moe_block") is False:
         experts = 0
-    active = _int(cfg, "num_experts_per_tok", "moe_k", "top_k_experts", "moe_topk", "experts_per_token", default=2 if experts else 0)
+    active = _int(cfg, "num_experts_per_tok", "num_experts_per_token", "moe_k", "top_k_experts", "moe_topk", "experts_per_token", default=2 if experts else 0)
     expert_width = _int(cfg, "moe_intermediate_size", default=intermediate) if experts else 0
     shared_total = _int(cfg, "shared_expert_intermediate_size", "moe_shared_expert_intermediate_size", "shared_intermediate_size", required=False)
-    n_shared = _int(cfg, "n_shared_experts", required=False)
+    n_shared = _int(cfg, "n_shared_experts", "num_shared_experts", required=False)
     if fam.get("shared_width") and experts:
         shared_total = shared_total or intermediate
     elif not shared_total and n_shared and experts:
