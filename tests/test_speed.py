@@ -414,3 +414,13 @@ def test_matrix_speed_is_the_same_in_chunks(catalog):
     chunked = mx._estimate_keys(keys, vt, mt, gt, chunk_rows=13, speeds=speeds)
     pd.testing.assert_frame_equal(chunked, whole)
     assert whole["decode_tokens_per_s"].notna().any()
+
+
+def test_methodology_speed_section(catalog):
+    from vramatlas.site.speed_page import speed_section
+
+    text = speed_section(catalog)
+    assert text.startswith("## Speed")
+    for heading in ("By kind:", "By runtime:", "By GPU family:", "### The worst speed cases", "Every speed case"):
+        assert heading in text
+    assert "speed-xd-3090-8b-f16-tg512" in text and "nvidia Ampere" in text

@@ -5,9 +5,9 @@ Like the memory model, every function takes whole columns (a mapping of name
 matrix) and returns whole columns; the few element-wise choices go through
 :mod:`vramatlas.xp`, so one estimate needs neither numpy nor pandas.
 
-It is a roofline per phase, with the costs the roofline leaves out:
+The speed model is a roofline per phase, with the costs the roofline leaves out:
 
-* **decode** (one token per sequence per step) streams every active weight
+* decode (one token per sequence per step) streams every active weight
   and the KV cache of the current context from memory. The achieved bandwidth
   is the lower of the kernel's streaming efficiency times the nominal
   bandwidth and what the GPU's compute units can keep in flight (Little's law:
@@ -16,7 +16,7 @@ It is a roofline per phase, with the costs the roofline leaves out:
   nominal rate). On top comes a fixed cost per layer in GPU clock cycles (the
   launches, norms, rope, softmax and reductions whose time does not depend on
   the weights' size) and a fixed host cost per token.
-* **prefill** (a prompt of N tokens, in micro-batches of ``ubatch``) is
+* prefill (a prompt of N tokens, in micro-batches of ``ubatch``) is
   compute-bound in the matrix products, at the peak of the compute unit the
   runtime's kernel really uses (int8 tensor cores for quantized llama.cpp
   weights, FP16 accumulate for F16 on GeForce, fp16 SIMD on Metal ...) times
@@ -28,10 +28,10 @@ It is a roofline per phase, with the costs the roofline leaves out:
 * **several GPUs**: a layer split runs the layers one GPU after the other
   (times add, a hop per boundary); tensor parallel divides the streamed bytes
   and FLOPs and adds two all-reduces per layer over the interconnect.
-* **partial offload**: the layers kept on the host stream at host RAM
+* partial offload: the layers kept on the host stream at host RAM
   bandwidth in decode; in prefill their weights cross the host link once
   per micro-batch (llama.cpp's op offload).
-* **training**: FLOPs per token (6N for full fine-tuning, 4N for adapters,
+* training: FLOPs per token (6N for full fine-tuning, 4N for adapters,
   +2N when checkpointed layers are recomputed, plus attention) at the
   framework's achieved fraction of the bf16 peak (times a runtime's measured
   speed-up), plus the memory-bound optimizer step and the dequantization of

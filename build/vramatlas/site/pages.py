@@ -967,6 +967,9 @@ def methodology(d: SiteData) -> Page:
     except Exception:  # noqa: BLE001 - the grid description is optional
         pass
     out.append(accuracy_section(d))
+    from .speed_page import speed_section
+
+    out.append(speed_section(d.catalog))
     return Page(p, "Methodology & accuracy", "\n".join(out))
 
 
