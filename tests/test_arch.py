@@ -84,8 +84,10 @@ def test_gemma3_text_ties_its_embeddings_by_default():
 def test_nas_blocks_count_per_layer_widths_and_skip_no_op_attention():
     base = {"model_type": "nemotron-nas", "hidden_size": 8192, "num_attention_heads": 64, "vocab_size": 128256,
             "num_hidden_layers": 3, "tie_word_embeddings": False}
-    block = lambda group, mult, no_op=False: {"attention": {"n_heads_in_group": group, "no_op": no_op, "replace_with_linear": False},
-                                              "ffn": {"ffn_mult": mult, "no_op": False, "replace_with_linear": False}}
+    def block(group, mult, no_op=False):
+        return {"attention": {"n_heads_in_group": group, "no_op": no_op, "replace_with_linear": False},
+                "ffn": {"ffn_mult": mult, "no_op": False, "replace_with_linear": False}}
+
     cols = architecture({**base, "block_configs": [block(8, 5.25), block(None, 2.625, True), block(8, 1.3125)]})
     # DeciLM: intermediate = 256 * ceil(int(2 * mult * hidden / 3) / 256): 28672, 14336, 7168
     mlp = 3 * 8192 * (28672 + 14336 + 7168)

@@ -84,8 +84,6 @@ def test_cli(builds, tmp_path, capsys):
 
 
 def test_a_changed_gpu_line_says_its_usable_memory_moved_not_a_zero_percent_peak():
-    import pandas as pd
-
     from vramatlas.diff import diff_frames, render
 
     key = {"gpu": "rtx-4090", "gpu_count": 1, "model": "llama-3.1-8b", "method": "inference-bf16", "seq_len": 8192, "batch": 1}

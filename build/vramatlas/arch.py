@@ -760,7 +760,6 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
         window = int(_num(cfg, "sliding_window", "sliding_window_size", default=0) or 0)
         if cfg.get("sliding_window_size") and not cfg.get("sliding_window"):
             window += 1  # MiMo: the window plus the query token (transformers' conversion)
-        chunk = int(cfg.get("attention_chunk_size") or 0)
         indexer_types = cfg.get("indexer_types")
         if indexer_types is None and cfg.get("index_topk_pattern"):
             indexer_types = [{"F": "full", "S": "shared"}.get(c, c) for c in cfg["index_topk_pattern"]]
