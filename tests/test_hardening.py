@@ -555,3 +555,28 @@ def test_schema_results_cache_is_keyed_by_content_and_survives_corruption(base, 
         cached.write_text("{ not json")
     _set_line(f, r"^release_year: .*$", "release_year: '2022'")
     assert "VA100" in codes(validate_root(base, SCHEMA))
+
+
+@pytest.mark.parametrize("case", ["empty catalogue", "unreadable folder"])
+def test_build_of_an_empty_or_unreadable_catalogue_is_one_located_line(tmp_path, monkeypatch, case):
+    from vramatlas.site import build
+
+    root = tmp_path / "catalog"
+    if case == "empty catalogue":
+        for kind in ("gpus", "models", "methods", "measurements"):
+            (root / kind).mkdir(parents=True)
+        expected = "VA355"
+    else:
+        shutil.copytree(BASE, root)
+        real_scandir, gpus = os.scandir, str(root / "gpus")
+
+        def scandir(path="."):
+            if os.fspath(path) == gpus:
+                raise PermissionError(13, "Permission denied", gpus)
+            return real_scandir(path)
+
+        monkeypatch.setattr(os, "scandir", scandir)
+        expected = "Permission denied"
+    monkeypatch.setattr(build, "default_stages", lambda: pytest.fail("a stage ran"))
+    status, _, err = cli("build", "--out", str(tmp_path / "out"), "--catalog", str(root))
+    assert status == 2 and err.count("\n") == 1 and expected in err and "internal error" not in err

@@ -466,7 +466,6 @@ def build_site(out: Path | str = DEFAULT_DIST_DIR, *, catalog_dir: Path | str | 
     catalog_root = Path(catalog_dir) if catalog_dir else CATALOG_DIR
     out = prepare_out(out, site_src, catalog_root)
     cacheable = stages is None
-    stages = stages or default_stages()
     with build_lock(out), _sigterm_interrupts():
         clear_litter(out)
         key = input_key(catalog_root, site_src) if cacheable else None
@@ -482,6 +481,7 @@ def build_site(out: Path | str = DEFAULT_DIST_DIR, *, catalog_dir: Path | str | 
             gate_seconds = time.perf_counter() - t
         else:
             gate_seconds = None
+        stages = stages or default_stages()  # (imports pandas, altair, mkdocs: only once there is work)
         (out / KEY_NAME).unlink(missing_ok=True)  # the output in place is about to stop matching any key
         stage = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
         try:
