@@ -375,7 +375,7 @@ def _peak(gpu, units) -> tuple[str, float]:
 
 
 def backend_for(block, gpu) -> str:
-    entry = _first(block["backends"], vendors=gpu["vendor"], architectures=gpu["architecture"])
+    entry = _first(block["backends"], vendors=gpu["vendor"], architectures=gpu["architecture"], segments=gpu["segment"])
     if entry is None:
         raise SpeedDataError(f"no backend for {gpu['vendor']} {gpu['architecture']} GPUs")
     return entry["backend"]
@@ -384,7 +384,7 @@ def backend_for(block, gpu) -> str:
 def kernel_for(block, backend: str, quant, gpu):
     """The kernel entry for this backend and GPU that names the weight format's id, else its family,
     else the backend's catch-all entry (one without `formats`)."""
-    candidates = [k for k in block["kernels"] if _matches(k, backends=backend, vendors=gpu["vendor"], architectures=gpu["architecture"])]
+    candidates = [k for k in block["kernels"] if _matches(k, backends=backend, vendors=gpu["vendor"], architectures=gpu["architecture"], segments=gpu["segment"])]
     for fmt in (quant["id"], quant["family"]):
         named = next((k for k in candidates if k.get("formats") and fmt in k["formats"]), None)
         if named is not None:
@@ -405,7 +405,7 @@ def speed_columns(runtime, quant, gpu, *, layer_split: bool, host_bandwidth: flo
     block = runtime["speed"]
     backend = backend_for(block, gpu)
     kernel = kernel_for(block, backend, quant, gpu)
-    cost = _first(block["costs"], backends=backend, vendors=gpu["vendor"], architectures=gpu["architecture"])
+    cost = _first(block["costs"], backends=backend, vendors=gpu["vendor"], architectures=gpu["architecture"], segments=gpu["segment"])
     if cost is None:
         raise SpeedDataError(f"no fixed costs for the {backend} backend")
     compute, memory, link = gpu["compute"], gpu["memory"], gpu["interconnect"]
