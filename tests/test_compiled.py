@@ -169,8 +169,9 @@ def test_the_shipped_json_answers_like_the_yaml_with_no_yaml_at_all(tmp_path):
     shipped.write_text(json.dumps(compiled.compile_catalog(load_yaml_catalog())))
     base = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "empty")}
     base.pop(compiled.CATALOG_JSON_ENV, None)
-    from_yaml, _ = _run_cli(ESTIMATE, {**base, compiled.NO_CACHE_ENV: "1"})
-    from_json, heavy = _run_cli(ESTIMATE, {**base, compiled.CATALOG_JSON_ENV: str(shipped)})
-    assert heavy == []
-    assert from_json == from_yaml
+    for args in (ESTIMATE, [*ESTIMATE[:4], "inference", "--runtime", "llama.cpp", *ESTIMATE[5:]]):
+        from_yaml, _ = _run_cli(args, {**base, compiled.NO_CACHE_ENV: "1"})
+        from_json, heavy = _run_cli(args, {**base, compiled.CATALOG_JSON_ENV: str(shipped)})
+        assert heavy == []
+        assert from_json == from_yaml
     assert not (tmp_path / "empty").exists()  # the shipped JSON needs no cache folder
