@@ -165,3 +165,23 @@ def test_unsloth_offloads_checkpoints_and_fuses_the_loss(catalog):
     from vramatlas.memory import logits_bytes
     a, b = case_row(catalog, **kw), case_row(catalog, runtime="unsloth", quant="nf4", **kw)
     assert logits_bytes(b) * 6 == logits_bytes(a)
+
+
+@pytest.mark.parametrize("tokens,cells,flash", [(512, 4096, False), (1024, 16384, True), (256, 65536, False)])
+def test_replaying_three_layers_gives_the_whole_graphs_buffer(tokens, cells, flash):
+    from vramatlas.ggml_graph import Shape, allocate, build_decoder, compute_buffer_bytes
+
+    for shape in (Shape(4096, 32, 128, 128, 8, 14336, True, 128256, 32),
+                  Shape(2048, 16, 128, 128, 2, 11008, True, 151936, 36),
+                  Shape(4096, 32, 128, 128, 8, 14336, True, 32000, 32, experts_used=2, experts=8)):
+        for output in (True, False):
+            assert compute_buffer_bytes(shape, tokens, cells, flash, output) == allocate(
+                build_decoder(shape, tokens, cells, flash, output))
+
+
+def test_llama_cpp_compute_buffer_is_the_output_phase_when_logits_dominate():
+    from vramatlas.ggml_graph import Shape, compute_buffer_bytes
+
+    # Llama-3-8B, n_ctx 512, n_ubatch 512, no flash attention: 'CUDA0 compute buffer size = 258.50 MiB' (published log)
+    shape = Shape(4096, 32, 128, 128, 8, 14336, True, 128256, 32)
+    assert compute_buffer_bytes(shape, 512, 512, False) == 512 * (4096 + 128256) * 4

@@ -129,6 +129,11 @@ def method_table(catalog, methods: Iterable[str] | None = None) -> pd.DataFrame:
         row.update(method_columns(spec))
         row.update(optimizer_columns(optimizer))
         row.update(runtime_cache_columns())
+        # the runtime the method names (llama.cpp for the GGUF methods): its buffers, as `estimate` computes them
+        runtime = catalog.runtimes.get(spec.get("runtime") or "transformers")
+        row["runtime"] = runtime["id"] if runtime else "transformers"
+        row["runtime_spec"] = runtime if runtime and runtime["compute"]["model"] != "tensors" else None
+        row["runtime_quants"] = catalog.quants
         row.update(
             new_tokens=float(0 if training else DEFAULT_NEW_TOKENS),
             grad_checkpointing=float(bool(spec.get("gradient_checkpointing")) and training),
@@ -179,7 +184,8 @@ def method_pairs(variants: pd.DataFrame, methods: pd.DataFrame) -> pd.DataFrame:
 
 # Columns of `variants` / `methods` / `gpus` that are not inputs of the memory model.
 _NOT_INPUTS = {"model", "model_family", "weights_native", "parameters", "lora_io_default", "lora_in_width_default",
-               "method", "method_kind", "for_weights_native", "optimizer", "lora_on", "gpu", "vendor", "segment"}
+               "method", "method_kind", "for_weights_native", "optimizer", "lora_on", "gpu", "vendor", "segment",
+               "runtime", "runtime_spec", "runtime_quants"}
 
 
 _NOT_INPUTS |= {f"lora_{name}" for name in LORA_MODULES} | {"max_positions", "moe_layers"}
@@ -220,7 +226,56 @@ def case_frame(keys: pd.DataFrame, variants: pd.DataFrame, methods: pd.DataFrame
     cols["batch"] = keys["batch"].to_numpy(dtype=np.float64)
     cols["gpus"] = count.astype(np.float64)
     cols["parallelism"] = np.asarray(["none", "tp", "fsdp"])[np.where(count <= 1, 0, np.where(training, 2, 1))]
+    runtime_case_columns(keys, variants, methods, cols)
     return pd.DataFrame(cols, copy=False)
+
+
+_RUNTIME_ROWS: dict[tuple, dict[str, float]] = {}  # (model, method, seq_len, batch) -> rt columns, across chunks
+
+
+def runtime_case_columns(keys: pd.DataFrame, variants: pd.DataFrame, methods: pd.DataFrame,
+                         cols: dict[str, np.ndarray]) -> None:
+    """Add the rt_* columns (vramatlas.runtimes) to ``cols``, for rows whose method runs on a preallocating
+    runtime (llama.cpp for the GGUF methods), and that runtime's cache layout and KV dtype on those rows.
+
+    They depend on the model, the method and the context only (not the GPU), so they are computed once per
+    distinct (model, method, seq_len, batch) of the chunk and gathered; other rows keep the memory model's
+    PyTorch terms (rt_model 0).
+    """
+    from types import SimpleNamespace
+
+    from .runtimes import RunOptions, runtime_columns
+
+    m = keys["m"].to_numpy()
+    specs = methods["runtime_spec"].to_numpy()
+    uses = np.asarray([spec is not None for spec in specs], dtype=bool)[m]
+    n = len(keys)
+    cols["rt_model"] = np.zeros(n)
+    if not uses.any():
+        return
+    uniq, inverse = np.unique(keys[uses][["v", "m", "seq_len", "batch"]].to_numpy(dtype=np.int64), axis=0,
+                              return_inverse=True)
+    computed = []
+    records = None
+    model_ids, method_ids = variants["model"].tolist(), methods["method"].tolist()
+    for v, mi, seq, batch in uniq.tolist():
+        key = (model_ids[v], method_ids[mi], seq, batch)
+        if key not in _RUNTIME_ROWS:
+            records = records or variants.to_dict("records")
+            method = methods.iloc[int(mi)]
+            _RUNTIME_ROWS[key] = runtime_columns(
+                SimpleNamespace(quants=method["runtime_quants"]), method["runtime_spec"], RunOptions(),
+                records[int(v)], gpu=None, gpus=1, seq_len=int(seq), new_tokens=int(method["new_tokens"]),
+                batch=int(batch), training=bool(method["training"]))
+        computed.append(_RUNTIME_ROWS[key])
+    rows = np.flatnonzero(uses)
+    names = [name for name, value in computed[0].items() if isinstance(value, float)]
+    table = np.asarray([[c[name] for name in names] for c in computed], dtype=np.float64)
+    for j, name in enumerate(names):
+        values = table[inverse.ravel(), j]
+        if name not in cols:
+            cols[name] = np.zeros(n)
+        cols[name][rows] = values
 
 
 def _speed_of_chunk(keys: pd.DataFrame, case: pd.DataFrame, fits: np.ndarray, speeds: dict, n_gpus: int) -> dict[str, np.ndarray]:

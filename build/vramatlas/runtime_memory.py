@@ -213,8 +213,12 @@ def apply(c, out: dict[str, Any]) -> dict[str, Any]:
     host part to fit `rt_host_memory` and a server's pool to hold one sequence of --ctx.
     """
     model = _a(c["rt_model"])
-    terms = {GGML_GRAPH: ggml_terms(c), PROFILE_RUN: pool_terms(c), LAZY: lazy_terms(c)}
-    terms[STATIC_FRACTION] = terms[PROFILE_RUN]
+    # only the mechanisms some row uses (the matrix's chunks mostly hold PyTorch rows and llama.cpp ones)
+    present = {code for code in (GGML_GRAPH, PROFILE_RUN, LAZY, STATIC_FRACTION) if np.any_equal(model, code)}
+    if not present:
+        return out
+    builders = {GGML_GRAPH: ggml_terms, PROFILE_RUN: pool_terms, STATIC_FRACTION: pool_terms, LAZY: lazy_terms}
+    terms = {code: builders[code](c) for code in present}
     keys = ("weights", "kv_cache", "activations", "workspace", "cuda_context")
     result = dict(out)
     eager = model == TENSORS
@@ -233,19 +237,21 @@ def apply(c, out: dict[str, Any]) -> dict[str, Any]:
 
     result["phase_code"] = np.where(eager, out["phase_code"], PHASES.index("start-up"))
     result["phase"] = np.take(PHASES, result["phase_code"])
-    host = 0.0
+    host = np.zeros_like(model)
     for code, t in terms.items():
         host = np.where(model == code, t["host_bytes"], host)
     result["host_bytes"] = np.to_int(host)
     for key in LOG_KEYS:
-        value = np.nan
+        value = np.zeros_like(model) + np.nan
         for code, t in terms.items():
             if "log_" + key in t:
                 value = np.where(model == code, t["log_" + key], value)
         result["log_" + key] = value
     if "capacity_bytes" in c:
         headroom = _a(c["capacity_bytes"]) - result["peak_bytes"]
-        too_small = np.where(model == TENSORS, False, terms[PROFILE_RUN]["pool_too_small"] & (model != GGML_GRAPH) & (model != LAZY))
+        too_small = np.zeros_like(model) > 0
+        for code in present & {PROFILE_RUN, STATIC_FRACTION}:
+            too_small = too_small | ((model == code) & terms[code]["pool_too_small"])
         result["headroom_bytes"] = headroom
         result["fits"] = (headroom >= 0) & (host <= _a(c["rt_host_memory"])) & np.logical_not(too_small)
     return result

@@ -87,6 +87,13 @@ def isnan(x: Any) -> Any:
     return _np().isnan(x)
 
 
+def any_equal(x: Any, value: float) -> bool:
+    """Whether any element equals value (a scalar: whether it does)."""
+    if is_scalar(x):
+        return x == value
+    return bool((_np().asarray(x) == value).any())
+
+
 def floor(x: Any) -> Any:
     """Largest whole number not above x, as a float (numpy.floor); NaN stays NaN."""
     if is_scalar(x):
