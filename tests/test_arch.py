@@ -189,7 +189,7 @@ def test_an_unknown_type_with_standard_fields_is_read_and_says_so():
     cfg = {"model_type": "brand_new", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
            "vocab_size": 10, "intermediate_size": 128, "rope_theta": 10000.0}
     reading = read(cfg)
-    assert reading.columns["params_total"] > 0 and "not in the known list" in reading.notes[0]
+    assert reading.columns["params_total"] > 0 and "not one this reader knows" in reading.warnings[0]
 
 
 def test_an_unknown_layer_kind_is_named():
@@ -253,7 +253,7 @@ TRANSFORMERS_CASES = [
     ("bamba", {"attn_layer_indices": [9, 18, 27]}), ("cohere2", {}), ("olmo2", {}), ("olmo3", {}), ("smollm3", {}), ("phi3", {}), ("phimoe", {}), ("minimax_m2", {}),
     ("ministral3", {}), ("gemma3n_text", {}), ("gemma4_text", {}), ("gemma4_text", {"num_kv_shared_layers": 10}),
     ("gemma4_text", {"enable_moe_block": True, "num_experts": 128, "top_k_experts": 8, "moe_intermediate_size": 704}),
-    ("gemma3", {}), ("qwen3_vl", {}), ("qwen3_5", {}), ("mistral3", {}), ("llama4", {}),
+    ("gemma3", {}), ("qwen3_vl", {}), ("qwen3_5", {}), ("mistral3", {}), ("llama4", {}), ("glm4v", {}), ("glm4v_moe", {}),
 ]
 
 
