@@ -374,3 +374,12 @@ def test_dense_parameters_match_config(variant):
 )
 def test_dense_parameter_count_hand_checked(config, expected):
     assert dense_parameter_count(config) == expected
+
+
+def test_vision_parameters_for_multimodal_checkpoints(families):
+    """A checkpoint with a vision tower says how much of its count the tower is (and a text-only one does not)."""
+    for _fam, v in _all_variants(families):
+        has_tower = "vision_config" in v["config"]
+        assert ("vision_parameters" in v) == has_tower, v["id"]
+        if has_tower:
+            assert 0 < v["vision_parameters"] < v["parameters"] / 2, v["id"]
