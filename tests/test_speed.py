@@ -58,7 +58,7 @@ def synthetic(**overrides):
         "bandwidth": 1e12, "units": 100.0, "clock_hz": 1e9, "interconnect_bandwidth": 1e11, "host_bandwidth": 1e11, "host_link_bandwidth": 2.5e10,
         "decode_efficiency": 0.5, "decode_bytes_per_unit_cycle": 1000.0, "decode_layer_cycles": 1000.0, "token_seconds": 0.0,
         "prefill_peak": 1e15, "prefill_efficiency": 0.5, "prefill_layer_cycles": 0.0, "prefill_tile": 128.0, "prefill_dequantize": 0.0,
-        "attention_peak": 1e15, "rt_act_bytes": 0.0, "rt_graph_tokens": 512.0, "rt_flash_attn": 1.0, "rt_gpu_layer_share": 1.0, "layer_split": 1.0,
+        "attention_peak": 1e15, "rt_act_bytes": 0.0, "rt_graph_tokens": 512.0, "rt_flash_attn": 1.0, "rt_gpu_layer_share": 1.0, "rt_cpu_moe_share": 0.0, "rt_output_on_gpu": 1.0, "rt_kv_on_host": 1.0, "layer_split": 1.0,
         "hop_seconds": 0.0, "allreduce_seconds": 0.0, "train_efficiency": 0.5, "train_peak": 1e15, "train_speedup": 1.0,
     }
     c.update(
@@ -424,3 +424,17 @@ def test_methodology_speed_section(catalog):
     for heading in ("By kind:", "By runtime:", "By GPU family:", "### The worst speed cases", "Every speed case"):
         assert heading in text
     assert "speed-xd-3090-8b-f16-tg512" in text and "nvidia Ampere" in text
+
+
+def test_experts_kept_on_the_host_stream_at_host_bandwidth(catalog):
+    from vramatlas.api import estimate
+
+    def decode(**kw):
+        return estimate(catalog, model="mixtral-8x7b", runtime="llama.cpp", method="inference", quant="q4_k_m", seq_len=512,
+                        new_tokens=64, gpu="rtx-4090", gpus=2, **kw).extra["speed"]["decode_tokens_per_s"]
+
+    all_gpu, half, every = decode(), decode(cpu_moe=16), decode(cpu_moe=32)
+    assert all_gpu > half > every
+    # every routed expert from host RAM: 2 of 8 experts x 3 x 4096 x 14336 x 32 layers at 4.8 bits ~ 6.8 GB per token
+    # at 60 GB/s: ~9 tokens/s at most
+    assert 5.0 < every < 60e9 / 6.7e9

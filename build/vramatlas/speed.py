@@ -49,7 +49,8 @@ from . import xp as ops
 from .memory import kv_cache_bytes
 
 # Columns this module reads besides the architecture, method and runtime columns (vramatlas.runtimes:
-# rt_act_bytes, rt_graph_tokens, rt_flash_attn, rt_gpu_layer_share); speed_columns fills them.
+# rt_act_bytes, rt_graph_tokens, rt_flash_attn, rt_gpu_layer_share, rt_cpu_moe_share, rt_output_on_gpu,
+# rt_kv_on_host); speed_columns fills them.
 SPEED_INPUTS = (
     "bandwidth",  # GPU memory bandwidth, bytes/s (nominal)
     "units",  # SMs / CUs / GPU cores
@@ -97,8 +98,7 @@ def streamed_weight_bytes(c, tokens) -> object:
     experts = ops.maximum(c["experts"], 1.0)
     per_expert = c["params_experts"] / experts
     linear = c["params_attn"] + c["params_mlp"] + per_expert * experts_touched(c, tokens)
-    output = c["params_lm_head"] * c["bpw_lm_head"] + c["tied"] * c["params_embed"] * c["bpw_embedding"]
-    return (linear * c["bpw_linear"] + output + c["params_other"] * c["bpw_other"]) / 8
+    return (linear * c["bpw_linear"] + c["params_other"] * c["bpw_other"]) / 8 + output_bytes(c)
 
 
 def kv_read_bytes(c, context) -> object:
@@ -161,20 +161,40 @@ def hop_seconds(c) -> object:
     return ops.where(c["layer_split"] > 0, (n - 1) * c["hop_seconds"], 0.0)
 
 
+def output_bytes(c) -> object:
+    """The output matrix (the embedding when tied), at its storage bits."""
+    return (c["params_lm_head"] * c["bpw_lm_head"] + c["tied"] * c["params_embed"] * c["bpw_embedding"]) / 8
+
+
+def host_weight_bytes(c, tokens) -> object:
+    """Weight bytes a step over `tokens` tokens finds in host memory: the layers kept on the host
+    (``--gpu-layers``), the experts ``--cpu-moe`` keeps there (of the layers on the GPU), and the
+    output matrix when it stays on the host (llama.cpp keeps it there unless every layer is offloaded)."""
+    share = c["rt_gpu_layer_share"]
+    output = output_bytes(c)
+    experts = c["params_experts"] / ops.maximum(c["experts"], 1.0) * experts_touched(c, tokens) * c["bpw_linear"] / 8
+    layers = streamed_weight_bytes(c, tokens) - output
+    return (1 - share) * layers + ops.minimum(c["rt_cpu_moe_share"], share) * experts + (1 - c["rt_output_on_gpu"]) * output
+
+
 def decode_step_seconds(c, sequences, context) -> object:
     """One decode step of `sequences` sequences at `context` tokens each.
 
     Memory time: the active weights (the experts the batch touches) once, each
-    sequence's KV cache; the GPU's share at the decode bandwidth (divided over
-    tensor-parallel GPUs), the host's share at host RAM bandwidth. Compute
-    time (2 FLOP per weight per sequence, at the prefill unit) only matters
-    for large batches: the step takes the longer of the two, plus the fixed
-    per-layer cycles, the host's per-token cost and the GPUs' hand-overs.
+    sequence's KV cache; what sits on the GPU at the decode bandwidth (divided
+    over tensor-parallel GPUs), what sits in host memory (host_weight_bytes,
+    and the KV cache of host layers where the runtime keeps it there) at host
+    RAM bandwidth. Compute time (2 FLOP per weight per sequence, at the
+    prefill unit) only matters for large batches: the step takes the longer of
+    the two, plus the fixed per-layer cycles, the host's per-token cost and
+    the GPUs' hand-overs.
     """
     share = c["rt_gpu_layer_share"]
-    bytes_step = streamed_weight_bytes(c, sequences) + sequences * kv_read_bytes(c, context)
-    gpu_memory = share * bytes_step / (decode_bandwidth(c) * gpus_splitting(c))
-    host_memory = (1 - share) * bytes_step / c["host_bandwidth"]
+    kv = sequences * kv_read_bytes(c, context)
+    host = host_weight_bytes(c, sequences) + c["rt_kv_on_host"] * (1 - share) * kv
+    on_gpu = streamed_weight_bytes(c, sequences) + kv - host
+    gpu_memory = on_gpu / (decode_bandwidth(c) * gpus_splitting(c))
+    host_memory = host / c["host_bandwidth"]
     flops = 2 * sequences * active_linear_params(c) + attention_flops(c, sequences, context)
     compute = share * flops / (c["prefill_efficiency"] * c["prefill_peak"] * gpus_splitting(c))
     fixed = layer_seconds(c, c["decode_layer_cycles"]) + c["token_seconds"] + hop_seconds(c)
@@ -260,7 +280,7 @@ def prefill_seconds(c) -> object:
     scores = (1 - c["rt_flash_attn"]) * 4 * c["attention_layers"] * c["heads"] * tokens * context * c["rt_act_bytes"]
     activations = (tokens * activation_elements_per_token(c) * c["rt_act_bytes"] + scores) / bandwidth
     fixed = micro_batches * (layer_seconds(c, c["prefill_layer_cycles"]) + hop_seconds(c))
-    host = (1 - c["rt_gpu_layer_share"]) * micro_batches * weights / c["host_link_bandwidth"]
+    host = micro_batches * host_weight_bytes(c, ubatch) / c["host_link_bandwidth"]  # op offload: host weights cross the link
     gpu = c["rt_gpu_layer_share"] * (matmul + dequant + attention + activations)
     return gpu + fixed + host + allreduce_seconds(c, ubatch) * micro_batches
 
@@ -484,6 +504,9 @@ def default_run_columns(runtime) -> dict[str, float]:
         "rt_graph_tokens": float(defaults.get("ubatch") or 0),
         "rt_act_bytes": float(runtime["compute"]["activation_bits"]) / 8,
         "rt_gpu_layer_share": 1.0,
+        "rt_cpu_moe_share": 0.0,
+        "rt_output_on_gpu": 1.0,
+        "rt_kv_on_host": 0.0,
     }
 
 
@@ -493,7 +516,8 @@ def speed_table(catalog, method_ids, gpu_ids) -> dict[str, object]:
     no speed data for that GPU or format."""
     import numpy as np
 
-    keys = SPEED_INPUTS + ("rt_flash_attn", "rt_graph_tokens", "rt_act_bytes", "rt_gpu_layer_share")
+    keys = SPEED_INPUTS + ("rt_flash_attn", "rt_graph_tokens", "rt_act_bytes", "rt_gpu_layer_share", "rt_cpu_moe_share",
+                           "rt_output_on_gpu", "rt_kv_on_host")
     out = {k: np.full(len(method_ids) * len(gpu_ids), np.nan) for k in keys}
     for m, mid in enumerate(method_ids):
         runtime, quant = subjects(catalog, mid)
