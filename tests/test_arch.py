@@ -146,6 +146,18 @@ def test_pure_ssm_state_does_not_grow_with_the_context(catalog):
     assert kv(catalog, "falcon-mamba-7b", 1000) == kv(catalog, "falcon-mamba-7b", 100_000) == 64 * 8192 * (4 + 16) * 2
 
 
+def test_short_convolution_layers_keep_their_taps_as_state(catalog):
+    # LFM2: attention at full_attn_idxs; elsewhere a depthwise conv whose state is hidden x conv_L_cache
+    cfg = {"model_type": "lfm2", "hidden_size": 2048, "num_hidden_layers": 16, "num_attention_heads": 32,
+           "num_key_value_heads": 8, "vocab_size": 65536, "block_ff_dim": 12288, "conv_L_cache": 3,
+           "full_attn_idxs": [2, 5, 8, 10, 12, 14], "max_position_embeddings": 128000}
+    cols = architecture(cfg)
+    assert cols["attention_layers"] == 6 and cols["state_conv_values"] == 10 * 2048 * 3
+    assert cols["intermediate"] == 8192  # 12288 x 2/3, to a multiple of 256
+    row = case_row(catalog, config=cfg, method="inference-bf16", seq_len=1000, new_tokens=0)
+    assert float(kv_cache_bytes(row, 1000)) == 6 * 2 * 8 * 64 * 1000 * 2 + 10 * 2048 * 3 * 2
+
+
 def test_mla_is_decompressed_under_transformers_and_latent_under_a_compressing_runtime(catalog):
     # DeepSeek-V3.2: 61 MLA layers; transformers caches K (128 heads x 192) and V (128 x 128); vLLM the
     # 512 + 64 latent; both keep the indexer's 128-wide keys
@@ -250,7 +262,7 @@ TRANSFORMERS_CASES = [
     ("deepseek_v3", {}), ("deepseek_v32", {}), ("glm_moe_dsa", {}), ("glm4_moe", {}), ("mimo_v2_flash", {}),
     ("qwen3_next", {}), ("qwen3_5_text", {}), ("qwen3_5_moe_text", {}), ("kimi_linear", {}), ("nemotron_h", {}),
     ("falcon_h1", {}), ("jamba", {}), ("mamba", {}), ("falcon_mamba", {}), ("mamba2", {}), ("granitemoehybrid", {}),
-    ("bamba", {"attn_layer_indices": [9, 18, 27]}), ("cohere2", {}), ("olmo2", {}), ("olmo3", {}), ("smollm3", {}), ("phi3", {}), ("phimoe", {}), ("minimax_m2", {}),
+    ("bamba", {"attn_layer_indices": [9, 18, 27]}), ("lfm2", {"full_attn_idxs": [2, 5, 8, 10, 12, 14]}), ("cohere2", {}), ("olmo2", {}), ("olmo3", {}), ("smollm3", {}), ("phi3", {}), ("phimoe", {}), ("minimax_m2", {}),
     ("ministral3", {}), ("gemma3n_text", {}), ("gemma4_text", {}), ("gemma4_text", {"num_kv_shared_layers": 10}),
     ("gemma4_text", {"enable_moe_block": True, "num_experts": 128, "top_k_experts": 8, "moe_intermediate_size": 704}),
     ("gemma3", {}), ("qwen3_vl", {}), ("qwen3_5", {}), ("mistral3", {}), ("llama4", {}), ("glm4v", {}), ("glm4v_moe", {}),

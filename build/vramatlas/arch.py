@@ -110,6 +110,7 @@ KNOWN_TYPES: dict[str, dict[str, Any]] = {
     "falcon_h1": {"linear": "mamba2", "parallel": True},
     "jamba": {"linear": "mamba1"}, "mamba": {"linear": "mamba1"}, "falcon_mamba": {"linear": "mamba1"},
     "mamba2": {"linear": "mamba2"},
+    "lfm2": {"linear": "shortconv", "qk_norm": "head", "ff_auto_adjust": True},
     "nemotron-nas": {"nas": True},
     # multimodal wrappers: the language model is under text_config
     "gemma3": {"text": "gemma3_text", "projector_norm": True}, "llama4": {"text": "llama4_text"},
@@ -151,7 +152,8 @@ FIELDS_READ = (
     "expert_layer_period", "expert_layer_offset", "attn_layer_period", "attn_layer_offset",
     "moe_latent_size", "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim",
     "index_head_dim", "index_n_heads", "indexer_types", "index_topk_pattern", "index_topk_freq",
-    "index_skip_topk_offset", "attn_layer_indices",
+    "index_skip_topk_offset", "attn_layer_indices", "conv_L_cache", "conv_bias", "full_attn_idxs", "block_ff_dim",
+    "block_auto_adjust_ff_dim", "block_ffn_dim_multiplier", "block_multiple_of", "tie_embedding",
     "linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim", "linear_value_head_dim",
     "linear_conv_kernel_dim", "full_attention_interval", "attn_output_gate", "linear_attn_config",
     "linear_num_heads", "linear_head_dim", "mamba_ssm_dtype", "mamba_ssm_cache_dtype",
@@ -424,8 +426,17 @@ def _hgrn(cfg, hidden: int) -> Mixer:
     return Mixer("hgrn", sum(i * o for i, o in shapes.values()), ssm_state=hidden, shapes=shapes, q_width=hidden, out_width=hidden)
 
 
+def _shortconv(cfg, hidden: int) -> Mixer:
+    """LFM2's gated short convolution: in_proj to B, C, x; a depthwise conv of conv_L_cache taps; out_proj."""
+    taps = _int(cfg, "conv_L_cache", default=3)
+    bias = bool(cfg.get("conv_bias"))
+    shapes = {"q": (hidden, 3 * hidden), "o": (hidden, hidden)}
+    params = 4 * hidden * hidden + hidden * taps + bias * (3 * hidden + hidden + hidden)
+    return Mixer("shortconv", params, conv_state=hidden * taps, shapes=shapes, q_width=hidden, out_width=hidden)
+
+
 def _linear_mixer(kind: str, cfg, hidden: int) -> Mixer:
-    readers = {"gdn": _gdn, "kda": _kda, "mamba1": _mamba1, "mamba2": _mamba2, "hgrn": _hgrn}
+    readers = {"gdn": _gdn, "kda": _kda, "mamba1": _mamba1, "mamba2": _mamba2, "hgrn": _hgrn, "shortconv": _shortconv}
     if kind not in readers:
         raise ConfigError(f"config has linear-attention/SSM layers but its model_type '{cfg.get('model_type')}' does not say which kind")
     return readers[kind](cfg, hidden)
@@ -451,8 +462,12 @@ def _mixer_kinds(cfg, fam, n: int) -> list[str]:
     if layer_types is not None:
         names = {"full_attention": "full", "attention": "full", "global": "full", "sliding_attention": "window",
                  "sliding": "window", "chunked_attention": "chunked", "linear_attention": "linear", "mamba": "linear",
-                 "indexed_attention": "full", "hgrn": "linear"}
+                 "indexed_attention": "full", "hgrn": "linear", "conv": "linear"}
         return [names.get(str(t), "unknown:" + str(t)) for t in layer_types]
+    if fam.get("linear") == "shortconv":  # LFM2: attention at full_attn_idxs, short convolutions elsewhere
+        listed = cfg.get("full_attn_idxs")
+        listed = set(range(n)) if listed is None else set(listed)
+        return ["full" if i in listed else "linear" for i in range(n)]
     if "attn_layer_indices" in cfg and fam.get("linear") in ("mamba1", "mamba2"):  # Bamba: attention where listed
         listed = set(cfg.get("attn_layer_indices") or ())
         return ["full" if i in listed else "linear" for i in range(n)]
@@ -758,6 +773,14 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
     if fam.get("linear") == "hgrn" and not cfg.get("intermediate_size"):
         ratio = cfg.get("hidden_ratio") or 4
         intermediate = 256 * math.ceil(int(hidden * ratio * 2 / 3) / 256)
+    if fam.get("ff_auto_adjust"):  # LFM2: intermediate (block_ff_dim) x 2/3 x multiplier, to a multiple of 256
+        intermediate = _int(cfg, "block_ff_dim", default=intermediate)
+        if cfg.get("block_auto_adjust_ff_dim", True):
+            intermediate = int(2 * intermediate / 3)
+            if cfg.get("block_ffn_dim_multiplier") is not None:
+                intermediate = int(float(cfg["block_ffn_dim_multiplier"]) * intermediate)
+            step = _int(cfg, "block_multiple_of", default=256)
+            intermediate = step * ((intermediate + step - 1) // step)
     dense_width = _int(cfg, "intermediate_size_mlp", default=intermediate) if fam.get("shared_width") else intermediate
 
     experts = _int(cfg, "num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts", required=False)
@@ -867,7 +890,7 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
     blocks_with_norm = sum(bool(m.kind != "none") + bool(f.kind != "none") for m, f in layers)
     norms = blocks_with_norm * hidden * norms_per_layer // 2 + hidden
     tie_default = TRANSFORMERS_DEFAULTS.get(model_type, {}).get("tie_word_embeddings", model_type in ("gemma", "gemma2", "gemma3_text", "falcon", "cohere", "cohere2", "bitnet"))
-    tied = bool(cfg.get("tie_word_embeddings", tie_default))
+    tied = bool(_num(cfg, "tie_word_embeddings", "tie_embedding", default=tie_default))
     embed = vocab * hidden
     per_layer_embed = 0
     if cfg.get("hidden_size_per_layer_input") and cfg.get("vocab_size_per_layer_input"):
