@@ -43,11 +43,35 @@ PRECISION_COLORS = ("#1a9850", "#91cf60", "#fee08b", "#80cdc1", "#e6e6e6")
 WIDTH = 640
 
 
+# Every chart: labels of at least 11 px (readable on a phone), text in the page's own colour
+# ("currentColor": dark mode turns it light without a re-render), a transparent background.
+CONFIG = {
+    "background": "transparent",
+    "font": "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif",
+    "axis": {"labelFontSize": 11, "titleFontSize": 12, "labelColor": "currentColor", "titleColor": "currentColor",
+             "domainColor": "#888888", "tickColor": "#888888", "gridColor": "#88888840"},
+    "legend": {"labelFontSize": 11, "titleFontSize": 12, "labelColor": "currentColor", "titleColor": "currentColor"},
+    "title": {"fontSize": 13, "color": "currentColor", "subtitleColor": "currentColor"},
+    "text": {"fontSize": 11},
+    "view": {"stroke": None},
+}
+# Okabe & Ito's colour-blind-safe pair, with a label on every bar as the second cue.
+FITS_COLORS = {"fits": "#0072B2", "does not fit": "#D55E00", "beyond its maximum context": "#999999"}
+
+
 def spec(chart: alt.TopLevelMixin) -> dict:
-    """The Vega-Lite dict of a chart, validated against the schema by Altair; strings Vega-safe."""
+    """The Vega-Lite dict of a chart, validated against the schema by Altair, with the site's config;
+    strings Vega-safe."""
     from ..escape import vega_safe
 
-    return vega_safe(chart.to_dict(validate=True))
+    out = vega_safe(chart.to_dict(validate=True))
+    config = out.setdefault("config", {})
+    for key, value in CONFIG.items():
+        if isinstance(value, dict):
+            config[key] = {**value, **config.get(key, {})}
+        else:
+            config.setdefault(key, value)
+    return out
 
 
 def component_label(name: str) -> str:
@@ -66,7 +90,7 @@ def heatmap(url: str, gpu_order: Sequence[str], model_order: Sequence[str]) -> a
     data = alt.Data(url=url, format=alt.DataFormat(type="json"))
     return (
         alt.Chart(data, title="Best inference format that fits on one card (8k context, batch 1)")
-        .mark_rect(stroke="white", strokeWidth=0.5)
+        .mark_rect(stroke="#88888860", strokeWidth=0.5)
         .encode(
             x=alt.X("m:N", sort=list(model_order), title=None,
                     axis=alt.Axis(labelAngle=-50, labelLimit=140, orient="top")),
@@ -117,8 +141,10 @@ def memory_vs_context(url: str, model_names: Sequence[str], methods: Sequence[st
                     axis=alt.Axis(values=[2048, 4096, 8192, 16384, 32768, 65536, 131072], labelExpr=_K_LABEL)),
             y=alt.Y("gib:Q", title="peak memory per GPU (GiB)",
                     scale=alt.Scale(domain=[0, round(capacity_gib * 1.6, 1)], clamp=False)),
-            color=alt.Color("m:N", title="model", sort=list(model_names), legend=alt.Legend(labelLimit=200),
-                            scale=alt.Scale(scheme="category20")),
+            color=alt.Color("m:N", title="model", sort=list(model_names),
+                            legend=alt.Legend(labelLimit=200, orient="bottom", columns=2),
+                            scale=alt.Scale(scheme="tableau10")),
+            shape=alt.Shape("m:N", title="model", sort=list(model_names)),
             tooltip=[alt.Tooltip("m:N", title="model"), alt.Tooltip("s:Q", title="context", format=","),
                      alt.Tooltip("gib:Q", title="peak (GiB)", format=".1f")],
         )
@@ -133,7 +159,7 @@ def memory_vs_context(url: str, model_names: Sequence[str], methods: Sequence[st
     return (
         alt.layer(lines, rule, text)
         .add_params(method)
-        .properties(width=WIDTH, height=340,
+        .properties(width="container", height=340,
                     title="Peak memory against context, batch 1 (above the red line: does not fit)")
     )
 
@@ -153,15 +179,17 @@ def component_bars(frame: pd.DataFrame, title: str) -> alt.Chart:
         alt.Chart(data, title=title)
         .mark_bar()
         .encode(
-            y=alt.Y("method:N", title=None, sort=list(dict.fromkeys(frame["method"])), axis=alt.Axis(labelLimit=220)),
+            y=alt.Y("method:N", title=None, sort=list(dict.fromkeys(frame["method"])),
+                    axis=alt.Axis(labelLimit=alt.ExprRef("width < 300 ? 90 : 220"))),
             x=alt.X("sum(gib):Q", title="peak memory per GPU (GiB)"),
             color=alt.Color("component:N", title="component", sort=labels,
-                            scale=alt.Scale(domain=labels, range=[COMPONENT_COLORS[c] for c in present])),
+                            scale=alt.Scale(domain=labels, range=[COMPONENT_COLORS[c] for c in present]),
+                            legend=alt.Legend(orient="bottom", columns=3)),
             order=alt.Order("order:Q"),
             tooltip=[alt.Tooltip("method:N"), alt.Tooltip("component:N"),
                      alt.Tooltip("gib:Q", title="GiB", format=".2f")],
         )
-        .properties(width=WIDTH - 160, height=alt.Step(22))
+        .properties(width="container", height=alt.Step(22))
     )
 
 
@@ -179,7 +207,9 @@ def model_context_lines(frame: pd.DataFrame, cards: pd.DataFrame, title: str) ->
             x=alt.X("seq_len:Q", scale=alt.Scale(type="log", base=2), title="context length (tokens, log scale)",
                     axis=alt.Axis(labelExpr=_K_LABEL)),
             y=alt.Y("gib:Q", title="peak memory per GPU (GiB, log scale)", scale=alt.Scale(type="log", domain=[bottom, top], nice=False)),
-            color=alt.Color("method:N", title="method", sort=list(dict.fromkeys(frame["method"]))),
+            color=alt.Color("method:N", title="method", sort=list(dict.fromkeys(frame["method"])),
+                            legend=alt.Legend(orient="bottom", columns=4)),
+            shape=alt.Shape("method:N", title="method", sort=list(dict.fromkeys(frame["method"]))),
             tooltip=[alt.Tooltip("method:N"), alt.Tooltip("seq_len:Q", title="context", format=","),
                      alt.Tooltip("gib:Q", title="peak (GiB)", format=".1f")],
         )
@@ -187,72 +217,91 @@ def model_context_lines(frame: pd.DataFrame, cards: pd.DataFrame, title: str) ->
     rules = alt.Chart(cards).mark_rule(color="#777", strokeDash=[4, 3]).encode(y="gib:Q")
     labels = (
         alt.Chart(cards)
-        .mark_text(align="right", dy=-5, color="#555", fontSize=10)
-        .encode(y="gib:Q", x=alt.value(WIDTH - 200), text="name:N")
+        .mark_text(align="right", dy=-5, color="#777777", fontSize=11)
+        .encode(y="gib:Q", x=alt.value(alt.ExprRef("width")), text="name:N")
     )
-    return alt.layer(lines, rules, labels).properties(width=WIDTH - 200, height=320, title=title)
+    return alt.layer(lines, rules, labels).properties(width="container", height=320, title=title)
 
 
 # ---------------------------------------------------------------- explorer
 
 
-def explorer(data_url: str, gpus_url: str, gpu_ids: Sequence[str], gpu_names: Sequence[str],
-             methods: Sequence[str], method_labels: Sequence[str], contexts: Sequence[int],
-             batches: Sequence[int], model_order: Sequence[str], *, gpu: str, method: str,
-             context: int, batch: int) -> alt.LayerChart:
-    """Every model's peak memory for the chosen method, context and batch, against the chosen GPU.
+def explorer(model_order: Sequence[str]) -> alt.LayerChart:
+    """Every model's peak memory for the chosen GPU, method, context and batch, against the card's memory.
 
-    Inputs (Vega-Lite parameters bound to form elements): GPU, method,
-    context, batch. Data (by URL): rows m, t, s, b, n (GiB without CUDA
-    context); GPUs: id, name, cap (GiB), ctx (GiB).
+    The page's controls (assets/js/explorer.js) compute the rows from data/curves.json and
+    data/gpus.json and hand them to the named data ``rows`` (m: model, gib: peak incl. the
+    card's CUDA context or null beyond the model's maximum context, x: where the label sits,
+    verdict, label, spare) and ``cap`` (cap, name); the table under the chart shows the same rows.
+    Bars are coloured by verdict (colour-blind-safe) and labelled, so colour is never the only cue.
     """
-    p_gpu = alt.param(name="gpu", value=gpu,
-                      bind=alt.binding_select(options=list(gpu_ids), labels=list(gpu_names), name="GPU "))
-    p_method = alt.param(name="method", value=method,
-                         bind=alt.binding_select(options=list(methods), labels=list(method_labels), name="Method "))
-    p_ctx = alt.param(name="context", value=int(context),
-                      bind=alt.binding_select(options=[int(c) for c in contexts],
-                                              labels=[_k(c) for c in contexts], name="Context "))
-    p_batch = alt.param(name="batch", value=int(batch),
-                        bind=alt.binding_radio(options=[int(b) for b in batches], name="Batch "))
-    data = alt.Data(url=data_url, format=alt.DataFormat(type="json"))
-    gpus = alt.Data(url=gpus_url, format=alt.DataFormat(type="json"))
-    lookup = alt.LookupData(data=gpus, key="id", fields=["cap", "ctx", "name"])
+    xmax = alt.param(name="xmax", value=1024)
+    rows = alt.Data(name="rows")
+    y = alt.Y("m:N", sort=list(model_order), title=None,
+              axis=alt.Axis(labelLimit=alt.ExprRef("width < 320 ? 120 : 220")))
+    x_scale = alt.Scale(type="log", domainMin=0.25, domainMax=alt.ExprRef("xmax"), nice=False)
+    tooltip = [alt.Tooltip("m:N", title="model"), alt.Tooltip("gib:Q", title="peak (GiB)", format=".2f"),
+               alt.Tooltip("spare:Q", title="headroom (GiB)", format=".2f"), alt.Tooltip("verdict:N", title="verdict")]
     bars = (
-        alt.Chart(data)
-        .transform_filter("datum.t == method && datum.s == context && datum.b == batch")
-        .transform_calculate(gsel="gpu")
-        .transform_lookup(lookup="gsel", from_=lookup)
-        .transform_calculate(
-            gib="datum.n + datum.ctx",
-            verdict="datum.n + datum.ctx <= datum.cap ? 'fits' : 'does not fit'",
-            spare="datum.cap - datum.n - datum.ctx",
-        )
+        alt.Chart(rows)
+        .transform_filter("datum.gib != null")
         .mark_bar()
         .encode(
-            y=alt.Y("m:N", sort=list(model_order), title=None, axis=alt.Axis(labelLimit=220)),
-            x=alt.X("gib:Q", title="peak memory per GPU (GiB, log scale)", stack=None,
-                    scale=alt.Scale(type="log", domainMin=0.25, nice=False)),
+            y=y,
+            x=alt.X("gib:Q", title="peak memory per GPU (GiB, log scale)", stack=None, scale=x_scale),
             color=alt.Color("verdict:N", title="on one card",
-                            scale=alt.Scale(domain=["fits", "does not fit"], range=["#1a9850", "#d73027"])),
-            tooltip=[alt.Tooltip("m:N", title="model"), alt.Tooltip("gib:Q", title="peak (GiB)", format=".2f"),
-                     alt.Tooltip("spare:Q", title="headroom (GiB)", format=".2f"),
-                     alt.Tooltip("verdict:N", title="verdict")],
+                            scale=alt.Scale(domain=list(FITS_COLORS), range=list(FITS_COLORS.values())),
+                            legend=alt.Legend(orient="top", direction="horizontal")),
+            tooltip=tooltip,
+        )
+    )
+    labels = (
+        alt.Chart(rows)
+        .mark_text(align="left", dx=3, baseline="middle")
+        .encode(y=y, x=alt.X("x:Q", scale=x_scale), text="label:N", tooltip=tooltip,
+                color=alt.value("currentColor"))
+    )
+    rule = (
+        alt.Chart(alt.Data(name="cap"))
+        .mark_rule(color="#888888", strokeDash=[6, 3], strokeWidth=2)
+        .encode(x=alt.X("cap:Q", scale=x_scale),
+                tooltip=[alt.Tooltip("name:N", title="GPU"), alt.Tooltip("cap:Q", title="usable (GiB)", format=".1f")])
+    )
+    return (
+        alt.layer(bars, labels, rule)
+        .add_params(xmax)
+        .properties(width="container", height=alt.Step(16),
+                    title="Peak memory per model (dashed line: the GPU's usable memory)")
+    )
+
+
+def calculator_breakdown() -> alt.LayerChart:
+    """The calculator's answer as one stacked bar per GPU (GiB), the card's usable memory as a line.
+
+    Named data ``breakdown`` (component, gib, order, bar) and ``capacity`` (cap, label), filled by
+    assets/js/calculator.js from the JSON the estimate printed.
+    """
+    present = [component_label(c) for c in COMPONENTS]
+    bars = (
+        alt.Chart(alt.Data(name="breakdown"))
+        .mark_bar()
+        .encode(
+            y=alt.Y("bar:N", title=None),
+            x=alt.X("sum(gib):Q", title="memory per GPU (GiB)"),
+            color=alt.Color("component:N", title="component", sort=present,
+                            scale=alt.Scale(domain=present, range=[COMPONENT_COLORS[c] for c in COMPONENTS]),
+                            legend=alt.Legend(orient="bottom", columns=3)),
+            order=alt.Order("order:Q"),
+            tooltip=[alt.Tooltip("component:N"), alt.Tooltip("gib:Q", title="GiB", format=".2f")],
         )
     )
     rule = (
-        alt.Chart(gpus)
-        .transform_filter("datum.id == gpu")
-        .mark_rule(color="#333", strokeDash=[6, 3], strokeWidth=2)
-        .encode(x=alt.X("cap:Q", scale=alt.Scale(type="log")), tooltip=[alt.Tooltip("name:N", title="GPU"),
-                                    alt.Tooltip("cap:Q", title="usable (GiB)", format=".1f")])
+        alt.Chart(alt.Data(name="capacity"))
+        .mark_rule(color="#888888", strokeDash=[6, 3], strokeWidth=2)
+        .encode(x="cap:Q", tooltip=[alt.Tooltip("label:N", title="GPU")])
     )
-    return (
-        alt.layer(bars, rule)
-        .add_params(p_gpu, p_method, p_ctx, p_batch)
-        .properties(width=WIDTH - 120, height=alt.Step(14),
-                    title="Peak memory per model (dashed line: the GPU's usable memory)")
-    )
+    return alt.layer(bars, rule).properties(width="container", height=60,
+                                            title="Where the memory goes (dashed: the GPU's usable memory)")
 
 
 # ---------------------------------------------------------------- accuracy
@@ -280,7 +329,7 @@ def predicted_vs_measured(frame: pd.DataFrame) -> alt.LayerChart:
         )
     )
     line = alt.Chart(ident).mark_line(color="#888", strokeDash=[5, 4]).encode(x="x:Q", y="y:Q")
-    return alt.layer(line, points).properties(width=420, height=420,
+    return alt.layer(line, points).properties(width="container", height=420,
                                               title="Predicted against measured peak (dashed: exact)")
 
 

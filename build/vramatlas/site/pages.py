@@ -34,6 +34,7 @@ from ..escape import html_text, json_for_html, link_url as escape_link_url, vega
 from .. import memory
 from ..memory import COMPONENTS
 from . import charts
+from .render import MD, render
 
 GiB = 2**30
 
@@ -139,11 +140,41 @@ def md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: str |
     return "\n".join(out) + "\n"
 
 
-def chart_block(chart_id: str, spec: dict, label: str) -> str:
-    """A chart's place on a page: charts.js renders the embedded Vega-Lite spec."""
-    return (f'\n<div class="vega-chart" id="{attr(chart_id)}" role="figure" aria-label="{attr(label)}">'
-            f'<div class="vega-target"></div>'
+def chart_block(chart_id: str, spec: dict, label: str, numbers: str = "") -> str:
+    """A chart's place on a page: charts.js renders the embedded Vega-Lite spec.
+
+    ``numbers``: the chart's text alternative with its numbers, read out with the figure's label
+    (aria-describedby), for readers who cannot see the chart; the table beside it has them all.
+    """
+    desc = f'<p class="va-sr" id="{attr(chart_id)}-desc">{attr(numbers)}</p>' if numbers else ""
+    described = f' aria-describedby="{attr(chart_id)}-desc"' if numbers else ""
+    return (f'\n<div class="vega-chart" id="{attr(chart_id)}" role="figure" aria-label="{attr(label)}"{described}>'
+            f'{desc}<div class="vega-target"></div>'
             f'<script type="application/json">{script_json(spec)}</script></div>\n\n')
+
+
+def sort_key(text: Any, key: Any) -> str:
+    """A table cell whose column sorts by ``key`` (a number), not by its text: "374 M" before "6.7 B"."""
+    return f'<span data-sort="{attr(key)}">{text}</span>'
+
+
+CALCULATOR = "calculator.md"
+
+
+def calc_link(text: Any, from_page: str, **options: Any) -> str:
+    """``text`` as a Markdown link into the calculator with these estimate options (CLI names, ``_`` as ``-``)."""
+    from urllib.parse import urlencode
+
+    query = urlencode({name.replace("_", "-"): value for name, value in options.items() if value is not None})
+    return f"[{text}]({rel(from_page, CALCULATOR)}?{query})"
+
+
+def page_url(md_path: str) -> str:
+    """The site-root-relative URL MkDocs gives a docs-relative Markdown path (directory URLs)."""
+    stem = md_path[:-3] if md_path.endswith(".md") else md_path
+    if stem == "index" or stem.endswith("/index"):
+        stem = stem[: -len("index")]
+    return stem if not stem or stem.endswith("/") else stem + "/"
 
 
 def noscript_note() -> str:
@@ -201,6 +232,10 @@ class SiteData:
     def variant_ids(self) -> list[str]:
         """Variants by parameter count."""
         return sorted(self.catalog.variants, key=lambda v: (int(self.catalog.variants[v].get("parameters") or 0), v))
+
+    def released(self, vid: str) -> bool:
+        """A published checkpoint exists (an ``hf_repo``), not only a paper's size point."""
+        return bool(self.catalog.variants[vid].get("hf_repo"))
 
     def variant_name(self, vid: str) -> str:
         return str(self.catalog.variants[vid].get("name") or vid)
@@ -366,7 +401,9 @@ class SiteData:
         if (vid, mid) not in self.pairs:
             return ""
         n = self.fewest.get((gid, vid, mid))
-        return str(n) if n else f"> {self.max_count}"
+        # No count tried fits: sharding divides weights, gradients and optimizer states, but each GPU
+        # keeps its own activations and logits whole, so beyond that more cards do not help.
+        return str(n) if n else sort_key("**no count**", 10**9)
 
     @cached_property
     def best_format(self) -> pd.DataFrame:
@@ -415,58 +452,87 @@ def _sources(items: Any) -> str:
 def home(d: SiteData) -> Page:
     p = "index.md"
     cat = d.catalog
-    counts = f"{len(cat.gpus)} GPUs, {len(cat.models)} model families ({len(cat.variants)} variants), {len(cat.methods)} methods"
-    rows = len(d.matrix)
-    out = [
-        "# vramatlas\n",
-        "**Can this GPU, or this many of them, run or fine-tune this language model with this method, "
-        "at this context length and batch size, and with how much memory to spare?** vramatlas answers it "
-        f"for every pairing at once: {counts}, {rows:,} rows in the compatibility matrix, each computed "
-        "with one memory model that is [checked against measured peaks](methodology.md).\n",
-        "Memory is in GiB (2^30 bytes), per GPU, as `nvidia-smi` shows it for the process at its peak.\n",
-        "## Pick your GPU or your model\n",
-        '<div class="va-pick" markdown>\n',
-    ]
+    segments = []
     for seg in SEGMENTS:
         ids = [g for g in d.gpu_ids if d.catalog.gpus[g].get("segment") == seg]
-        if not ids:
-            continue
-        items = "\n".join(f"- [{esc(d.gpu_name(g))}]({rel(p, d.gpu_page(g))})" for g in ids)
-        out.append(f'<details class="abstract" markdown><summary>{attr(SEGMENT_TITLES.get(seg, seg))} GPUs ({len(ids)})</summary>\n\n{items}\n\n</details>\n')
-    fam_items = "\n".join(f"- [{esc(d.catalog.models[f].get('name') or f)}]({rel(p, d.family_page(f))})" for f in d.family_ids)
-    out.append(f'<details class="abstract" markdown><summary>Model families ({len(d.family_ids)})</summary>\n\n{fam_items}\n\n</details>\n')
-    out.append("</div>\n")
-    out.append("Or open the [matrix explorer](explorer.md) and choose a GPU, method, context and batch yourself.\n")
-    out.append("## What fits where, at a glance\n")
-    out.append("Each cell: the most precise inference format (bf16, then 8-bit, then 4-bit) whose predicted peak fits on "
-               "**one** card, at 8k tokens of context (or the model's maximum when shorter), batch 1, 16 new tokens. "
-               "Hover a cell for the peak in GiB.\n")
+        if ids:
+            segments.append({"title": SEGMENT_TITLES.get(seg, seg),
+                             "gpus": [{"id": g, "name": d.gpu_name(g),
+                                       "link": MD(f"[{esc(d.gpu_name(g))}]({rel(p, d.gpu_page(g))})")} for g in ids]})
     best = d.best_format
-    spec = charts.spec(charts.heatmap("data/heatmap.json", [d.gpu_name(g) for g in d.gpu_ids],
-                                      [d.variant_name(v) for v in d.variant_ids]))
-    out.append(chart_block("home-heatmap", spec, "Heatmap: best inference format per GPU and model"))
-    out.append(noscript_note())
-    out.append("### The largest model each card runs (one card, 8k context, batch 1)\n")
-    rows_md = []
     params = {v: int(d.catalog.variants[v].get("parameters") or 0) for v in d.variant_ids}
+    rows = []
     for g in d.gpu_ids:
-        sub = best[best["gpu"] == g]
+        sub = best[(best["gpu"] == g) & best["model"].map(d.released)]
         cells = []
         for c in ("bf16", "8-bit", "4-bit"):
             ok = sub[sub["cat"].isin(charts.PRECISION_ORDER[: charts.PRECISION_ORDER.index(c) + 1])]
             if len(ok):
                 v = max(ok["model"], key=lambda x: params[x])
-                cells.append(f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})")
+                cells.append(sort_key(f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})", params[v]))
             else:
-                cells.append("\u2014")
+                cells.append(sort_key(DASH, 0))
         gpu = d.catalog.gpus[g]
-        rows_md.append([f"[{esc(d.gpu_short(g))}]({rel(p, d.gpu_page(g))})",
-                        esc((gpu.get("memory") or {}).get("nominal", "")), gib(d.capacity(g))] + cells)
-    out.append(md_table(["GPU", "nominal", "usable (GiB)", "bf16", "8-bit or better", "4-bit or better"], rows_md,
-                        "lrrlll"))
-    out.append("\nSee also: [rules of thumb, checked](rules-of-thumb.md) · [downloads](downloads.md) · "
-               "[how the numbers are computed](methodology.md).\n")
-    return Page(p, "Home", "\n".join(out))
+        rows.append([f"[{esc(d.gpu_short(g))}]({rel(p, d.gpu_page(g))})",
+                     sort_key(esc((gpu.get("memory") or {}).get("nominal", "")), d.capacity(g)), gib(d.capacity(g))]
+                    + cells)
+    spec = charts.spec(charts.heatmap("data/heatmap.json", [d.gpu_name(g) for g in d.gpu_ids],
+                                      [d.variant_name(v) for v in d.variant_ids]))
+    heat_alt = heatmap_alt(d)
+    default_gpu = "rtx-4090" if "rtx-4090" in cat.gpus else d.gpu_ids[0]
+    text = render("home.md.j2", gpus=len(cat.gpus), families=len(cat.models), variants=len(cat.variants),
+                  methods=len(cat.methods), rows=len(d.matrix), segments=segments, default_gpu=default_gpu,
+                  heatmap=MD(chart_block("home-heatmap", spec, "Heatmap: best inference format per GPU and model",
+                                         heat_alt)),
+                  largest=MD(md_table(["GPU", "nominal", "usable (GiB)", "bf16", "8-bit or better", "4-bit or better"],
+                                      rows, "lrrlll")),
+                  unreleased=[d.variant_name(v) for v in d.variant_ids if not d.released(v)])
+    return Page(p, "Home", text)
+
+
+def heatmap_alt(d: SiteData) -> str:
+    """The heatmap's numbers in words: per GPU, how many models fit at each best format."""
+    best = d.best_format
+    parts = []
+    for g in d.gpu_ids:
+        counts = best[best["gpu"] == g]["cat"].value_counts()
+        said = ", ".join(f"{int(counts[c])} at {c}" for c in charts.PRECISION_ORDER if counts.get(c))
+        parts.append(f"{d.gpu_name(g)}: {said}")
+    return (f"Of {len(d.variant_ids)} models, per GPU, how many fit on one card at each best format. "
+            + "; ".join(parts) + ".")
+
+
+def picker_data(d: SiteData) -> dict:
+    """The home page's GPU picker: per GPU, each model's best format on one card, its longest context,
+    its peak, and otherwise the fewest cards that fit (data/picker.json)."""
+    methods = [m for m in d.method_ids if d.catalog.methods[m].get("kind") == "inference"]
+    index = {m: i for i, m in enumerate(methods)}
+    best = d.best_format.set_index(["gpu", "model"])
+    rows: dict[str, list] = {}
+    for g in d.gpu_ids:
+        out = []
+        for v in d.variant_ids:
+            r = best.loc[(g, v)]
+            mid = r["method"] if isinstance(r["method"], str) else None
+            if mid:
+                out.append([v, index[mid], int(d.longest_index.get((g, v, mid), 0)),
+                            round(float(r["peak_bytes"]) / GiB, 2), 1, index[mid]])
+                continue
+            counts = [(d.fewest[(g, v, m)], -i, m) for i, m in enumerate(methods) if (g, v, m) in d.fewest]
+            n, _, m = min(counts) if counts else (0, 0, None)
+            out.append([v, -1, 0, None, int(n), index[m] if m else -1])
+        rows[g] = out
+    return {
+        "methods": [{"id": m, "label": d.method_label(m), "name": d.method_name(m)} for m in methods],
+        "models": {v: {"name": d.variant_name(v), "params": int(d.catalog.variants[v].get("parameters") or 0),
+                       "url": page_url(d.variant_page(v)), "ref": d.ref_context(v),
+                       "max": int((d.catalog.variants[v].get("config") or {}).get("max_position_embeddings") or 0)}
+                   for v in d.variant_ids},
+        "gpus": {g: {"name": d.gpu_name(g), "cap": round(d.capacity(g) / GiB, 2), "url": page_url(d.gpu_page(g))}
+                 for g in d.gpu_ids},
+        "rows": rows,
+        "max_count": d.max_count,
+    }
 
 
 def heatmap_data(d: SiteData) -> list[dict]:
@@ -869,42 +935,73 @@ def method_index(d: SiteData) -> Page:
 # ---- explorer
 
 
+def gpu_segments(d: SiteData) -> list[dict]:
+    """GPUs grouped by segment, for the pickers' <optgroup>s."""
+    out = []
+    for seg in SEGMENTS:
+        ids = [g for g in d.gpu_ids if d.catalog.gpus[g].get("segment") == seg]
+        if ids:
+            out.append({"title": SEGMENT_TITLES.get(seg, seg), "gpus": [{"id": g, "name": d.gpu_name(g)} for g in ids]})
+    return out
+
+
 def explorer(d: SiteData) -> Page:
     p = "explorer.md"
     cur = d.curves
-    contexts = sorted(set(cur["seq_len"]) & {2048, 8192, 32768, 131072}) or sorted(set(cur["seq_len"]))[:4]
-    batches = sorted(set(cur["batch"]))
+    contexts = sorted(int(x) for x in set(cur["seq_len"]))
+    batches = sorted(int(x) for x in set(cur["batch"]))
     gpu = "rtx-4090" if "rtx-4090" in d.catalog.gpus else d.gpu_ids[0]
     method = "inference-bf16" if "inference-bf16" in d.catalog.methods else d.method_ids[0]
-    ctx = 8192 if 8192 in contexts else contexts[0]
-    spec = charts.spec(charts.explorer(
-        "data/curves.json", "data/gpus.json", d.gpu_ids, [d.gpu_name(g) for g in d.gpu_ids], d.method_ids,
-        [d.method_name(m) for m in d.method_ids], contexts, batches, [d.variant_name(v) for v in d.variant_ids],
-        gpu=gpu, method=method, context=ctx, batch=batches[0]))
-    out = ["# Matrix explorer\n",
-           "Choose a GPU, a method, a context length and a batch size under the chart: every model's predicted "
-           "peak per GPU is drawn against the card's usable memory (the dashed line). Green fits on one card, "
-           "red does not. It runs in your browser from [curves.json](data/curves.json) and "
-           "[gpus.json](data/gpus.json); nothing is sent anywhere. Models whose maximum context is shorter than "
-           "the chosen one have no bar. For several cards, see each model's page or the "
-           "[downloads](downloads.md).\n",
-           chart_block("explorer", spec, "Matrix explorer"), noscript_note()]
-    from ..memory import DEFAULT_CUDA_CONTEXT
+    ctx = REF_CONTEXT if REF_CONTEXT in contexts else contexts[0]
+    pairs: dict[str, list[str]] = {}
+    for v, m in sorted(d.pairs):
+        pairs.setdefault(v, []).append(m)
+    meta = {"curves": "data/curves.json", "gpus": "data/gpus.json", "contexts": contexts, "methods": d.method_ids,
+            "gpu": gpu, "method": method, "ctx": ctx, "batch": batches[0], "pairs": pairs,
+            "models": [{"id": v, "name": d.variant_name(v),
+                        "max": int((d.catalog.variants[v].get("config") or {}).get("max_position_embeddings") or 0)}
+                       for v in d.variant_ids]}
+    spec = charts.spec(charts.explorer([d.variant_name(v) for v in d.variant_ids]))
+    text = render("explorer.md.j2", meta=MD(script_json(meta)), segments=gpu_segments(d), gpu=gpu, method=method,
+                  methods=[{"id": m, "name": d.method_name(m)} for m in d.method_ids], contexts=contexts,
+                  ctx=ctx, ctx_index=contexts.index(ctx), batches=batches,
+                  chart=MD(chart_block("explorer", spec, "Matrix explorer: peak memory per model against the GPU",
+                                       "The table under the chart lists the same rows: every model's peak, headroom "
+                                       "and verdict for the chosen GPU, method, context and batch.")))
+    return Page(p, "Explorer", text)
 
-    ctx_bytes = d.catalog.gpus[gpu].get("cuda_context_bytes") or DEFAULT_CUDA_CONTEXT
-    cap = d.capacity(gpu)
-    sub = cur[(cur["method"] == method) & (cur["seq_len"] == ctx) & (cur["batch"] == batches[0])].set_index("model")
-    rows = []
-    for v in d.variant_ids:
-        if v in sub.index:
-            total = float(sub.loc[v, "need"]) + ctx_bytes
-            ok = total <= cap
-            rows.append([f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})", gib(total), gib(cap - total),
-                         '<span class="va-yes">fits</span>' if ok else '<span class="va-no">does not fit</span>'])
-    out.append(f"<details class='abstract' markdown><summary>The chart's starting view as a table: {attr(d.gpu_name(gpu))}, "
-               f"{attr(d.method_name(method))}, {k(ctx)} context, batch {batches[0]}</summary>\n\n"
-               + md_table(["model", "peak (GiB)", "headroom (GiB)", "verdict"], rows, "lrrl") + "\n</details>\n")
-    return Page(p, "Explorer", "\n".join(out))
+
+def calculator(d: SiteData) -> Page:
+    from . import calculator as calc
+
+    options = calc.estimate_options()
+    labels = {"model": d.variant_name, "gpu": d.gpu_name, "method": d.method_name}
+    choices = calc.catalogue_choices(d.catalog, labels)
+    if "model" in choices:
+        choices["model"] = [[v, d.variant_name(v)] for v in d.variant_ids]
+    if "gpu" in choices:
+        choices["gpu"] = [[g, d.gpu_name(g)] for g in d.gpu_ids]
+    if "method" in choices:
+        choices["method"] = [[m, d.method_name(m)] for m in d.method_ids]
+    for o in options:
+        o["choices_pairs"] = [[c, c] for c in o.get("choices") or []]
+    groups = []
+    for title in [g for g, _ in calc.GROUPS] + ["More options"]:
+        members = [o for o in options if o["group"] == title]
+        if members:
+            groups.append({"title": title, "options": members})
+    tokens = calc.token_steps()
+    meta = {"options": [{k: o[k] for k in ("name", "flag", "kind", "exclusive", "off_flag") if k in o}
+                        for o in options],
+            "tokens": tokens, "models": list(d.variant_ids), "example": calc.EXAMPLE,
+            "package": calc.PACKAGE_FILE, "catalogue": calc.CATALOGUE_FILE, "catalogue_path": calc.CATALOGUE_PATH,
+            "bootstrap": calc.BOOTSTRAP}
+    spec = charts.spec(charts.calculator_breakdown())
+    text = render("calculator.md.j2", meta=MD(script_json(meta)), groups=groups, options=options, choices=choices,
+                  searchable=calc.SEARCHABLE, tokens=tokens, weight_mib=f"{calc.first_visit_bytes(d.catalog) / 2**20:.1f}",
+                  chart=MD(chart_block("calc-chart", spec, "The estimate's breakdown by component",
+                                       "The breakdown table above holds the same numbers.")))
+    return Page("calculator.md", "Calculator", text)
 
 
 # ---- methodology and accuracy
@@ -1183,7 +1280,7 @@ def all_pages(d: SiteData, package: dict | None = None) -> list[Page]:
         pages += [variant_page(d, v) for v in d.family_variants(f)]
     pages.append(method_index(d))
     pages += [method_page(d, m) for m in d.method_ids]
-    pages += [explorer(d), methodology(d), rules_of_thumb(d), downloads(d, package)]
+    pages += [explorer(d), calculator(d), methodology(d), rules_of_thumb(d), downloads(d, package)]
     guide = contributing_guide(d)
     if guide:
         pages.append(guide)
@@ -1211,6 +1308,7 @@ def nav(d: SiteData, pages: list[Page], extra: Sequence[str] = ()) -> list:
         {"GPUs": gpus},
         {"Models": models},
         {"Methods": [item("methods/index.md")] + [item(d.method_page(m)) for m in d.method_ids]},
+        {"Calculator": "calculator.md"},
         {"Explorer": "explorer.md"},
         {"Accuracy": ["methodology.md"] + (["published-figures.md"] if "published-figures.md" in extra else [])},
         {"Rules of thumb": "rules-of-thumb.md"},
@@ -1228,7 +1326,7 @@ WIDEST = "---\nhide:\n  - navigation\n  - toc\n---\n\n"
 
 def _wide(pg: Page, d: SiteData) -> bool:
     """Pages with wide tables, or not in the nav, use the whole width (the tabs still navigate)."""
-    return (pg.path in ("index.md", "gpus/index.md", "models/index.md", "explorer.md", "methodology.md",
+    return (pg.path in ("index.md", "gpus/index.md", "models/index.md", "explorer.md", "calculator.md", "methodology.md",
                         "published-figures.md",
                         "rules-of-thumb.md", "downloads.md")
             or pg.path.startswith("gpus/") or (pg.path.startswith("models/") and not pg.path.endswith("index.md")))
@@ -1241,7 +1339,7 @@ def front_matter(pg: Page, d: SiteData) -> str:
     lines = ["---", "title: " + json.dumps(attr(pg.title), ensure_ascii=True)]
     if _wide(pg, d):
         lines += ["hide:", "  - navigation"]
-        if pg.path in ("index.md", "explorer.md") or pg.path.startswith(("gpus/", "models/")):
+        if pg.path in ("index.md", "explorer.md", "calculator.md") or pg.path.startswith(("gpus/", "models/")):
             lines.append("  - toc")
     return "\n".join(lines + ["---", "", ""])
 
@@ -1261,8 +1359,11 @@ def write_pages(docs: Path, d: SiteData, package: dict | None = None, extra: Seq
         target.write_text(front_matter(pg, d) + pg.text, encoding="utf-8")
     data = docs / "data"
     data.mkdir(parents=True, exist_ok=True)
+    from . import calculator as calc
+
+    calc.write_assets(docs, d.catalog)
     for name, rows in (("curves.json", curves_data(d)), ("gpus.json", gpus_data(d)),
-                       ("heatmap.json", heatmap_data(d))):
+                       ("heatmap.json", heatmap_data(d)), ("picker.json", picker_data(d))):
         (data / name).write_text(json.dumps(vega_safe(rows), separators=(",", ":"), ensure_ascii=False),
                                  encoding="utf-8")
     return pages, nav(d, pages, extra)

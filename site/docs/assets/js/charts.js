@@ -49,8 +49,10 @@
       tooltip: true
     };
     vegaEmbed(target, spec, opts).then(function (result) {
-      el.setAttribute("data-state", "rendered");
       el.vegaView = result.view;
+      el.setAttribute("data-state", "rendered");
+      // pages that drive a chart (explorer, calculator) fill it once it exists
+      el.dispatchEvent(new CustomEvent("vramatlas:rendered", { detail: result.view }));
     }).catch(function (err) {
       el.setAttribute("data-state", "error");
       console.warn("vramatlas: chart failed", err);
