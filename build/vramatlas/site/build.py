@@ -50,6 +50,10 @@ from ..paths import DATA_ROOT, DEFAULT_DIST_DIR, SITE_SRC_DIR
 
 MAX_PAGE_BYTES = 2 * 1024 * 1024
 MAX_SITE_BYTES = 50 * 1024 * 1024
+# The calculator's Python runtime (Pyodide, assets/pyodide/): only the calculator page loads it,
+# so it has its own budget instead of eating the tables'.
+RUNTIME_DIR = "assets/pyodide"
+MAX_RUNTIME_BYTES = 16 * 1024 * 1024
 # A table file larger than this is left out of the site (it stays in OUT/tables).
 MAX_DOWNLOAD_BYTES = 4 * 1024 * 1024
 DOWNLOADS_BUDGET = 26 * 1024 * 1024
@@ -89,7 +93,8 @@ class BuildReport:
         lines = [
             f"site: {self.site}",
             f"pages: {self.pages}",
-            f"site size: {self.site_bytes / 2**20:.1f} MiB ({self.site_bytes:,} bytes)",
+            f"site size: {self.site_bytes / 2**20:.1f} MiB ({self.site_bytes:,} bytes; "
+            f"the calculator's runtime {runtime_bytes(self.site) / 2**20:.1f} MiB of it)",
             f"heaviest page: {self.heaviest_page} ({self.heaviest_bytes / 1024:.0f} KiB with what it loads)",
             f"tables: {len(self.tables)} files in {self.out / 'tables'}",
             f"build time: {self.seconds:.1f} s ({stages})",
@@ -414,8 +419,13 @@ def check_site(site: Path, tables: Path) -> tuple[int, str, int, int]:
     html_pages, heaviest, heaviest_bytes, total = measure_site(site)
     if heaviest_bytes > MAX_PAGE_BYTES:
         raise BuildError(f"page {heaviest} weighs {heaviest_bytes:,} bytes (limit {MAX_PAGE_BYTES:,})")
-    if total > MAX_SITE_BYTES:
-        raise BuildError(f"the site weighs {total:,} bytes (limit {MAX_SITE_BYTES:,})")
+    runtime = runtime_bytes(site)
+    if total - runtime > MAX_SITE_BYTES:
+        raise BuildError(f"the site weighs {total - runtime:,} bytes without the calculator's runtime "
+                         f"(limit {MAX_SITE_BYTES:,})")
+    if runtime > MAX_RUNTIME_BYTES:
+        raise BuildError(f"the calculator's runtime ({RUNTIME_DIR}) weighs {runtime:,} bytes "
+                         f"(limit {MAX_RUNTIME_BYTES:,})")
     site_package = site / "tables" / "datapackage.json"
     if site_package.is_file():
         package = json.loads(site_package.read_text(encoding="utf-8"))
@@ -555,7 +565,11 @@ def _build_into(stage: Path, out: Path, catalog_dir, stages: Stages, site_src: P
     progress.note("pages", f"{len(pages)} generated")
     site = stage / "site"
     with progress.stage("mkdocs"):
-        _mkdocs_build(_config(site_src, work, docs, site, nav))
+        config = _config(site_src, work, docs, site, nav)
+        _mkdocs_build(config)
+        from .notfound import relative_404
+
+        relative_404(site, yaml.safe_load(config.read_text(encoding="utf-8")).get("site_url"))
     with progress.stage("checks"):
         html_pages, heaviest, heaviest_bytes, total = check_site(site, tables_dir)
     progress.note("mkdocs", f"{html_pages} HTML pages")
@@ -678,6 +692,12 @@ def _mkdocs_build(config: Path) -> None:
         raise BuildError(f"mkdocs build --strict failed: {exc}") from None
     finally:
         logger.setLevel(previous)
+
+
+def runtime_bytes(site: Path) -> int:
+    """Bytes of the calculator's runtime folder in a built site (0 when it has none)."""
+    folder = Path(site) / RUNTIME_DIR
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
 
 
 def measure_site(site: Path) -> tuple[int, str, int, int]:

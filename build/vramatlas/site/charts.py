@@ -56,7 +56,7 @@ CONFIG = {
     "view": {"stroke": None},
 }
 # Okabe & Ito's colour-blind-safe pair, with a label on every bar as the second cue.
-FITS_COLORS = {"fits": "#0072B2", "does not fit": "#D55E00", "beyond its maximum context": "#999999"}
+FITS_COLORS = {"fits": "#0072B2", "does not fit": "#D55E00"}
 
 
 def spec(chart: alt.TopLevelMixin) -> dict:
@@ -142,7 +142,7 @@ def memory_vs_context(url: str, model_names: Sequence[str], methods: Sequence[st
             y=alt.Y("gib:Q", title="peak memory per GPU (GiB)",
                     scale=alt.Scale(domain=[0, round(capacity_gib * 1.6, 1)], clamp=False)),
             color=alt.Color("m:N", title="model", sort=list(model_names),
-                            legend=alt.Legend(labelLimit=200, orient="bottom", columns=2),
+                            legend=alt.Legend(labelLimit=140, orient="bottom", columns=2),
                             scale=alt.Scale(scheme="tableau10")),
             shape=alt.Shape("m:N", title="model", sort=list(model_names)),
             tooltip=[alt.Tooltip("m:N", title="model"), alt.Tooltip("s:Q", title="context", format=","),
@@ -184,7 +184,7 @@ def component_bars(frame: pd.DataFrame, title: str) -> alt.Chart:
             x=alt.X("sum(gib):Q", title="peak memory per GPU (GiB)"),
             color=alt.Color("component:N", title="component", sort=labels,
                             scale=alt.Scale(domain=labels, range=[COMPONENT_COLORS[c] for c in present]),
-                            legend=alt.Legend(orient="bottom", columns=3)),
+                            legend=alt.Legend(orient="bottom", columns=2, labelLimit=130)),
             order=alt.Order("order:Q"),
             tooltip=[alt.Tooltip("method:N"), alt.Tooltip("component:N"),
                      alt.Tooltip("gib:Q", title="GiB", format=".2f")],
@@ -208,7 +208,7 @@ def model_context_lines(frame: pd.DataFrame, cards: pd.DataFrame, title: str) ->
                     axis=alt.Axis(labelExpr=_K_LABEL)),
             y=alt.Y("gib:Q", title="peak memory per GPU (GiB, log scale)", scale=alt.Scale(type="log", domain=[bottom, top], nice=False)),
             color=alt.Color("method:N", title="method", sort=list(dict.fromkeys(frame["method"])),
-                            legend=alt.Legend(orient="bottom", columns=4)),
+                            legend=alt.Legend(orient="bottom", columns=3, labelLimit=90)),
             shape=alt.Shape("method:N", title="method", sort=list(dict.fromkeys(frame["method"]))),
             tooltip=[alt.Tooltip("method:N"), alt.Tooltip("seq_len:Q", title="context", format=","),
                      alt.Tooltip("gib:Q", title="peak (GiB)", format=".1f")],
@@ -251,7 +251,7 @@ def explorer(model_order: Sequence[str]) -> alt.LayerChart:
             x=alt.X("gib:Q", title="peak memory per GPU (GiB, log scale)", stack=None, scale=x_scale),
             color=alt.Color("verdict:N", title="on one card",
                             scale=alt.Scale(domain=list(FITS_COLORS), range=list(FITS_COLORS.values())),
-                            legend=alt.Legend(orient="top", direction="horizontal")),
+                            legend=alt.Legend(orient="top", direction="horizontal", labelLimit=250)),
             tooltip=tooltip,
         )
     )
@@ -290,7 +290,7 @@ def calculator_breakdown() -> alt.LayerChart:
             x=alt.X("sum(gib):Q", title="memory per GPU (GiB)"),
             color=alt.Color("component:N", title="component", sort=present,
                             scale=alt.Scale(domain=present, range=[COMPONENT_COLORS[c] for c in COMPONENTS]),
-                            legend=alt.Legend(orient="bottom", columns=3)),
+                            legend=alt.Legend(orient="bottom", columns=2, labelLimit=130)),
             order=alt.Order("order:Q"),
             tooltip=[alt.Tooltip("component:N"), alt.Tooltip("gib:Q", title="GiB", format=".2f")],
         )

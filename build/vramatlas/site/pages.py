@@ -583,58 +583,35 @@ def gpu_page(d: SiteData, gid: str) -> Page:
     cap = d.capacity(gid)
     name = d.gpu_name(gid)
     ctx = g.get("cuda_context_bytes") or DEFAULT_CUDA_CONTEXT
-    out = [f"# {esc(name)}\n"]
-    share = mem.get("gpu_share")
-    usable = f"**{gib_text(cap)} usable**"
-    if share:
-        usable += (f" (the GPU may use {share:.0%} of the machine's {gib_text(mem.get('usable_bytes'))} "
-                   "by default)")
-    out.append(f"{esc(mem.get('nominal', ''))} nominal, {usable}, {esc(mem.get('type', ''))}; "
-               f"{esc(VENDORS.get(g.get('vendor'), g.get('vendor', '')))} {esc(g.get('architecture', ''))}, "
-               f"{esc(SEGMENT_TITLES.get(g.get('segment'), g.get('segment', '')))}, {esc(g.get('release_year', ''))}.\n")
-    out.append("## What fits on one card\n")
-    out.append(f"The longest context (tokens) at which each model fits on one {esc(name)} at batch 1, by method. "
-               "Lengths tried: 512, 768, 1k, 1.5k, 2k, 3k ... (powers of two and halfway between) up to the "
-               "model's own maximum; **\u2014** means it does not fit even at 512 tokens; a blank cell, that the "
-               "method does not apply to the model. Inference generates 16 new tokens; training uses each method's optimizer "
-               "and checkpointing setting (see [methods](../methods/index.md)). Click a column to sort, type to filter.\n")
-    heads = ["model", "parameters"] + [esc(d.method_label(m)) for m in d.key_methods]
-    rows = []
-    for v in d.variant_ids:
-        rows.append([f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
-                     params_text(d.catalog.variants[v].get("parameters"))]
-                    + [d.context_cell(gid, v, m) for m in d.key_methods])
-    out.append(md_table(heads, rows, "lr" + "r" * len(d.key_methods)))
-    out.append("\n## Memory against context\n")
+
+    def ctx_cell(v: str, m: str) -> str:
+        cell = d.context_cell(gid, v, m)
+        n = d.longest_index.get((gid, v, m), 0)
+        if not cell or not n:
+            return sort_key(cell, 0) if cell else cell
+        return sort_key(calc_link(cell, p, model=v, method=m, gpu=gid, seq_len=n), n)
+
+    fits_rows = [[f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
+                  sort_key(params_text(d.catalog.variants[v].get("parameters")),
+                           int(d.catalog.variants[v].get("parameters") or 0))]
+                 + [ctx_cell(v, m) for m in d.key_methods] for v in d.variant_ids]
     models = _relevant_models(d, gid, "inference-bf16", ctx)
     methods = d.method_ids
+    default = "inference-bf16" if "inference-bf16" in methods else methods[0]
     spec = charts.spec(charts.memory_vs_context(
         "data/curves.json", [d.variant_name(v) for v in d.variant_ids], methods,
-        [d.method_name(m) for m in methods], "inference-bf16" if "inference-bf16" in methods else methods[0],
-        cap / GiB, float(ctx) / GiB, name))
-    out.append("Predicted peak per GPU at batch 1 for the models nearest this card's size with the chosen method "
-               "(choose it under the chart). The red dashed line is the card's usable memory: where a line crosses "
-               "it, that model runs out.\n")
-    out.append(chart_block(f"gpu-{slug(gid)}-context", spec, f"Peak memory against context on {name}"))
-    out.append(noscript_note())
+        [d.method_name(m) for m in methods], default, cap / GiB, float(ctx) / GiB, name))
     cur = d.curves
-    default = "inference-bf16"
     sub = cur[(cur["batch"] == 1) & (cur["method"] == default) & cur["model"].isin(models)]
     lens = sorted(set(sub["seq_len"]))
-    table = []
+    chart_rows, said = [], []
     for v in models:
-        s = sub[sub["model"] == v].set_index("seq_len")["need"]
-        table.append([esc(d.variant_name(v))] + [gib(s[L] + ctx) if L in s.index else "" for L in lens])
-    out.append(f'<details class="abstract" markdown><summary>The chart\'s numbers ({attr(d.method_name(default))}, GiB)</summary>\n\n'
-               + md_table(["model"] + [k(L) for L in lens], table) + "\n</details>\n")
-    out.append(f"\n## How many {esc(name)} cards\n")
-    out.append(f"The fewest {esc(name)} cards that fit each model (8k context or the model's maximum, batch 1): "
-               "tensor parallel for inference, FSDP for training. "
-               f"**> {d.max_count}** means more than the matrix tries.\n")
-    rows = [[f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})"]
-            + [d.count_cell(gid, v, m) for m in d.key_methods] for v in d.variant_ids]
-    out.append(md_table(["model"] + [esc(d.method_label(m)) for m in d.key_methods], rows))
-    out.append("\n## Facts and sources\n")
+        s_ = sub[sub["model"] == v].set_index("seq_len")["need"]
+        chart_rows.append([esc(d.variant_name(v))] + [gib(s_[L] + ctx) if L in s_.index else "" for L in lens])
+        said.append(f"{d.variant_name(v)}: " + ", ".join(f"{gib(s_[L] + ctx)} GiB at {k(L)}" for L in lens
+                                                         if L in s_.index))
+    count_rows = [[f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})"]
+                  + [d.count_cell(gid, v, m) for m in d.key_methods] for v in d.variant_ids]
     facts = [
         ("Memory (nominal)", esc(mem.get("nominal", ""))),
         ("Memory (usable, bytes)", f"{int(mem.get('usable_bytes') or 0):,}"),
@@ -646,30 +623,46 @@ def gpu_page(d: SiteData, gid: str) -> Page:
         ("Interconnect", f"{esc(link.get('name', ''))} ({esc(link.get('kind', ''))})"),
         ("CUDA / runtime context", gib_text(ctx, 2) + ("" if g.get("cuda_context_bytes") else " (default)")),
     ]
-    out.append('<div class="va-facts no-sort" markdown>\n\n' + md_table(["fact", "value"], facts, "ll") + "\n</div>\n")
-    out.append("\n" + _sources(g.get("sources")))
-    return Page(p, name, "\n".join(out))
+    method_heads = [esc(d.method_label(m)) for m in d.key_methods]
+    text = render(
+        "gpu.md.j2", name=name, nominal=mem.get("nominal", ""), usable=MD(gib_text(cap)),
+        share=MD(f"{mem['gpu_share']:.0%}") if mem.get("gpu_share") else None,
+        machine=MD(gib_text(mem.get("usable_bytes"))), memory_type=mem.get("type", ""),
+        vendor=VENDORS.get(g.get("vendor"), g.get("vendor", "")), architecture=g.get("architecture", ""),
+        segment=SEGMENT_TITLES.get(g.get("segment"), g.get("segment", "")), year=g.get("release_year", ""),
+        calculator=MD(calc_link("calculator", p, gpu=gid)), max_count=d.max_count,
+        fits=MD(md_table(["model", "parameters"] + method_heads, fits_rows, "lr" + "r" * len(d.key_methods))),
+        chart=MD(chart_block(f"gpu-{slug(gid)}-context", spec, f"Peak memory against context on {name}",
+                             f"{name}: {gib_text(cap)} usable. {d.method_name(default)}, batch 1: "
+                             + "; ".join(said) + ".")),
+        chart_method=d.method_name(default),
+        chart_table=MD(md_table(["model"] + [k(L) for L in lens], chart_rows)),
+        counts=MD(md_table(["model"] + method_heads, count_rows)),
+        facts=MD(md_table(["fact", "value"], facts, "ll")), sources=MD(_sources(g.get("sources"))))
+    return Page(p, name, text)
 
 
 def gpu_index(d: SiteData) -> Page:
     p = "gpus/index.md"
-    out = ["# GPUs\n", f"{len(d.gpu_ids)} GPUs. Usable memory is what the driver reports (nvidia-smi's total, "
-           "or the share of unified memory a GPU may use), in GiB. Click a column to sort, type to filter.\n"]
     rows = []
     for gid in d.gpu_ids:
         g = d.catalog.gpus[gid]
         mem = g.get("memory") or {}
-        biggest = d.best_format[(d.best_format["gpu"] == gid) & (d.best_format["cat"] != "does not fit")]
+        bf = d.best_format
+        biggest = bf[(bf["gpu"] == gid) & (bf["cat"] != "does not fit") & bf["model"].map(d.released)]
         params = {v: int(d.catalog.variants[v].get("parameters") or 0) for v in biggest["model"]}
         top = max(params, key=params.get) if params else None
+        bandwidth = float(mem.get("bandwidth_bytes_per_s") or 0)
         rows.append([f"[{esc(d.gpu_name(gid))}]({rel(p, d.gpu_page(gid))})",
                      esc(VENDORS.get(g.get("vendor"), g.get("vendor", ""))),
-                     esc(SEGMENT_TITLES.get(g.get("segment"), g.get("segment", ""))), esc(mem.get("nominal", "")),
-                     gib(d.capacity(gid)), f"{float(mem.get('bandwidth_bytes_per_s') or 0) / 1e9:,.0f}",
-                     esc(d.variant_name(top)) if top else "\u2014"])
-    out.append(md_table(["GPU", "vendor", "segment", "nominal", "usable (GiB)", "bandwidth (GB/s)",
-                         "largest model on one card (8k, any format)"], rows, "lllrrrl"))
-    return Page(p, "All GPUs", "\n".join(out))
+                     esc(SEGMENT_TITLES.get(g.get("segment"), g.get("segment", ""))),
+                     sort_key(esc(mem.get("nominal", "")), d.capacity(gid)),
+                     gib(d.capacity(gid)), f"{bandwidth / 1e9:,.0f}",
+                     sort_key(f"[{esc(d.variant_name(top))}]({rel(p, d.variant_page(top))})", params[top])
+                     if top else sort_key(DASH, 0)])
+    table = md_table(["GPU", "vendor", "segment", "nominal", "usable (GiB)", "bandwidth (GB/s)",
+                      "largest released model on one card (8k, any format)"], rows, "lllrrrl")
+    return Page(p, "All GPUs", render("gpu_index.md.j2", count=len(d.gpu_ids), table=MD(table)))
 
 
 def _arch_facts(v: dict) -> list[tuple[str, str]]:
@@ -692,27 +685,17 @@ def _arch_facts(v: dict) -> list[tuple[str, str]]:
 
 
 def variant_page(d: SiteData, vid: str) -> Page:
+    from ..memory import DEFAULT_CUDA_CONTEXT
+
     p = d.variant_page(vid)
     v = d.catalog.variants[vid]
     fid = v.get("family")
     fam = d.catalog.models.get(fid, {})
     name = d.variant_name(vid)
     ref = d.ref_context(vid)
-    out = [f"# {esc(name)}\n",
-           f"{esc(fam.get('organization', ''))}, {esc(params_text(v.get('parameters')))} parameters, "
-           f"family [{esc(fam.get('name', fid))}](index.md). Licence: {esc(fam.get('license', ''))}.\n"]
-    if v.get("notes"):
-        out.append(f"> {esc(v['notes'])}\n")
-    # memory by method
     cur = d.curves
     sub = cur[(cur["model"] == vid) & (cur["batch"] == 1) & (cur["seq_len"] == ref)]
     sub = sub.set_index("method").reindex([m for m in d.method_ids if m in set(sub["method"])]).reset_index()
-    from ..memory import DEFAULT_CUDA_CONTEXT
-
-    out.append(f"## Memory by method ({k(ref)} context, batch 1, one GPU)\n")
-    out.append("Each bar is the predicted peak per GPU, split into what holds the memory at that moment "
-               "(the phase: prefill or decode for inference; loss, backward or optimizer step for training). "
-               f"The CUDA context is the default {gib_text(DEFAULT_CUDA_CONTEXT, 2)}.\n")
     long_rows = []
     for r in sub.itertuples(index=False):
         for i, c in enumerate(COMPONENTS):
@@ -720,21 +703,24 @@ def variant_page(d: SiteData, vid: str) -> Page:
             if c == "cuda_context" or val:
                 long_rows.append({"method": d.method_label(r.method), "component": c,
                                   "gib": round(float(val) / GiB, 3), "order": i})
+    bars = None
     if long_rows:
         spec = charts.spec(charts.component_bars(pd.DataFrame(long_rows), f"{name}: memory by method"))
-        out.append(chart_block(f"model-{slug(vid)}-bars", spec, f"Memory by method for {name}"))
-        out.append(noscript_note())
+        bars = MD(chart_block(f"model-{slug(vid)}-bars", spec, f"Memory by method for {name}",
+                              f"{name}, {k(ref)} context, batch 1, peak per GPU: " + "; ".join(
+                                  f"{d.method_label(r.method)} {gib(float(r.need) + DEFAULT_CUDA_CONTEXT)} GiB"
+                                  for r in sub.itertuples(index=False)) + "."))
     rows = []
     for r in sub.itertuples(index=False):
         total = float(r.need) + DEFAULT_CUDA_CONTEXT
         parts = sorted(((getattr(r, c, 0), c) for c in COMPONENTS if c != "cuda_context"), reverse=True)[:3]
         main = ", ".join(f"{charts.component_label(c)} {gib(b)}" for b, c in parts if b)
-        rows.append([f"[{esc(d.method_name(r.method))}]({rel(p, d.method_page(r.method))})", gib(total),
+        rows.append([f"[{esc(d.method_name(r.method))}]({rel(p, d.method_page(r.method))})",
+                     sort_key(calc_link(gib(total), p, model=vid, method=r.method, seq_len=ref), total),
                      esc(getattr(r, "phase", "")), main])
-    out.append(md_table(["method", "peak (GiB)", "phase", "largest parts (GiB)"], rows, "lrll"))
-    # context lines
     cards = d.common_cards()
     lines = cur[(cur["model"] == vid) & (cur["batch"] == 1) & cur["method"].isin(d.key_methods)]
+    context_chart = None
     if len(lines):
         frame = pd.DataFrame({"method": lines["method"].map(d.method_label), "seq_len": lines["seq_len"],
                               "gib": (lines["need"] + DEFAULT_CUDA_CONTEXT) / GiB})
@@ -742,42 +728,42 @@ def variant_page(d: SiteData, vid: str) -> Page:
         tiers = d.card_tiers()
         shown = [g for g in tiers if d.capacity(g) / GiB <= top * 1.05] or tiers[:1]
         card_frame = pd.DataFrame({"name": [d.gpu_short(g) for g in shown], "gib": [d.capacity(g) / GiB for g in shown]})
-        out.append("\n## Where common cards run out\n")
-        out.append("Peak against context for the main methods; dashed lines are common cards' usable memory. "
-                   "The table gives the longest context (batch 1) that fits on one card; **\u2014**: not even "
-                   "the shortest.\n")
         spec = charts.spec(charts.model_context_lines(frame, card_frame, f"{name}: peak against context"))
-        out.append(chart_block(f"model-{slug(vid)}-context", spec, f"Peak against context for {name}"))
-        out.append(noscript_note())
-    rows = [[f"[{esc(d.gpu_short(g))}]({rel(p, d.gpu_page(g))})", gib(d.capacity(g))]
-            + [d.context_cell(g, vid, m) for m in d.key_methods] for g in cards]
-    out.append(md_table(["GPU", "usable (GiB)"] + [esc(d.method_label(m)) for m in d.key_methods], rows))
-    out.append(f"\n## Fewest GPUs of each kind ({k(ref)} context, batch 1)\n")
-    out.append(f"Tensor parallel for inference, FSDP for training; **> {d.max_count}**: more than the matrix tries; "
-               "blank: the method does not apply to this model.\n")
-    rows = [[f"[{esc(d.gpu_short(g))}]({rel(p, d.gpu_page(g))})", gib(d.capacity(g))]
-            + [d.count_cell(g, vid, m) for m in d.key_methods] for g in d.gpu_ids]
-    out.append(md_table(["GPU", "usable (GiB)"] + [esc(d.method_label(m)) for m in d.key_methods], rows))
-    out.append("\n## Architecture\n")
-    out.append('<div class="va-facts no-sort" markdown>\n\n' + md_table(["fact", "value"], _arch_facts(v), "ll")
-               + "\n</div>\n")
-    out.append("\n## Sources\n\n" + _sources(v.get("sources")))
-    return Page(p, name, "\n".join(out))
+        context_chart = MD(chart_block(f"model-{slug(vid)}-context", spec, f"Peak against context for {name}",
+                                       "The table below gives, for common cards, the longest context that fits "
+                                       "with each method."))
+
+    def ctx_cell(g: str, m: str) -> str:
+        cell = d.context_cell(g, vid, m)
+        n = d.longest_index.get((g, vid, m), 0)
+        if not cell or not n:
+            return sort_key(cell, 0) if cell else cell
+        return sort_key(calc_link(cell, p, model=vid, method=m, gpu=g, seq_len=n), n)
+
+    heads = [esc(d.method_label(m)) for m in d.key_methods]
+    card_rows = [[f"[{esc(d.gpu_short(g))}]({rel(p, d.gpu_page(g))})", gib(d.capacity(g))]
+                 + [ctx_cell(g, m) for m in d.key_methods] for g in cards]
+    count_rows = [[f"[{esc(d.gpu_short(g))}]({rel(p, d.gpu_page(g))})", gib(d.capacity(g))]
+                  + [d.count_cell(g, vid, m) for m in d.key_methods] for g in d.gpu_ids]
+    text = render(
+        "variant.md.j2", name=name, organization=fam.get("organization", ""),
+        parameters=MD(params_text(v.get("parameters"))), family=fam.get("name", fid), license=fam.get("license", ""),
+        notes=v.get("notes"), released=d.released(vid), ref=MD(k(ref)),
+        cuda_context=MD(gib_text(DEFAULT_CUDA_CONTEXT, 2)), bars=bars,
+        methods=MD(md_table(["method", "peak (GiB)", "phase", "largest parts (GiB)"], rows, "lrll")),
+        context_chart=context_chart, cards=MD(md_table(["GPU", "usable (GiB)"] + heads, card_rows)),
+        counts=MD(md_table(["GPU", "usable (GiB)"] + heads, count_rows)), max_count=d.max_count,
+        calculator=MD(calc_link("calculator", p, model=vid, method="inference-bf16", seq_len=ref)),
+        facts=MD(md_table(["fact", "value"], _arch_facts(v), "ll")), sources=MD(_sources(v.get("sources"))))
+    return Page(p, name, text)
 
 
 def family_page(d: SiteData, fid: str) -> Page:
+    from ..memory import DEFAULT_CUDA_CONTEXT
+
     p = d.family_page(fid)
     fam = d.catalog.models[fid]
     name = str(fam.get("name") or fid)
-    out = [f"# {esc(name)}\n",
-           f"{esc(fam.get('organization', ''))}; architecture {esc(fam.get('architecture', ''))}; weights published in "
-           f"{esc(fam.get('weights_native', ''))}; licence {esc(fam.get('license', ''))}; released "
-           f"{esc(fam.get('release', ''))}.\n",
-           "## Variants\n",
-           "Predicted peak per GPU (GiB) at the reference context (8k, or the model's maximum when shorter), "
-           "batch 1, on one GPU with the default CUDA context.\n"]
-    from ..memory import DEFAULT_CUDA_CONTEXT
-
     cur = d.curves
     shown = [m for m in ("inference-bf16", "inference-int8", "inference-nf4", "qlora", "lora", "full-mixed")
              if m in d.catalog.methods]
@@ -787,19 +773,22 @@ def family_page(d: SiteData, fid: str) -> Page:
         ref = d.ref_context(v)
         sub = cur[(cur["model"] == v) & (cur["batch"] == 1) & (cur["seq_len"] == ref)].set_index("method")["need"]
         cfg = var.get("config") or {}
-        rows.append([f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})", params_text(var.get("parameters")),
+        rows.append([f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
+                     sort_key(params_text(var.get("parameters")), int(var.get("parameters") or 0)),
                      k(cfg.get("max_position_embeddings")), k(ref)]
-                    + [gib(sub[m] + DEFAULT_CUDA_CONTEXT) if m in sub.index else "" for m in shown])
-    out.append(md_table(["variant", "parameters", "max context", "at"] + [f"{esc(d.method_label(m))} (GiB)" for m in shown],
-                        rows))
-    out.append("\n## Sources\n\n" + _sources(fam.get("sources")))
-    return Page(p, name, "\n".join(out))
+                    + [sort_key(calc_link(gib(sub[m] + DEFAULT_CUDA_CONTEXT), p, model=v, method=m, seq_len=ref),
+                                int(sub[m])) if m in sub.index else "" for m in shown])
+    table = md_table(["variant", "parameters", "max context", "at"]
+                     + [f"{esc(d.method_label(m))} (GiB)" for m in shown], rows)
+    text = render("family.md.j2", name=name, organization=fam.get("organization", ""),
+                  architecture=fam.get("architecture", ""), weights=fam.get("weights_native", ""),
+                  license=fam.get("license", ""), release=fam.get("release", ""), table=MD(table),
+                  sources=MD(_sources(fam.get("sources"))))
+    return Page(p, name, text)
 
 
 def model_index(d: SiteData) -> Page:
     p = "models/index.md"
-    out = ["# Models\n", f"{len(d.family_ids)} families, {len(d.variant_ids)} variants, by parameter count. "
-           "Click a column to sort, type to filter.\n"]
     rows = []
     for v in d.variant_ids:
         var = d.catalog.variants[v]
@@ -807,13 +796,16 @@ def model_index(d: SiteData) -> Page:
         fam = d.catalog.models.get(fid, {})
         best = d.best_format[d.best_format["model"] == v]
         runs = int((best["cat"] != "does not fit").sum())
+        maxctx = (var.get("config") or {}).get("max_position_embeddings")
         rows.append([f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
                      f"[{esc(fam.get('name', fid))}]({rel(p, d.family_page(fid))})",
-                     params_text(var.get("parameters")), esc(fam.get("architecture", "")),
-                     k((var.get("config") or {}).get("max_position_embeddings")), f"{runs} of {len(d.gpu_ids)}"])
-    out.append(md_table(["model", "family", "parameters", "architecture", "max context",
-                         "GPUs it runs on alone (8k, any format)"], rows, "llrlrr"))
-    return Page(p, "All models", "\n".join(out))
+                     sort_key(params_text(var.get("parameters")), int(var.get("parameters") or 0)),
+                     esc(fam.get("architecture", "")), sort_key(k(maxctx), int(maxctx or 0)),
+                     sort_key(f"{runs} of {len(d.gpu_ids)}", runs)])
+    table = md_table(["model", "family", "parameters", "architecture", "max context",
+                      "GPUs it runs on alone (8k, any format)"], rows, "llrlrr")
+    return Page(p, "All models", render("model_index.md.j2", families=len(d.family_ids),
+                                        variants=len(d.variant_ids), table=MD(table)))
 
 
 # ---- methods
@@ -853,22 +845,20 @@ def _weight_rows(m: dict) -> list[list[str]]:
 
 
 def method_page(d: SiteData, mid: str) -> Page:
+    from ..memory import DEFAULT_CUDA_CONTEXT
+
     p = d.method_page(mid)
     m = d.catalog.methods[mid]
     name = d.method_name(mid)
     training = m.get("kind") == "training"
-    out = [f"# {esc(name)}\n", f"`{esc(mid)}` · {esc(m.get('kind', ''))} · runtime {esc(m.get('runtime', ''))}\n",
-           f"{esc(m.get('summary', ''))}\n", "## What it stores\n",
-           md_table(["weights", "format", "bits", "block scales", "bits per weight (effective)", "dequantized for matmul"],
-                    _weight_rows(m), "lllrrl")]
     facts = [("Compute dtype (bits)", esc(m.get("compute_bits", ""))),
              ("KV cache (bits)", esc(m.get("kv_cache_bits") or m.get("compute_bits", "")))]
+    opt = m.get("optimizer")
     if training:
-        opt = m.get("optimizer")
         spec = memory.OPTIMIZERS.get(opt or "", {})
         state = spec.get("state_bytes")
         facts += [("Trains", esc(m.get("trainable", ""))),
-                  ("Gradients (bits)", esc(m.get("gradient_bits") or "\u2014")),
+                  ("Gradients (bits)", esc(m.get("gradient_bits") or DASH)),
                   ("Optimizer", f"{esc(opt or 'none')}" + (f": {spec.get('states', 0):g} states of "
                                                           f"{'the parameter dtype' if state is None else f'{state:g} bytes'}"
                                                           if spec else "")),
@@ -878,58 +868,56 @@ def method_page(d: SiteData, mid: str) -> Page:
                   ("Loss / logits (bits)", esc(m.get("logits_bits", "")))]
         if m.get("trainable") == "lora":
             facts.append(("Adapters (bits)", esc(m.get("adapter_bits", ""))))
-    out.append('<div class="va-facts no-sort" markdown>\n\n' + md_table(["", ""], facts, "ll") + "\n</div>\n")
-    out.append("\n## The formula\n")
-    out.append("The predicted peak per GPU is the CUDA context, plus the largest total over the phases that "
-               "matter, plus what the caching allocator holds but does not use "
-               "([methodology](../methodology.md) explains each term):\n")
-    phases = "loss, backward sweep, optimizer step" if training else "load, prefill, decode"
-    out.append(f"    peak = cuda_context + max over ({phases}) of the tensors alive + allocator_slack\n")
     lin = (m.get("weights") or {}).get("linear") or {}
     eff = float(memory.bits_per_weight(lin.get("bits") or 0, lin.get("block_size") or 0, lin.get("scale_bits") or 0,
                                        lin.get("scale_block_size") or 0, lin.get("scale2_bits") or 0))
     terms = ["weights", "kv_cache"] if not training else ["weights", "gradients", "optimizer_states", "master_weights"]
     if m.get("trainable") == "lora":
         terms.append("adapter_weights")
-    for t in terms:
-        words, sym = _FORMULAS[t]
-        out.append(f"- **{charts.component_label(t)}**: {words}\n\n        {sym}\n")
-    out.append(f"\nHere b_linear = {eff:.3f} bits per weight (the format's bits plus its block scales), so the "
-               f"linear layers take {eff / 16:.0%} of their bf16 size.\n")
-    # by model
-    out.append("\n## Memory by model (one GPU, batch 1)\n")
-    from ..memory import DEFAULT_CUDA_CONTEXT
-
+    formulas = [{"label": charts.component_label(t), "words": _FORMULAS[t][0], "formula": _FORMULAS[t][1]}
+                for t in terms]
     cur = d.curves
     sub = cur[(cur["method"] == mid) & (cur["batch"] == 1)]
     lens = [L for L in (2048, 8192, 32768, 131072) if L in set(sub["seq_len"])]
     rows = []
     for v in d.variant_ids:
-        s = sub[sub["model"] == v].set_index("seq_len")["need"]
-        if not len(s):
+        s_ = sub[sub["model"] == v].set_index("seq_len")["need"]
+        if not len(s_):
             continue
-        rows.append([f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})", params_text(d.catalog.variants[v].get("parameters"))]
-                    + [gib(s[L] + DEFAULT_CUDA_CONTEXT) if L in s.index else "" for L in lens])
-    if rows:
-        out.append(md_table(["model", "parameters"] + [f"{k(L)} (GiB)" for L in lens], rows))
-    else:
-        out.append("The matrix has no rows for this method.\n")
-    out.append("\n## Sources\n\n" + _sources(m.get("sources")))
-    return Page(p, name, "\n".join(out))
+        rows.append([f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
+                     sort_key(params_text(d.catalog.variants[v].get("parameters")),
+                              int(d.catalog.variants[v].get("parameters") or 0))]
+                    + [sort_key(calc_link(gib(s_[L] + DEFAULT_CUDA_CONTEXT), p, model=v, method=mid, seq_len=L),
+                                int(s_[L])) if L in s_.index else "" for L in lens])
+    runtimes = getattr(d.catalog, "runtimes", None) or {}
+    text = render(
+        "method.md.j2", name=name, id=mid, kind=m.get("kind", ""), runtime=m.get("runtime", ""),
+        summary=m.get("summary", ""), training=training, lora=m.get("trainable") == "lora",
+        quantized_base=bool(lin.get("dequantize_for_matmul")) and training,
+        checkpointing=bool(m.get("gradient_checkpointing")), optimizer=opt or "none",
+        logits_bits=m.get("logits_bits", ""), chunked_loss_runtime="unsloth" if "unsloth" in runtimes else None,
+        unsloth_link=MD(calc_link("the calculator with --runtime unsloth", p, method=mid, runtime="unsloth"))
+        if "unsloth" in runtimes else None,
+        weights=MD(md_table(["weights", "format", "bits", "block scales", "bits per weight (effective)",
+                             "dequantized for matmul"], _weight_rows(m), "lllrrl")),
+        facts=MD(md_table(["", ""], facts, "ll")),
+        phases="loss, backward sweep, optimizer step" if training else "load, prefill, decode",
+        formulas=formulas, eff=MD(f"{eff:.3f}"), share=MD(f"{eff / 16:.0%}"),
+        table=MD(md_table(["model", "parameters"] + [f"{k(L)} (GiB)" for L in lens], rows)) if rows else None,
+        sources=MD(_sources(m.get("sources"))))
+    return Page(p, name, text)
 
 
 def method_index(d: SiteData) -> Page:
     p = "methods/index.md"
-    out = ["# Methods\n", "How a model is stored and, for training, what is trained and how. Each is data in "
-           "`catalog/methods/`; the memory model reads it rather than branching on names.\n"]
     rows = []
     for mid in d.method_ids:
         m = d.catalog.methods[mid]
         lin = (m.get("weights") or {}).get("linear") or {}
         rows.append([f"[{esc(d.method_name(mid))}]({rel(p, d.method_page(mid))})", f"`{esc(mid)}`",
                      esc(m.get("kind", "")), esc(lin.get("format", "")), esc(m.get("trainable", "") or "none")])
-    out.append(md_table(["method", "id", "kind", "linear weights", "trains"], rows, "lllll"))
-    return Page(p, "All methods", "\n".join(out))
+    table = md_table(["method", "id", "kind", "linear weights", "trains"], rows, "lllll")
+    return Page(p, "All methods", render("method_index.md.j2", table=MD(table)))
 
 
 # ---- explorer
@@ -1025,111 +1013,98 @@ _TERMS = (
 )
 
 
+def doc_markdown(text: str) -> str:
+    """A docstring as Markdown for readers: ``code`` and :role:`names` as `code`, lists set off by a blank line."""
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", text)
+    text = re.sub(r"``([^`]+)``", r"`\1`", text)
+    out: list[str] = []
+    for line in text.splitlines():
+        item = re.match(r"^(\s*)([-*]|\d+\.)\s+", line)
+        if item and out and out[-1].strip() and not re.match(r"^\s*([-*]|\d+\.)\s+|^\s{2,}", out[-1]):
+            out.append("")
+        out.append(re.sub(r"^(\s*)\*\s+", r"\1- ", line))
+    return "\n".join(out).strip()
+
+
 def _doc(obj: Any) -> str:
-    text = inspect.getdoc(obj) or ""
-    return esc(text).replace("\n\n", "\n\n").strip()
+    return doc_markdown(inspect.getdoc(obj) or "")
 
 
 def methodology(d: SiteData) -> Page:
-    p = "methodology.md"
-    out = ["# Methodology and accuracy\n",
-           "## How the peak is computed\n",
-           _doc(memory).split("\n\n")[0] + "\n",
-           "    peak = cuda_context + max over phases( tensors alive in that phase ) + allocator_slack\n",
-           "Inference phases are load, prefill and decode; training phases are the loss (end of the forward pass), "
-           "the backward sweep and the optimizer step. The breakdown on every page is the one at the peak phase. "
-           "One implementation, evaluated on whole columns, computes both a single `vramatlas estimate` and the "
-           "full matrix.\n",
-           "## Each term\n"]
+    terms = []
     for comp, fn, title in _TERMS:
         obj = getattr(memory, fn, None)
         if obj is None:
             continue
-        out.append(f"### {esc(title)}\n\n*Component: `{comp}`; function `vramatlas.memory.{fn}`.*\n\n{_doc(obj)}\n")
+        words = _doc(obj) or (_FORMULAS.get(comp, ("",))[0] if comp in _FORMULAS else "")
+        terms.append({"title": title, "component": comp, "function": fn, "text": MD(words)})
     consts = [(n, getattr(memory, n)) for n in ("CUBLAS_WORKSPACE", "DEFAULT_CUDA_CONTEXT", "LARGE_SEGMENT",
                                                 "LOSS_BUFFERS", "PREFILL_POOL_REUSE", "SMALL_TENSOR_REGROWTH",
                                                 "ACTIVATION_SLACK") if hasattr(memory, n)]
-    if consts:
-        out.append("### Runtime constants\n")
-        out.append(md_table(["constant", "value"], [[f"`{n}`", f"{v:,}" if isinstance(v, int) else f"{v:g}"]
-                                                     for n, v in consts], "lr"))
-        out.append("\n**workspace** is the cuBLAS workspace (one handle for inference, two for training); "
-                   "**cuda_context** is the GPU's measured context where the catalogue has one, else the default.\n")
+    const_table = md_table(["constant", "value"], [[f"`{n}`", f"{v:,}" if isinstance(v, int) else f"{v:g}"]
+                                                   for n, v in consts], "lr") if consts else None
+    grid = None
     try:
         from .. import matrix as matrix_module
 
-        grid = inspect.getdoc(matrix_module) or ""
-        if grid:
-            out.append("## Which rows the matrix holds\n\n" + esc(grid.split("Which rows exist", 1)[-1]).lstrip(" ():") + "\n")
-    except Exception:  # noqa: BLE001 - the grid description is optional
+        doc = inspect.getdoc(matrix_module) or ""
+        if "Which rows exist" in doc:
+            grid = doc_markdown(doc.split("Which rows exist", 1)[-1].split(":", 1)[-1])
+    except ImportError:  # the grid description is optional
         pass
-    out.append(accuracy_section(d))
     from .speed_page import speed_section
 
-    out.append(speed_section(d.catalog))
-    return Page(p, "Methodology & accuracy", "\n".join(out))
+    text = render("methodology.md.j2", terms=terms, constants=MD(const_table) if const_table else None,
+                  grid=MD(grid) if grid else None, accuracy=MD(accuracy_section(d)),
+                  speed=MD(speed_section(d.catalog)))
+    return Page("methodology.md", "Methodology & accuracy", text)
 
 
 def accuracy_section(d: SiteData) -> str:
     acc = d.accuracy
-    out = ["## Predicted against measured\n"]
     if acc is None or not len(acc):
-        out.append("No comparable measurements in the catalogue yet.\n")
-        return "\n".join(out)
-    out.append(f"{len(acc)} measurements in the catalogue (`catalog/measurements/`) compared with the estimate "
-               "for the same model, method, workload and GPU. Error = predicted / measured \u2212 1.\n")
+        return render("accuracy.md.j2", count=0)
     stats = d.accuracy_summary
+    summary = None
     if stats is not None and len(stats):
-        out.append(md_table(["group", "cases", "median abs. error", "90th percentile", "largest"],
-                            [[esc(r.group), r.cases, pct(r.median), pct(r.p90), pct(r.max)]
-                             for r in stats.itertuples(index=False)], "lrrrr"))
+        summary = md_table(["group", "cases", "median abs. error", "90th percentile", "largest"],
+                           [[esc(r.group), r.cases, pct(r.median), pct(r.p90), pct(r.max)]
+                            for r in stats.itertuples(index=False)], "lrrrr")
     frame = pd.DataFrame({
         "measurement": acc["measurement"].astype(str), "method": acc["method"].astype(str),
         "family": acc["family"].astype(str),
         "measured": acc["measured_bytes"].astype(float) / GiB, "predicted": acc["predicted_bytes"].astype(float) / GiB,
         "error": acc["error"].astype(float)})
     spec = charts.spec(charts.predicted_vs_measured(frame))
-    out.append(chart_block("accuracy-scatter", spec, "Predicted against measured peak memory"))
-    out.append(noscript_note())
-    rows = []
-    for r in acc.sort_values("abs_error", ascending=False).itertuples(index=False):
-        rows.append([esc(r.measurement), esc(r.model), esc(r.method), esc(r.gpu), k(r.seq_len), r.batch,
-                     gib(r.measured_bytes, 2), gib(r.predicted_bytes, 2), pct(r.error, True), esc(r.phase)])
-    out.append("### Every case\n")
-    out.append(md_table(["measurement", "model", "method", "GPU", "context", "batch", "measured (GiB)",
-                         "predicted (GiB)", "error", "peak phase"], rows, "llllrrrrrl"))
-    out.append("\n### The worst cases, explained\n")
-    for r in acc.sort_values("abs_error", ascending=False).head(3).itertuples(index=False):
+    worst_first = acc.sort_values("abs_error", ascending=False)
+    rows = [[esc(r.measurement), esc(r.model), esc(r.method), esc(r.gpu), sort_key(k(r.seq_len), int(r.seq_len)),
+             r.batch, gib(r.measured_bytes, 2), gib(r.predicted_bytes, 2), sort_key(pct(r.error, True), r.error),
+             esc(r.phase)] for r in worst_first.itertuples(index=False)]
+    errors = acc["abs_error"].astype(float)
+    numbers = (f"{len(acc)} measurements; median absolute error {pct(float(errors.median()))}, largest "
+               f"{pct(float(errors.max()))}; the table below lists each.")
+    worst = []
+    for r in worst_first.head(3).itertuples(index=False):
         m = d.catalog.measurements.get(r.measurement, {})
         parts = sorted(((getattr(r, f"predicted_{c}", 0), c) for c in COMPONENTS), reverse=True)
-        parts_text = ", ".join(f"{charts.component_label(c)} {gib(b, 2)}" for b, c in parts[:5] if b)
         measured = m.get("measured") or {}
-        detail = []
-        if measured.get("peak_allocated_bytes") and measured.get("peak_reserved_bytes"):
-            detail.append(f"the run allocated at most {gib_text(measured['peak_allocated_bytes'], 2)} and reserved "
-                          f"{gib_text(measured['peak_reserved_bytes'], 2)}, so the allocator held "
-                          f"{gib_text(measured['peak_reserved_bytes'] - measured['peak_allocated_bytes'], 2)} unused")
-        direction = "over-predicts" if r.error > 0 else "under-predicts"
-        note = m.get("notes") or m.get("note")
-        out.append(f"**{esc(r.measurement)}** ({esc(r.method)}, {k(r.seq_len)} tokens, batch {r.batch}): the model "
-                   f"{direction} by {pct(abs(r.error))} ({gib_text(r.predicted_bytes, 2)} against "
-                   f"{gib_text(r.measured_bytes, 2)} measured). Predicted at the {esc(r.phase)} phase: {parts_text}"
-                   + (f"; {'; '.join(detail)}" if detail else "") + "."
-                   + (f" Note: {esc(note)}" if note else "") + "\n")
-    out.append("\nThe gap sits where the allocator's behaviour is hardest to predict: how much of the memory "
-               "freed after one phase the next can reuse. The model states it as allocator slack, fitted once "
-               "over all measurements, not per case.\n")
+        alloc, reserved = measured.get("peak_allocated_bytes"), measured.get("peak_reserved_bytes")
+        worst.append({"id": r.measurement, "method": r.method, "tokens": MD(k(r.seq_len)), "batch": r.batch,
+                      "over": r.error > 0, "error": MD(pct(abs(r.error))), "predicted": MD(gib_text(r.predicted_bytes, 2)),
+                      "measured": MD(gib_text(r.measured_bytes, 2)), "phase": r.phase,
+                      "parts": MD(", ".join(f"{charts.component_label(c)} {gib(b, 2)}" for b, c in parts[:5] if b)),
+                      "allocated": MD(gib_text(alloc, 2)) if alloc and reserved else None,
+                      "reserved": MD(gib_text(reserved, 2)) if alloc and reserved else None,
+                      "unused": MD(gib_text(reserved - alloc, 2)) if alloc and reserved else None,
+                      "note": m.get("notes") or m.get("note")})
     nc = [m for m in d.catalog.measurements.values() if not m.get("comparable", True)]
-    if nc:
-        out.append("\n### Figures not compared, and why\n")
-        out.append(f"{len(nc)} measurements in the catalogue ran under conditions the model does not describe "
-                   "(another runtime, unstated lengths, allocated rather than process memory ...); they are kept "
-                   "with the reason, and not counted above.\n")
-        out.append('<details class="abstract" markdown><summary>The reasons, one per measurement</summary>\n\n'
-                   + md_table(["measurement", "why not comparable"],
-                              [[esc(m.get("id")), esc(m.get("why_not_comparable") or "")] for m in nc], "ll")
-                   + "\n</details>\n")
-    return "\n".join(out)
+    not_compared = md_table(["measurement", "why not comparable"],
+                            [[esc(m.get("id")), esc(m.get("why_not_comparable") or "")] for m in nc], "ll") if nc else None
+    return render("accuracy.md.j2", count=len(acc), summary=MD(summary) if summary else None,
+                  chart=MD(chart_block("accuracy-scatter", spec, "Predicted against measured peak memory", numbers)),
+                  table=MD(md_table(["measurement", "model", "method", "GPU", "context", "batch", "measured (GiB)",
+                                     "predicted (GiB)", "error", "peak phase"], rows, "llllrrrrrl")),
+                  worst=worst, not_compared_count=len(nc), not_compared=MD(not_compared) if not_compared else None)
 
 
 def published_table_md(catalog) -> str:
@@ -1162,20 +1137,11 @@ def published_table_md(catalog) -> str:
 
 
 def rules_of_thumb(d: SiteData) -> Page:
-    p = "rules-of-thumb.md"
-    out = ["# Rules of thumb, checked\n",
-           "Claims people repeat about GPU memory, each computed with the same memory model as the matrix. "
-           "Where a claim depends on settings (context, batch, checkpointing, optimizer), each setting has its own "
-           "row, so you can see where it holds and where it breaks. Memory in GiB unless the claim says GB.\n"]
     t = d.thumbs
     if t is None or not len(t):
-        out.append("The rules-of-thumb table is not available in this build.\n")
-        return Page(p, "Rules of thumb", "\n".join(out))
+        return Page("rules-of-thumb.md", "Rules of thumb", render("rules_of_thumb.md.j2", claims=[], overall=[]))
     cols = [c for c in ("setting", "claimed", "computed", "verdict", "explanation") if c in t.columns]
     verdict_css = {"holds": "va-yes", "breaks": "va-no"}
-    counts = t["verdict"].astype(str).value_counts() if "verdict" in t else pd.Series(dtype=int)
-    if len(counts):
-        out.append("Over all settings: " + ", ".join(f"**{esc(v)}** {n}" for v, n in counts.items()) + ".\n")
 
     def cell(c, v):
         text = esc("" if v is None or (isinstance(v, float) and math.isnan(v)) else v)
@@ -1184,17 +1150,16 @@ def rules_of_thumb(d: SiteData) -> Page:
             return f'<span class="{css}">{text}</span>' if css else f"**{text}**"
         return text
 
-    claims = list(dict.fromkeys(t["claim"].astype(str))) if "claim" in t else [""]
-    for claim in claims:
+    counts = t["verdict"].astype(str).value_counts() if "verdict" in t else pd.Series(dtype=int)
+    claims = []
+    for claim in (list(dict.fromkeys(t["claim"].astype(str))) if "claim" in t else [""]):
         sub = t[t["claim"].astype(str) == claim] if claim else t
         verdicts = sub["verdict"].astype(str).value_counts() if "verdict" in sub else pd.Series(dtype=int)
-        out.append(f"## {esc(claim)}\n")
-        if len(verdicts):
-            out.append(", ".join(f"{esc(v)}: {n}" for v, n in verdicts.items()) + "\n")
-        out.append(md_table(cols, [[cell(c, v) for c, v in zip(cols, r)] for r in sub[cols].itertuples(index=False)],
-                            "l" * len(cols)))
-    out.append("\nThe same table is in the [downloads](downloads.md).\n")
-    return Page(p, "Rules of thumb", "\n".join(out))
+        claims.append({"claim": claim, "verdicts": [[v, int(n)] for v, n in verdicts.items()],
+                       "table": MD(md_table(cols, [[cell(c, v) for c, v in zip(cols, r)]
+                                                   for r in sub[cols].itertuples(index=False)], "l" * len(cols)))})
+    return Page("rules-of-thumb.md", "Rules of thumb",
+                render("rules_of_thumb.md.j2", claims=claims, overall=[[v, int(n)] for v, n in counts.items()]))
 
 
 def human_size(n: int) -> str:
@@ -1211,46 +1176,36 @@ TABLE_TITLES = {"matrix": "The compatibility matrix", "longest_context": "Longes
 
 
 def downloads(d: SiteData, package: dict | None) -> Page:
-    p = "downloads.md"
-    out = ["# Downloads\n",
-           "Every table the build writes, described by a Frictionless [data package](tables/datapackage.json). "
-           "Bytes are integers in the tables (GiB only on the site); column names are stable.\n"]
+    meta = []
     if package:
-        meta = []
         for key in ("title", "version", "created"):
             if package.get(key):
-                meta.append(f"{key}: {esc(package[key])}")
-        for key, val in (package.get("vramatlas") or package.get("custom") or {}).items() if isinstance(
-                package.get("vramatlas") or package.get("custom"), dict) else []:
-            meta.append(f"{esc(key)}: {esc(val)}")
-        if meta:
-            out.append("Data package: " + "; ".join(meta) + ".\n")
-    if d.downloads:
-        rows = [[f"[{esc(x['name'])}]({x['path']})" if x.get("path") else esc(x["name"]), esc(x.get("format", "")), human_size(int(x["bytes"])),
-                 esc(x.get("description", ""))] for x in d.downloads]
-        out.append(md_table(["file", "format", "size", "what it holds"], rows, "llrl"))
-    else:
-        out.append("No tables were written by this build.\n")
-    resources = (package or {}).get("resources") or []
-    seen = set()
-    for res in resources:
+                meta.append([key, package[key]])
+        extra = package.get("vramatlas") or package.get("custom")
+        if isinstance(extra, dict):
+            meta += [[key, val] for key, val in extra.items()]
+    shipped = [x for x in d.downloads if x.get("path")]
+    rows = [[f"[{esc(x['name'])}]({x['path']})", esc(x.get("format", "")),
+             sort_key(human_size(int(x["bytes"])), int(x["bytes"])), esc(x.get("description", ""))] for x in shipped]
+    kept = [x for x in d.downloads if not x.get("path")]
+    on_site = {x["name"] for x in shipped}
+    tables, seen = [], set()
+    for res in (package or {}).get("resources") or []:
         name = str(res.get("name") or "").split("--")[0]
-        if name in seen:
+        paths = res.get("path") if isinstance(res.get("path"), list) else [res.get("path")]
+        fields = ((res.get("schema") or {}).get("fields")) or []
+        if name in seen or not fields or not any(str(x) in on_site for x in paths):
             continue
         seen.add(name)
-        fields = ((res.get("schema") or {}).get("fields")) or []
-        if not fields:
-            continue
-        out.append(f"\n## {esc(TABLE_TITLES.get(name) or res.get('title') or name)}\n")
-        if res.get("description"):
-            out.append(esc(res["description"]) + "\n")
-        out.append(md_table(["column", "type", "unit", "meaning"],
-                            [[f"`{esc(f.get('name'))}`", esc(f.get("type", "")), esc(f.get("unit", "") or ""),
-                              esc(f.get("description", ""))] for f in fields], "llll"))
-    out.append("\nThe site's own chart data, smaller and in GiB: [curves.json](data/curves.json) "
-               "(model \u00d7 method \u00d7 context \u00d7 batch, peak GiB without the CUDA context), "
-               "[gpus.json](data/gpus.json), [heatmap.json](data/heatmap.json).\n")
-    return Page(p, "Downloads", "\n".join(out))
+        tables.append({"title": TABLE_TITLES.get(name) or res.get("title") or name, "description": res.get("description"),
+                       "columns": MD(md_table(["column", "type", "unit", "meaning"],
+                                              [[f"`{esc(f.get('name'))}`", esc(f.get("type", "")),
+                                                esc(f.get("unit", "") or ""), esc(f.get("description", ""))]
+                                               for f in fields], "llll"))})
+    text = render("downloads.md.j2", meta=meta, files=MD(md_table(["file", "format", "size", "what it holds"], rows,
+                                                                   "llrl")) if rows else None,
+                  kept=len(kept), kept_names=[x["name"] for x in kept], kept_bytes=MD(human_size(sum(int(x["bytes"]) for x in kept))), tables=tables)
+    return Page("downloads.md", "Downloads", text)
 
 
 def contributing_guide(d: SiteData) -> Page | None:

@@ -15,6 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import markupsafe
+
 TEMPLATES = Path(__file__).with_name("templates")
 
 
@@ -27,7 +29,7 @@ def _finalize(value: Any) -> str:
 
     if value is None:
         return ""
-    if isinstance(value, MD):
+    if isinstance(value, (MD, markupsafe.Markup)):  # Markup: a macro's output passed through |safe
         return value
     if isinstance(value, bool):
         return "yes" if value else "no"

@@ -50,6 +50,16 @@
     };
     vegaEmbed(target, spec, opts).then(function (result) {
       el.vegaView = result.view;
+      // the figure around the chart carries its name and its numbers in words (aria-label,
+      // aria-describedby) and a table holds them all: the drawing itself is hidden from screen readers
+      var svg = target.querySelector("svg");
+      if (svg) svg.setAttribute("aria-hidden", "true");
+      // a chart wider than its box (the heatmap on a phone) scrolls there, reachable by keyboard too
+      if (target.scrollWidth > target.clientWidth + 1) {
+        target.setAttribute("tabindex", "0");
+        target.setAttribute("role", "region");
+        target.setAttribute("aria-label", (el.getAttribute("aria-label") || "chart") + " (scrolls sideways)");
+      }
       el.setAttribute("data-state", "rendered");
       // pages that drive a chart (explorer, calculator) fill it once it exists
       el.dispatchEvent(new CustomEvent("vramatlas:rendered", { detail: result.view }));

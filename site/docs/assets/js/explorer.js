@@ -95,7 +95,9 @@
       lastRows = list;
       var g = gpus[s.gpu];
       var top = Math.max(g.cap, Math.max.apply(null, list.map(function (r) { return r.gib || 0; })));
-      view.signal("xmax", top * 6);
+      // room right of the longest bar for its label (about 80 px), whatever the chart's width
+      var w = Math.max(120, view.width()), room = Math.min(0.6, 80 / w);
+      view.signal("xmax", 0.25 * Math.pow(top / 0.25, 1 / (1 - room)));
       view.change("rows", vega.changeset().remove(function () { return true; }).insert(list))
           .change("cap", vega.changeset().remove(function () { return true; }).insert([{ cap: g.cap, name: g.name }]));
       view.runAsync().then(function () {

@@ -5,6 +5,18 @@
 (function () {
   "use strict";
 
+  // A cell's sort key: its data-sort number (set by the page builder: "374 M" sorts before
+  // "6.7 B", a GPU by its memory), else read from its text.
+  function cellKey(cell) {
+    if (!cell) return key("");
+    var marked = cell.hasAttribute("data-sort") ? cell : cell.querySelector("[data-sort]");
+    if (marked) {
+      var n = parseFloat(marked.getAttribute("data-sort"));
+      if (!isNaN(n)) return { n: n, s: cell.textContent.toLowerCase() };
+    }
+    return key(cell.textContent);
+  }
+
   function key(text) {
     var t = text.replace(/\u00a0/g, " ").trim();
     if (t === "" || t === "\u2014" || t === "-") return { n: -Infinity, s: "" };
@@ -42,7 +54,7 @@
           th.setAttribute("aria-sort", dir === 1 ? "ascending" : "descending");
           var rows = Array.prototype.slice.call(body.rows);
           var keyed = rows.map(function (r, idx) {
-            return { r: r, k: key(r.cells[col] ? r.cells[col].textContent : ""), i: idx };
+            return { r: r, k: cellKey(r.cells[col]), i: idx };
           });
           keyed.sort(function (x, y) { return dir * compare(x.k, y.k) || x.i - y.i; });
           keyed.forEach(function (x) { body.appendChild(x.r); });
@@ -86,7 +98,18 @@
     update();
   }
 
+  // A code block wider than its box scrolls: it must be reachable by keyboard too.
+  function focusableScrollers() {
+    var blocks = document.querySelectorAll(".md-typeset pre > code");
+    for (var i = 0; i < blocks.length; i++) {
+      if (blocks[i].scrollWidth > blocks[i].clientWidth && !blocks[i].hasAttribute("tabindex")) {
+        blocks[i].setAttribute("tabindex", "0");
+      }
+    }
+  }
+
   function enhance() {
+    focusableScrollers();
     var tables = document.querySelectorAll(".md-typeset table");
     for (var i = 0; i < tables.length; i++) {
       if (tables[i].closest(".no-sort") || tables[i].getAttribute("data-va")) continue;
