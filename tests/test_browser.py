@@ -1,18 +1,29 @@
 """The built site in a real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright).
 
-The site is built once per session into a temporary folder and served on
-127.0.0.1 by a thread. Checks: every page loads without a console error or a
-failed request; every chart renders marks; changing an explorer input changes
-what it draws; no request goes to another host. Screenshots of the home page,
-a GPU page and the explorer go to $VRAMATLAS_SHOTS (default /tmp/team/shots).
+The site is built once per session into a temporary folder and served on 127.0.0.1 by a thread.
+Every wait is on the page's own ready signal, never on time: charts set ``data-state="rendered"``
+(or ``error``), the picker, the explorer and the calculator set ``data-state="ready"`` on their
+``.va-widget`` when their answer is on the page (the calculator also ``data-calc-state`` and
+``data-argv``), and a page counts as loaded once every request it started has finished.
+
+Checks: every page loads without a console error or a failed request and makes no request to
+another host; every chart draws; axe-core (vendored in tests/vendor) finds no serious or critical
+violation on any page type, on a desktop and on a phone; nothing is wider than a 390 px phone and
+chart labels are at least 11 px; the calculator equals ``vramatlas estimate --json`` to the byte on
+many cases and keeps its state in the URL; the explorer and the home page's GPU picker too.
+Screenshots go to $VRAMATLAS_SHOTS (default /tmp/team/shots).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import shutil
+import subprocess
+import sys
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urlencode, urlparse
 
 import pytest
 
@@ -23,6 +34,10 @@ ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
         "--disable-default-apps", "--disable-extensions"]
 SHOTS = Path(os.environ.get("VRAMATLAS_SHOTS", "/tmp/team/shots"))
+AXE = Path(__file__).with_name("vendor") / "axe.min.js"
+DESKTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+CALC_TIMEOUT = 180_000  # ms: Pyodide's first start on a slow, shared CPU
 
 # A skipped browser test is not a passing one: under CI (CI=true) a missing
 # browser fails the run; elsewhere it is skipped with the reason.
@@ -44,8 +59,7 @@ def built_site(tmp_path_factory):
     from vramatlas.site.build import build_site
 
     out = tmp_path_factory.mktemp("browser-dist")
-    report = build_site(out)
-    return report
+    return build_site(out)
 
 
 @pytest.fixture(scope="session")
@@ -67,42 +81,78 @@ def browser():
         b.close()
 
 
-class Visit:
-    """A page in a fresh context, recording console errors and every request (``reset`` between pages)."""
+@pytest.fixture(scope="session")
+def catalog():
+    from vramatlas.catalog import load_catalog
 
-    def __init__(self, browser, base: str):
+    return load_catalog()
+
+
+READY = ("() => [...document.querySelectorAll('.vega-chart')].every(e => "
+         "['rendered', 'error'].includes(e.getAttribute('data-state'))) && "
+         "[...document.querySelectorAll('.va-widget')].every(e => "
+         "['ready', 'error'].includes(e.getAttribute('data-state')))")
+
+
+class Visit:
+    """A tab, recording console errors and every request (``reset`` between pages)."""
+
+    def __init__(self, browser, base: str, viewport: dict | None = None, **context):
         self.base = base
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        phone = (viewport or DESKTOP)["width"] < 600
+        self.context = browser.new_context(viewport=viewport or DESKTOP, is_mobile=phone, has_touch=phone,
+                                           **context)
         self.page = self.context.new_page()
+        self.pending: set = set()
+        self.earlier: set = set()
         self.reset()
         self.page.on("console", lambda m: self.errors.append(f"{m.type}: {m.text}") if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.on("requestfailed", lambda r: self.failed.append(r.url))
-        self.page.on("response", lambda r: self.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        self.page.on("request", self._started)
+        self.page.on("requestfinished", self.pending.discard)
+        self.page.on("requestfailed", self._failed)
+        self.page.on("response", lambda r: self.failed.append(f"{r.status} {r.url}")
+                     if r.status >= 400 and not self.expect_404 else None)
         self.page.on("dialog", lambda d: (self.errors.append(f"dialog: {d.message}"), d.dismiss()))
+        self.expect_404 = False
+
+    def _started(self, request):
+        self.requests.append(request.url)
+        self.pending.add(request)
+
+    def _failed(self, request):
+        self.pending.discard(request)
+        if request in self.earlier and "ABORTED" in str(request.failure):
+            return  # a request of the page we left, cut off by leaving it: not this page's failure
+        self.failed.append(f"{request.failure} {request.url}")
 
     def reset(self):
         self.errors: list[str] = []
         self.requests: list[str] = []
         self.failed: list[str] = []
 
-    def open(self, path: str):
+    def open(self, path: str, timeout: int = 60_000):
+        self.earlier = set(self.pending)  # still running from the previous page (its search index ...)
         self.page.goto(self.base + path, wait_until="load")
-        self.wait_charts()
+        self.ready(timeout)
         return self.page
 
-    def wait_charts(self):
-        n = self.page.locator(".vega-chart").count()
-        if n:
-            self.page.wait_for_function(
-                "() => [...document.querySelectorAll('.vega-chart')].every(e => "
-                "['rendered', 'error'].includes(e.getAttribute('data-state')))", timeout=30000)
+    def ready(self, timeout: int = 60_000):
+        """Wait on the page's own signals: charts drawn, tools answered."""
+        self.page.wait_for_function(READY, timeout=timeout)
 
     def foreign(self) -> list[str]:
         host = urlparse(self.base).netloc
         return [u for u in self.requests if urlparse(u).scheme in ("http", "https", "ws", "wss")
                 and urlparse(u).netloc != host]
+
+    def axe(self) -> list[str]:
+        """Serious and critical axe-core violations on the page as it is now."""
+        self.page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+        return self.page.evaluate(
+            "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+            ".filter(v => ['serious', 'critical'].includes(v.impact))"
+            ".map(v => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | ')}`)")
 
     def close(self):
         self.context.close()
@@ -124,17 +174,26 @@ def _marks(page) -> list[int]:
         "svg .mark-rule line, svg .mark-area path, svg .mark-text text').length)")
 
 
+# One page of each kind (the calculator, the explorer and the picker are tools; the rest read).
+PAGE_TYPES = ("", "calculator/", "explorer/", "gpus/", "gpus/rtx-4090/", "models/", "models/llama-3.1/",
+              "models/llama-3.1/llama-3.1-8b/", "methods/", "methods/qlora/", "methodology/",
+              "rules-of-thumb/", "downloads/", "published-figures/", "contributing/", "404.html")
+
+
+# ------------------------------------------------------------------ every page
+
+
 def test_every_page_loads_clean_and_local(browser, server, built_site):
     pages = _pages(built_site.site)
-    assert len(pages) > 50
+    assert len(pages) > 50 and "calculator/" in pages
     problems = []
     v = Visit(browser, server)  # one tab for all pages: a new context per page doubles the time
     for path in pages:
         v.reset()
-        page = v.open(path)
-        states = page.eval_on_selector_all(".vega-chart", "els => els.map(e => e.getAttribute('data-state'))")
-        if any(s != "rendered" for s in states):
-            problems.append(f"{path}: chart states {states}")
+        page = v.open(path, timeout=CALC_TIMEOUT)
+        states = page.eval_on_selector_all(".vega-chart, .va-widget", "els => els.map(e => e.getAttribute('data-state'))")
+        if any(s not in ("rendered", "ready") for s in states):
+            problems.append(f"{path}: chart/widget states {states}")
         for i, n in enumerate(_marks(page)):
             if n == 0:
                 problems.append(f"{path}: chart {i} drew no marks")
@@ -148,77 +207,340 @@ def test_every_page_loads_clean_and_local(browser, server, built_site):
     assert not problems, "\n".join(problems[:30])
 
 
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_axe_finds_no_serious_violation_on_any_page_type(browser, server, viewport):
+    v = Visit(browser, server, viewport)
+    found = {}
+    try:
+        for path in PAGE_TYPES:
+            v.open(path, timeout=CALC_TIMEOUT)
+            bad = v.axe()
+            if bad:
+                found[path or "home"] = bad
+    finally:
+        v.close()
+    assert not found, json.dumps(found, indent=1)
+
+
+def test_phone_nothing_wider_than_the_screen_and_labels_readable(browser, server):
+    v = Visit(browser, server, PHONE)
+    problems = []
+    try:
+        for path in PAGE_TYPES:
+            page = v.open(path, timeout=CALC_TIMEOUT)
+            width = page.evaluate("() => document.documentElement.scrollWidth")
+            if width > PHONE["width"]:
+                problems.append(f"{path}: the page is {width} px wide")
+            # anything sticking out of the screen must sit in a box of its own that scrolls
+            loose = page.evaluate(
+                "() => [...document.querySelectorAll('article *')].filter(e => {"
+                " const r = e.getBoundingClientRect(); if (r.right <= innerWidth + 1) return false;"
+                " for (let p = e.parentElement; p && p.tagName !== 'ARTICLE'; p = p.parentElement) {"
+                "  const o = getComputedStyle(p).overflowX; if ((o === 'auto' || o === 'scroll') && p.getBoundingClientRect().right <= innerWidth + 1) return false; }"
+                " return true; }).slice(0, 3).map(e => e.tagName + '.' + (e.getAttribute('class') || ''))")
+            if loose:
+                problems.append(f"{path}: wider than the screen, outside a scroll box: {loose}")
+            small = page.evaluate(
+                "() => [...document.querySelectorAll('.vega-chart svg text')].map(t => parseFloat(getComputedStyle(t).fontSize))"
+                ".filter(s => s < 11)")
+            if small:
+                problems.append(f"{path}: {len(small)} chart labels under 11 px (smallest {min(small)})")
+            # charts are drawn at their box's width (the heatmap, a grid of fixed cells, scrolls instead)
+            drawn = page.evaluate(
+                "() => [...document.querySelectorAll('.vega-chart')].filter(e => e.id !== 'home-heatmap').map(e => {"
+                " const s = e.querySelector('svg'); return s ? [e.id, s.getBoundingClientRect().width, e.clientWidth] : null; })"
+                ".filter(x => x && x[1] > x[2] + 2)")
+            if drawn:
+                problems.append(f"{path}: charts wider than their box: {drawn}")
+    finally:
+        v.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_dark_mode_charts_follow_the_theme(browser, server):
+    v = Visit(browser, server, color_scheme="dark")
+    try:
+        page = v.open("models/llama-3.1/llama-3.1-8b/")
+        assert page.evaluate("() => document.body.getAttribute('data-md-color-scheme')") == "slate"
+        colours = page.evaluate(
+            "() => [...document.querySelectorAll('.vega-chart svg .role-axis-label text')].slice(0, 5)"
+            ".map(t => getComputedStyle(t).fill)")
+        assert colours, "no axis labels found"
+        for c in colours:  # light text on the dark page: every channel above the middle
+            channels = [int(x) for x in c[c.index("(") + 1:c.index(")")].split(",")[:3]]
+            assert min(channels) > 128, f"axis label colour {c} on a dark page"
+        backgrounds = page.evaluate(
+            "() => [...document.querySelectorAll('.vega-chart svg > rect.background, .vega-chart svg .background')]"
+            ".map(r => r.getAttribute('fill') || getComputedStyle(r).fill)")
+        assert all(b in ("transparent", "none", "rgba(0, 0, 0, 0)") for b in backgrounds), backgrounds
+    finally:
+        v.close()
+
+
+def test_404_keeps_its_styles_at_any_depth(browser, server):
+    v = Visit(browser, server)
+    v.expect_404 = True
+    try:
+        for path in ("no-such-page/", "gpus/no/such/card/"):
+            v.reset()
+            page = v.open(path)
+            assert "404" in page.content()
+            sheets = page.evaluate("() => [...document.styleSheets].filter(s => s.href).map(s => s.href)")
+            assert any(s.endswith("assets/css/vramatlas.css") for s in sheets), sheets
+            assert not [f for f in v.failed if not f.startswith("404 ")], v.failed
+            home = page.locator("a.md-header__button.md-logo").get_attribute("href")
+            page.locator("a.md-header__button.md-logo").click()
+            page.wait_for_load_state("load")
+            assert urlparse(page.url).path == "/", (home, page.url)
+    finally:
+        v.close()
+
+
 def test_screenshots(browser, server):
     SHOTS.mkdir(parents=True, exist_ok=True)
-    for name, path in (("home", ""), ("gpu-rtx-4090", "gpus/rtx-4090/"), ("explorer", "explorer/"),
-                       ("model-llama-3.1-8b", "models/llama-3.1/llama-3.1-8b/")):
-        v = Visit(browser, server)
+    for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        v = Visit(browser, server, viewport)
         try:
-            page = v.open(path)
-            page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
-            page.screenshot(path=str(SHOTS / f"{name}-full.png"), full_page=True)
+            for name, path in (("home", ""), ("calculator", "calculator/"), ("gpu-rtx-4090", "gpus/rtx-4090/"),
+                               ("explorer", "explorer/")):
+                page = v.open(path, timeout=CALC_TIMEOUT)
+                page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=False)
+                page.screenshot(path=str(SHOTS / f"{name}-{label}-full.png"), full_page=True)
             assert not v.errors
         finally:
             v.close()
 
 
-def test_explorer_inputs_change_the_drawing(browser, server):
+# ------------------------------------------------------------------ the calculator
+
+
+def _cli(args: list[str]) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("vramatlas")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "vramatlas"]
+    env = {k: v for k, v in os.environ.items() if k != "VRAMATLAS_CATALOG_JSON"}
+    return subprocess.run(cmd + ["estimate", *args, "--json"], capture_output=True, text=True, env=env, timeout=120)
+
+
+def _calc_answer(page, query: str, expected_argv: list[str]) -> dict:
+    """Set the calculator's fields from ``query`` and wait for its answer to that argv."""
+    page.evaluate("q => window.vramatlasCalculator.set(q)", query)
+    page.wait_for_function(
+        "want => { const r = document.getElementById('calc-result');"
+        " return r.getAttribute('data-calc-state') === 'ready' && r.getAttribute('data-argv') === want; }",
+        arg=json.dumps(expected_argv, separators=(",", ":")), timeout=CALC_TIMEOUT)
+    return page.evaluate(
+        "() => { const r = document.getElementById('calc-result'); return {"
+        " json: document.getElementById('calc-json').textContent, exit: r.getAttribute('data-exit'),"
+        " peak: r.getAttribute('data-peak-bytes'), verdict: document.getElementById('calc-verdict').textContent }; }")
+
+
+def _argv(case: dict) -> list[str]:
+    out = []
+    for name, value in case.items():
+        if value is True:
+            out.append(f"--{name}")
+        elif name == "grad-checkpointing":
+            out.append("--grad-checkpointing" if value == "yes" else "--no-grad-checkpointing")
+        else:
+            out += [f"--{name}", str(value)]
+    return out
+
+
+def calculator_cases(catalog, n: int = 56, seed: int = 12) -> list[dict]:
+    """Cases drawn across models, methods, runtimes and GPUs (every method at least once), with the
+    other options varied; in the order of the CLI's options, as the page writes its argv."""
+    from vramatlas.site.calculator import estimate_options
+
+    names = [o["name"] for o in estimate_options()]
+    rng = random.Random(seed)
+    models = sorted(catalog.variants)
+    methods = sorted(catalog.methods)
+    gpus = sorted(catalog.gpus)
+    runtimes = sorted(getattr(catalog, "runtimes", None) or {})
+    cases = []
+    for i in range(n):
+        method = methods[i % len(methods)]
+        m = catalog.methods[method]
+        fams = m.get("for_weights_native")
+        pool = [v for v in models if not fams
+                or catalog.models[catalog.variants[v]["family"]].get("weights_native") == fams] or models
+        case = {"model": rng.choice(pool), "method": method}
+        case["seq-len"] = rng.choice([512, 1024, 2048, 3000, 4096, 8192])
+        if m.get("kind") != "training" and rng.random() < 0.4:
+            case["new-tokens"] = rng.choice([1, 16, 128])
+        if rng.random() < 0.4:
+            case["batch"] = rng.choice([1, 2, 4])
+        if rng.random() < 0.85:
+            case["gpu"] = rng.choice(gpus)
+            if rng.random() < 0.3:
+                case["gpus"] = rng.choice([2, 4, 8])
+                if m.get("kind") == "training" and rng.random() < 0.5:
+                    case["parallelism"] = rng.choice(["zero2", "zero3", "fsdp", "ddp"])
+        if m.get("kind") == "training":
+            if rng.random() < 0.4:
+                case["grad-checkpointing"] = rng.choice(["yes", "no"])
+            if m.get("trainable") == "lora" and rng.random() < 0.5:
+                case["lora-rank"] = rng.choice([8, 32, 64])
+                if rng.random() < 0.5:
+                    case["lora-targets"] = "q_proj,v_proj"
+            if rng.random() < 0.3:
+                case["optimizer"] = rng.choice(["adamw8bit", "sgd", "adamw-fp32"])
+        if runtimes and "runtime" in names and rng.random() < 0.5:
+            case["runtime"] = rng.choice(runtimes)
+        cases.append({k: case[k] for k in names if k in case})
+    # bad input: the page shows the CLI's own one-line error
+    cases.append({"model": "llama-3.1-8", "method": "qlora"})
+    cases.append({"model": "llama-3.1-8b", "method": "inference-bf16", "seq-len": -5})
+    return cases
+
+
+def test_calculator_equals_the_cli_to_the_byte(browser, server, catalog):
+    cases = calculator_cases(catalog)
+    assert len(cases) >= 50
+    assert len({c["model"] for c in cases}) >= 20 and len({c["method"] for c in cases}) == len(catalog.methods)
+    assert len({c.get("gpu") for c in cases}) >= 20
+    v = Visit(browser, server)
+    differ, answered = [], 0
+    try:
+        page = v.open("calculator/", timeout=CALC_TIMEOUT)
+        for case in cases:
+            argv = _argv(case)
+            got = _calc_answer(page, urlencode(case), argv)
+            cli = _cli(argv)
+            if cli.returncode == 0:
+                answered += 1
+                if got["exit"] != "0" or got["json"] != cli.stdout:
+                    differ.append(f"{' '.join(argv)}: page exit {got['exit']} {got['verdict']!r}")
+                elif got["peak"] != str(json.loads(cli.stdout)["peak_bytes"]):
+                    differ.append(f"{' '.join(argv)}: data-peak-bytes {got['peak']}")
+            else:
+                line = cli.stderr.strip().splitlines()[0]
+                if got["exit"] == "0" or line not in got["verdict"]:
+                    differ.append(f"{' '.join(argv)}: CLI exit {cli.returncode} {line!r}, page {got['verdict']!r}")
+        assert not v.errors and not v.foreign(), (v.errors, v.foreign())
+    finally:
+        v.close()
+    assert not differ, "\n".join(differ)
+    assert answered >= 50
+
+
+def test_calculator_state_is_in_the_url(browser, server):
+    query = {"model": "qwen2.5-7b", "method": "lora", "seq-len": "4096", "gpu": "rtx-3090", "lora-rank": "32"}
     v = Visit(browser, server)
     try:
-        page = v.open("explorer/")
-        chart = page.locator("#explorer")
+        page = v.open("calculator/?" + urlencode(query), timeout=CALC_TIMEOUT)
+        for name, value in query.items():
+            assert page.locator(f"#calc-form [name='{name}']").input_value() == value
+        result = page.locator("#calc-result")
+        assert json.loads(result.get_attribute("data-argv")) == _argv(query)
+        cli = json.loads(_cli(_argv(query)).stdout)
+        assert result.get_attribute("data-peak-bytes") == str(cli["peak_bytes"])
+        # a change in the form is written to the address bar, and the address brings it back
+        page.select_option("#calc-form [name='method']", "qlora")
+        page.wait_for_function("() => document.getElementById('calc-result').getAttribute('data-argv').includes('qlora')"
+                               " && document.getElementById('calc-result').getAttribute('data-calc-state') === 'ready'",
+                               timeout=CALC_TIMEOUT)
+        url = page.url
+        assert "method=qlora" in url and "lora-rank=32" in url
+        page.goto(url, wait_until="load")
+        v.ready(CALC_TIMEOUT)
+        assert page.locator("#calc-form [name='method']").input_value() == "qlora"
+        cli = json.loads(_cli(_argv({**query, "method": "qlora"})).stdout)
+        assert page.locator("#calc-result").get_attribute("data-peak-bytes") == str(cli["peak_bytes"])
+        assert page.locator("#calc-cmd").inner_text().startswith("vramatlas estimate --model qwen2.5-7b --method qlora")
+    finally:
+        v.close()
 
-        def drawing():
-            return chart.locator("svg").inner_html()
 
-        def fills():
-            return page.eval_on_selector_all("#explorer svg .mark-rect path",
-                                             "els => els.map(e => e.getAttribute('fill')).join(',')")
+def test_calculator_offers_every_estimate_option(browser, server):
+    from vramatlas.site.calculator import estimate_options
 
-        before, before_fills = drawing(), fills()
-        assert before_fills, "the explorer drew no bars"
-        selects = chart.locator(".vega-bindings select")
-        assert selects.count() >= 3  # GPU, method, context (batch is a radio)
-        gpu = selects.nth(0)
-        options = gpu.locator("option").all_text_contents()
-        small = next(o for o in options if "3060" in o or "4060" in o)
-        gpu.select_option(label=small)
-        page.wait_for_timeout(400)
-        assert fills() != before_fills, "changing the GPU did not change which bars fit"
-        after_gpu = drawing()
-        method = selects.nth(1)
-        method.select_option(value="inference-nf4")
-        page.wait_for_timeout(400)
-        assert drawing() != after_gpu, "changing the method did not change the drawing"
-        after_method = drawing()
-        ctx = selects.nth(2)
-        ctx.select_option(index=ctx.locator("option").count() - 1)
-        page.wait_for_timeout(400)
-        assert drawing() != after_method, "changing the context did not change the drawing"
-        after_ctx = drawing()
-        radios = chart.locator(".vega-bindings input[type=radio]")
-        radios.nth(radios.count() - 1).check()
-        page.wait_for_timeout(400)
-        assert drawing() != after_ctx, "changing the batch did not change the drawing"
+    v = Visit(browser, server)
+    try:
+        page = v.open("calculator/", timeout=CALC_TIMEOUT)
+        names = set(page.eval_on_selector_all("#calc-form [name]", "els => els.map(e => e.name)"))
+        want = {o["name"] for o in estimate_options()}
+        assert want <= names, want - names
+        assert page.locator("#calc-chart svg .mark-rect path").count() > 0  # the breakdown is drawn
+    finally:
+        v.close()
+
+
+# ------------------------------------------------------------------ explorer and picker
+
+
+def test_explorer_follows_its_controls_and_the_url(browser, server, catalog):
+    v = Visit(browser, server)
+    try:
+        page = v.open("explorer/?gpu=rtx-3060-12gb&method=inference-nf4&seq-len=32768&batch=8")
+        assert page.locator("#va-ex-gpu").input_value() == "rtx-3060-12gb"
+        assert page.locator("#va-ex-method").input_value() == "inference-nf4"
+        assert page.locator("#va-explorer").get_attribute("data-view") == "rtx-3060-12gb|inference-nf4|32768|8"
+        rows = page.locator("#va-ex-table tbody tr")
+        assert rows.count() == len(catalog.variants)  # every model, those beyond their context marked
+        beyond = page.locator("#va-ex-table tbody tr.va-beyond").count()
+        short = [v for v, x in catalog.variants.items()
+                 if int((x.get("config") or {}).get("max_position_embeddings") or 0) < 32768]
+        assert beyond >= len(short) > 0
+        chart_rows = page.evaluate("() => document.getElementById('explorer').vegaView.data('rows')"
+                                   ".map(r => [r.m, r.gib === null ? null : r.gib.toFixed(2)])")
+        table_rows = page.evaluate("() => [...document.querySelectorAll('#va-ex-table tbody tr')]"
+                                   ".map(r => [r.cells[0].textContent, r.cells[1].textContent])")
+        assert [[m, g or "\u2014"] for m, g in chart_rows] == table_rows
+        before = page.locator("#va-ex-table tbody").inner_text()
+        controls = page.locator(".va-ex-controls").bounding_box()
+        page.select_option("#va-ex-gpu", "h200")
+        page.wait_for_function("() => document.getElementById('va-explorer').getAttribute('data-view')"
+                               ".startsWith('h200|') && document.getElementById('va-explorer')"
+                               ".getAttribute('data-state') === 'ready'")
+        assert "gpu=h200" in page.url and "seq-len=32768" in page.url
+        assert page.locator("#va-ex-table tbody").inner_text() != before
+        page.locator("#va-ex-ctx").fill("0")
+        page.wait_for_function("() => document.getElementById('va-explorer').getAttribute('data-view')"
+                               ".split('|')[2] === '2048'")
+        assert page.locator(".va-ex-controls").bounding_box() == controls  # the controls never move
+        page.locator("#va-ex-table tbody tr").first.click()
+        assert "GiB" in page.locator("#va-ex-detail").inner_text()
         assert not v.errors and not v.foreign()
     finally:
         v.close()
 
 
-def test_tables_sort_and_filter(browser, server):
+def test_home_picker_answers_for_the_chosen_gpu(browser, server, catalog):
     v = Visit(browser, server)
     try:
-        page = v.open("gpus/")
-        table = page.locator("article table").first
-        first = table.locator("tbody tr").first.inner_text()
-        table.locator("thead th").nth(4).click()  # usable (GiB)
-        table.locator("thead th").nth(4).click()  # descending
-        top = table.locator("tbody tr").first.inner_text()
-        assert top != first
+        page = v.open("?gpu=h200")
+        assert page.locator("#va-gpu").input_value() == "h200"
+        assert "H200" in page.locator("#va-picker-summary").inner_text()
+        rows = page.locator("#va-picker tbody tr")
+        assert rows.count() == len(catalog.variants)
+        first_link = page.locator("#va-picker tbody tr a", has_text="calculate").first.get_attribute("href")
+        assert "calculator/?" in first_link and "gpu=h200" in first_link
+        page.fill("#va-gpu-search", "3060")
+        page.wait_for_function("() => document.getElementById('va-gpu').value.includes('3060')")
+        assert "3060" in page.locator("#va-picker-summary").inner_text()
+        assert "gpu=rtx-3060" in page.url
+        assert not v.errors and not v.foreign()
+    finally:
+        v.close()
+
+
+def test_tables_sort_by_number_not_text(browser, server):
+    v = Visit(browser, server)
+    try:
+        page = v.open("models/")
+        head = page.locator("article table thead th").nth(2)  # parameters
+        head.click()
+        keys = page.eval_on_selector_all("article table tbody tr td:nth-child(3) [data-sort]",
+                                         "els => els.map(e => parseFloat(e.getAttribute('data-sort')))")
+        assert keys == sorted(keys) and len(keys) > 10
+        texts = page.eval_on_selector_all("article table tbody tr td:nth-child(3)", "els => els.map(e => e.textContent)")
+        assert texts[0].endswith("M") and texts[-1].endswith("B")  # 370 M before 671 B
         box = page.locator(".va-filter").first
-        box.fill("rtx 4090")
-        visible = page.eval_on_selector_all("article table tbody tr", "rs => rs.filter(r => r.style.display !== 'none').length")
-        assert 1 <= visible < 5
+        box.fill("llama 3.1")
+        visible = page.eval_on_selector_all("article table tbody tr",
+                                            "rs => rs.filter(r => r.style.display !== 'none').length")
+        assert 1 <= visible < 8
     finally:
         v.close()
 
@@ -240,8 +562,10 @@ def test_hostile_names_render_as_text(browser, tmp_path):
         assert page.locator("h1").first.inner_text().rstrip("\u00b6") == HOSTILE_MODEL
         assert page.locator("article a[href='x']").count() == 0
         page = v.open("explorer/")
-        options = page.locator("#explorer .vega-bindings select").first.locator("option").all_text_contents()
+        options = page.locator("#va-ex-gpu option").all_text_contents()
         assert HOSTILE_GPU in options
+        page = v.open("")
+        assert HOSTILE_GPU in page.locator("#va-gpu option").all_text_contents()
         assert not [e for e in v.errors if "dialog" in e], v.errors
         assert not v.errors and not v.foreign()
         v.close()

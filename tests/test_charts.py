@@ -70,22 +70,24 @@ def test_model_context_lines_validate():
     assert len(spec["layer"]) == 3
 
 
-def test_explorer_binds_four_inputs_and_reads_urls():
-    chart = charts.explorer("data/curves.json", "data/gpus.json", ["rtx-4090", "h200"], ["RTX 4090", "H200"],
-                            ["inference-bf16", "qlora"], ["bf16", "QLoRA"], [2048, 8192], [1, 8], ["m1"],
-                            gpu="rtx-4090", method="inference-bf16", context=8192, batch=1)
-    spec = charts.spec(chart)
-    params = {p["name"]: p for p in spec["params"]}
-    assert set(params) == {"gpu", "method", "context", "batch"}
-    assert params["gpu"]["bind"]["labels"] == ["RTX 4090", "H200"]
-    assert params["context"]["bind"]["labels"] == ["2k", "8k"]
-    assert params["batch"]["bind"]["input"] == "radio"
-    urls = {d.get("url") for d in _all_data(spec)}
-    assert {"data/curves.json", "data/gpus.json"} <= urls
-    assert "values" not in json.dumps(spec)
-    # the GPU's capacity comes from a lookup into gpus.json, keyed by the selected id
-    lookups = [t for t in spec["layer"][0]["transform"] if "lookup" in t]
-    assert lookups and lookups[0]["from"]["key"] == "id"
+def test_explorer_draws_named_rows_coloured_and_labelled():
+    """The page's controls fill the named data; colour (colour-blind-safe) is never the only cue."""
+    spec = charts.spec(charts.explorer(["m1", "m2"]))
+    names = {d.get("name") for d in _all_data(spec)}
+    assert {"rows", "cap"} <= names
+    bars, labels, rule = spec["layer"]
+    assert bars["encoding"]["color"]["scale"]["range"] == list(charts.FITS_COLORS.values())
+    assert labels["mark"]["type"] == "text" and labels["encoding"]["text"]["field"] == "label"
+    assert spec["width"] == "container"
+    assert {p["name"] for p in spec["params"]} == {"xmax"}
+
+
+def test_every_chart_has_readable_labels_and_follows_the_theme():
+    spec = charts.spec(charts.calculator_breakdown())
+    assert spec["config"]["axis"]["labelFontSize"] >= 11 and spec["config"]["legend"]["labelFontSize"] >= 11
+    assert spec["config"]["axis"]["labelColor"] == "currentColor"
+    assert spec["config"]["background"] == "transparent"
+    assert {d.get("name") for d in _all_data(spec)} >= {"breakdown", "capacity"}
 
 
 def test_predicted_vs_measured_has_identity_line():

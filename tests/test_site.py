@@ -180,15 +180,115 @@ def test_pages_cover_the_catalogue(hostile_build):
         assert (site / name / "index.html").is_file(), name
 
 
+def _scripts(text: str) -> list:
+    return [json.loads(x) for x in re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', text, re.S)]
+
+
 def test_explorer_data_by_url_not_inline(hostile_build):
     text = (hostile_build.site / "explorer" / "index.html").read_text()
-    spec = json.loads(re.search(r'<script type="application/json">(.*?)</script>', text, re.S).group(1))
-    urls = json.dumps(spec)
-    assert "data/curves.json" in urls and "data/gpus.json" in urls
-    assert '"values"' not in urls
-    assert {p["name"] for p in spec["params"]} >= {"gpu", "method", "context", "batch"}
+    meta, spec = _scripts(text)[:2]
+    assert meta["curves"] == "data/curves.json" and meta["gpus"] == "data/gpus.json"
+    assert '"values"' not in json.dumps(spec)
+    assert {d["name"] for d in spec["datasets"]} if "datasets" in spec else True
+    assert 'name="gpu"' in text and 'name="method"' in text and 'name="seq-len"' in text and 'name="batch"' in text
     rows = json.loads((hostile_build.site / "data" / "curves.json").read_text())
     assert rows and set(rows[0]) == {"i", "m", "t", "s", "b", "n"}
+
+
+def test_calculator_ships_the_package_the_catalogue_and_a_form_from_the_cli(hostile_build):
+    import zipfile
+
+    from vramatlas.compiled import load_compiled
+    from vramatlas.site.calculator import CATALOGUE_FILE, PACKAGE_FILE, estimate_options
+
+    site = hostile_build.site
+    text = (site / "calculator" / "index.html").read_text()
+    for o in estimate_options():  # every option of `vramatlas estimate`, named like it
+        assert f'name="{o["name"]}"' in text, o["name"]
+    meta = next(x for x in _scripts(text) if isinstance(x, dict) and "options" in x)
+    assert meta["package"] == PACKAGE_FILE and meta["catalogue"] == CATALOGUE_FILE
+    names = zipfile.ZipFile(site / PACKAGE_FILE).namelist()
+    assert "vramatlas/cli.py" in names and "vramatlas/memory.py" in names
+    assert not [n for n in names if n.startswith(("vramatlas/site/", "vramatlas/measure/"))]
+    catalog = load_compiled(site / CATALOGUE_FILE)
+    assert "rtx-4090" in catalog.gpus and "llama-3.1-8b" in catalog.variants
+    for f in ("pyodide.js", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"):
+        assert (site / "assets" / "pyodide" / f).is_file(), f
+    # only the calculator loads the runtime
+    for path, page in _html(site).items():
+        if not path.startswith("calculator/"):
+            assert "calculator.js" not in page and "pyodide" not in page.lower().split("</head>")[0], path
+
+
+def test_calculator_assets_are_byte_identical_across_builds(tmp_path):
+    from vramatlas.catalog import load_catalog
+    from vramatlas.site.calculator import compiled_catalogue, package_zip
+
+    assert package_zip() == package_zip()
+    cat = load_catalog(small_catalog(tmp_path))
+    assert compiled_catalogue(cat) == compiled_catalogue(cat)
+
+
+def test_estimate_options_follow_the_parser():
+    import argparse
+
+    from vramatlas.site.calculator import estimate_options
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model")
+    parser.add_argument("--ctx", type=int, default=None)
+    parser.add_argument("--kv-dtype", choices=("f16", "q8_0"))
+    parser.add_argument("--cpu-moe", action="store_true")
+    parser.add_argument("--host-bandwidth", type=float)
+    parser.add_argument("--json", action="store_true")
+    got = {o["name"]: o for o in estimate_options(parser)}
+    assert set(got) == {"model", "ctx", "kv-dtype", "cpu-moe", "host-bandwidth"}  # --json is the page's own
+    assert got["ctx"]["kind"] == "int" and got["ctx"]["slider"] and got["ctx"]["group"] == "Model and workload"
+    assert got["kv-dtype"]["kind"] == "choice" and got["kv-dtype"]["choices"] == ["f16", "q8_0"]
+    assert got["cpu-moe"]["kind"] == "flag" and got["host-bandwidth"]["kind"] == "float"
+    assert got["host-bandwidth"]["group"] == "Runtime"
+
+
+def test_picker_data_covers_every_gpu_and_model(hostile_build):
+    data = json.loads((hostile_build.site / "data" / "picker.json").read_text())
+    assert set(data["rows"]) == set(data["gpus"])
+    for rows in data["rows"].values():
+        assert {r[0] for r in rows} == set(data["models"])
+        for model, method, longest, peak, cards, _ in rows:
+            if method >= 0:  # runs on one card: a format, a context, a peak within the card
+                assert longest > 0 and peak is not None and cards == 1
+            else:
+                assert peak is None
+
+
+def test_notfound_page_uses_relative_paths(hostile_build):
+    text = (hostile_build.site / "404.html").read_text()
+    assert 'href="/vramatlas/' not in text and 'src="/vramatlas/' not in text
+    assert "assets/css/vramatlas.css" in text and "createElement('base')" in text
+
+
+def test_downloads_list_only_what_the_site_ships(hostile_build):
+    text = (hostile_build.site / "downloads" / "index.html").read_text()
+    for href in re.findall(r'href="(\.\./tables/[^"]+)"', text):
+        assert (hostile_build.site / "downloads" / href).resolve().is_file(), href
+
+
+def test_methodology_reads_as_prose(hostile_build):
+    text = (hostile_build.site / "methodology" / "index.html").read_text()
+    assert "``" not in text and ":func:" not in text and ":mod:" not in text
+    assert "generated from the docstrings" not in text and "How to write a term" not in text
+
+
+def test_training_pages_state_their_assumptions(hostile_build):
+    for mid in ("qlora", "full-mixed"):
+        text = (hostile_build.site / "methods" / mid / "index.html").read_text()
+        assert "Assumptions" in text and "not chunked" in text, mid
+
+
+def test_largest_model_counts_only_released_checkpoints(hostile_build):
+    text = (hostile_build.site / "index.html").read_text()
+    largest = text.split("The largest model each card runs", 1)[1]
+    assert "paper size point" not in largest.split("</table>", 1)[0]
 
 
 def test_every_chart_has_a_table_beside_it(hostile_build):
@@ -209,7 +309,8 @@ def test_downloads_listed_with_sizes(hostile_build):
 def test_sources_untouched(hostile_build):
     # the build writes nothing into the site sources
     assert not (SITE_SRC_DIR / "generated").exists() or not any((SITE_SRC_DIR / "generated").iterdir())
-    assert not any(SITE_SRC_DIR.rglob("*.html"))
+    overrides = SITE_SRC_DIR / "overrides"  # theme partials (the named search dialog), not built pages
+    assert not [p for p in SITE_SRC_DIR.rglob("*.html") if overrides not in p.parents]
 
 
 def test_cli_build_reports(tmp_path, capsys, monkeypatch):

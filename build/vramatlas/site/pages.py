@@ -894,7 +894,7 @@ def method_page(d: SiteData, mid: str) -> Page:
         "method.md.j2", name=name, id=mid, kind=m.get("kind", ""), runtime=m.get("runtime", ""),
         summary=m.get("summary", ""), training=training, lora=m.get("trainable") == "lora",
         quantized_base=bool(lin.get("dequantize_for_matmul")) and training,
-        checkpointing=bool(m.get("gradient_checkpointing")), optimizer=opt or "none",
+        checkpointing=bool(m.get("gradient_checkpointing")), optimizer=opt or "none", lora_rank=_default_lora_rank(),
         logits_bits=m.get("logits_bits", ""), chunked_loss_runtime="unsloth" if "unsloth" in runtimes else None,
         unsloth_link=MD(calc_link("the calculator with --runtime unsloth", p, method=mid, runtime="unsloth"))
         if "unsloth" in runtimes else None,
@@ -906,6 +906,12 @@ def method_page(d: SiteData, mid: str) -> Page:
         table=MD(md_table(["model", "parameters"] + [f"{k(L)} (GiB)" for L in lens], rows)) if rows else None,
         sources=MD(_sources(m.get("sources"))))
     return Page(p, name, text)
+
+
+def _default_lora_rank() -> int:
+    from ..api import DEFAULT_LORA_RANK
+
+    return DEFAULT_LORA_RANK
 
 
 def method_index(d: SiteData) -> Page:
@@ -982,6 +988,7 @@ def calculator(d: SiteData) -> Page:
     meta = {"options": [{k: o[k] for k in ("name", "flag", "kind", "exclusive", "off_flag") if k in o}
                         for o in options],
             "tokens": tokens, "models": list(d.variant_ids), "example": calc.EXAMPLE,
+            "gpu_names": {g: d.gpu_name(g) for g in d.gpu_ids},
             "package": calc.PACKAGE_FILE, "catalogue": calc.CATALOGUE_FILE, "catalogue_path": calc.CATALOGUE_PATH,
             "bootstrap": calc.BOOTSTRAP}
     spec = charts.spec(charts.calculator_breakdown())

@@ -14,6 +14,19 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
                       ".js": "text/javascript", ".json": "application/json", ".parquet": "application/octet-stream",
                       ".csv": "text/csv; charset=utf-8"}
 
+    def send_error(self, code, message=None, explain=None):
+        """A missing page gets the site's own 404.html (status 404), as static hosts do."""
+        page = Path(self.directory) / "404.html"
+        if code != 404 or not page.is_file():
+            return super().send_error(code, message, explain)
+        body = page.read_bytes()
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
     def log_message(self, format, *args):  # noqa: A002 - quiet unless asked
         if getattr(self.server, "verbose", False):
             super().log_message(format, *args)

@@ -121,7 +121,7 @@
     if (r.fits === true || r.fits === false) {
       result.classList.add(r.fits ? "calc-fits" : "calc-nofit");
       verdict.textContent = (r.fits ? "\u2713 Fits: " : "\u2717 Does not fit: ") + gib(r.peak_bytes) + " GiB peak" + per +
-        " of " + gib(r.capacity_bytes) + " GiB usable on " + (i.gpu || "the GPU") + ".";
+        " of " + gib(r.capacity_bytes) + " GiB usable on " + ((meta.gpu_names || {})[i.gpu] || i.gpu || "the GPU") + ".";
     } else {
       verdict.textContent = gib(r.peak_bytes) + " GiB peak" + per + " (choose a GPU for the verdict).";
     }
