@@ -56,8 +56,15 @@ if _MISSING:
 
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory):
+    """The whole site, built once per session (VRAMATLAS_BROWSER_OUT=DIR: a folder `vramatlas build
+    --out DIR` already filled from this checkout, to rerun the browser checks without rebuilding)."""
+    from types import SimpleNamespace
+
     from vramatlas.site.build import build_site
 
+    given = os.environ.get("VRAMATLAS_BROWSER_OUT")
+    if given:
+        return SimpleNamespace(site=Path(given) / "site")
     out = tmp_path_factory.mktemp("browser-dist")
     return build_site(out)
 
@@ -109,7 +116,7 @@ class Visit:
         self.page.on("console", lambda m: self.errors.append(f"{m.type}: {m.text}") if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
         self.page.on("request", self._started)
-        self.page.on("requestfinished", self.pending.discard)
+        self.page.on("requestfinished", lambda r: self.pending.discard(r))
         self.page.on("requestfailed", self._failed)
         self.page.on("response", lambda r: self.failed.append(f"{r.status} {r.url}")
                      if r.status >= 400 and not self.expect_404 else None)
@@ -287,7 +294,9 @@ def test_404_keeps_its_styles_at_any_depth(browser, server):
             assert "404" in page.content()
             sheets = page.evaluate("() => [...document.styleSheets].filter(s => s.href).map(s => s.href)")
             assert any(s.endswith("assets/css/vramatlas.css") for s in sheets), sheets
-            assert not [f for f in v.failed if not f.startswith("404 ")], v.failed
+            # only 404s (the page itself) and the preload scanner's guesses, cancelled (ERR_ABORTED) once
+            # the page's <base> is known, may not finish; anything else failing is a broken 404 page
+            assert not [f for f in v.failed if not f.startswith(("404 ", "net::ERR_ABORTED"))], v.failed
             home = page.locator("a.md-header__button.md-logo").get_attribute("href")
             page.locator("a.md-header__button.md-logo").click()
             page.wait_for_load_state("load")
@@ -346,7 +355,7 @@ def _argv(case: dict) -> list[str]:
     return out
 
 
-def calculator_cases(catalog, n: int = 56, seed: int = 12) -> list[dict]:
+def calculator_cases(catalog, n: int = 60, seed: int = 12) -> list[dict]:
     """Cases drawn across models, methods, runtimes and GPUs (every method at least once), with the
     other options varied; in the order of the CLI's options, as the page writes its argv."""
     from vramatlas.site.calculator import estimate_options
@@ -365,7 +374,8 @@ def calculator_cases(catalog, n: int = 56, seed: int = 12) -> list[dict]:
         pool = [v for v in models if not fams
                 or catalog.models[catalog.variants[v]["family"]].get("weights_native") == fams] or models
         case = {"model": rng.choice(pool), "method": method}
-        case["seq-len"] = rng.choice([512, 1024, 2048, 3000, 4096, 8192])
+        longest = int((catalog.variants[case["model"]].get("config") or {}).get("max_position_embeddings") or 2048)
+        case["seq-len"] = rng.choice([x for x in (512, 1024, 2048, 3000, 4096, 8192) if x <= longest] or [256])
         if m.get("kind") != "training" and rng.random() < 0.4:
             case["new-tokens"] = rng.choice([1, 16, 128])
         if rng.random() < 0.4:

@@ -352,3 +352,28 @@ def test_pages_workflow_deploys_on_main():
     assert "main" in on["push"]["branches"]
     text = wf.read_text()
     assert "vramatlas build" in text and "deploy-pages" in text
+
+
+def test_calculator_links_are_cases_the_cli_accepts(hostile_build, capsys):
+    """Every number a page links into the calculator is a case `vramatlas estimate` answers."""
+    from html import unescape
+    from urllib.parse import parse_qsl, urlsplit
+
+    from vramatlas.cli import main
+    from vramatlas.site.calculator import estimate_options
+
+    kinds = {o["name"]: o["kind"] for o in estimate_options()}
+    links = set()
+    for page in ("gpus/rtx-4090/index.html", "models/llama-3.1/llama-3.1-8b/index.html", "methods/qlora/index.html"):
+        text = (hostile_build.site / page).read_text()
+        links |= {unescape(h) for h in re.findall(r'href="([^"]*calculator/\?[^"]*)"', text)}
+    assert len(links) > 20
+    for link in sorted(links)[::3]:
+        argv = []
+        for name, value in parse_qsl(urlsplit(link).query):
+            assert name in kinds, name  # the link names real options
+            argv += [f"--{name}"] if kinds[name] == "flag" else [f"--{name}", value]
+        if "--model" not in argv:
+            continue
+        assert main(["estimate", *argv, "--json"]) == 0, (link, capsys.readouterr().err)
+        json.loads(capsys.readouterr().out)

@@ -52,6 +52,7 @@ SHORT = {
 COMMON_CARDS = ("rtx-3060-12gb", "rtx-4060-ti-16gb", "rtx-3090", "rtx-4090", "rtx-5090", "rtx-a6000", "l40s",
                 "a100-80gb", "h100-sxm", "h200", "mi300x", "m4-max")
 REF_CONTEXT = 8192
+SPEED_COLUMN = "decode_tokens_per_s"  # the speed model's column in the matrix, once it has one
 VENDORS = {"nvidia": "NVIDIA", "amd": "AMD", "intel": "Intel", "apple": "Apple"}
 DASH = "\u2014"
 SEGMENTS = ("consumer", "workstation", "datacenter", "unified-memory")
@@ -232,6 +233,19 @@ class SiteData:
     def variant_ids(self) -> list[str]:
         """Variants by parameter count."""
         return sorted(self.catalog.variants, key=lambda v: (int(self.catalog.variants[v].get("parameters") or 0), v))
+
+    def calc(self, text: Any, from_page: str, model: str, method: str, seq_len: int | None = None,
+             **options: Any) -> str:
+        """A link into the calculator for the matrix's case: where the prompt plus the generated tokens
+        run past the model's maximum (the matrix goes up to the maximum itself), it says so with
+        --allow-beyond-max, as the CLI asks."""
+        from ..api import DEFAULT_NEW_TOKENS
+
+        longest = int((self.catalog.variants[model].get("config") or {}).get("max_position_embeddings") or 0)
+        new = 0 if self.catalog.methods[method].get("kind") == "training" else DEFAULT_NEW_TOKENS
+        beyond = 1 if seq_len and longest and int(seq_len) + new > longest else None
+        return calc_link(text, from_page, model=model, method=method, seq_len=seq_len, allow_beyond_max=beyond,
+                         **options)
 
     def released(self, vid: str) -> bool:
         """A published checkpoint exists (an ``hf_repo``), not only a paper's size point."""
@@ -508,6 +522,11 @@ def picker_data(d: SiteData) -> dict:
     methods = [m for m in d.method_ids if d.catalog.methods[m].get("kind") == "inference"]
     index = {m: i for i, m in enumerate(methods)}
     best = d.best_format.set_index(["gpu", "model"])
+    # tokens per second where the matrix has the speed model's column (one card, the reference context)
+    speed = {}
+    if SPEED_COLUMN in d.matrix.columns:
+        r = d.ref_rows
+        speed = dict(zip(zip(r["gpu"], r["model"], r["method"]), r[SPEED_COLUMN].astype(float)))
     rows: dict[str, list] = {}
     for g in d.gpu_ids:
         out = []
@@ -515,12 +534,14 @@ def picker_data(d: SiteData) -> dict:
             r = best.loc[(g, v)]
             mid = r["method"] if isinstance(r["method"], str) else None
             if mid:
+                tps = speed.get((g, v, mid))
                 out.append([v, index[mid], int(d.longest_index.get((g, v, mid), 0)),
-                            round(float(r["peak_bytes"]) / GiB, 2), 1, index[mid]])
+                            round(float(r["peak_bytes"]) / GiB, 2), 1, index[mid]]
+                           + ([round(tps, 1) if tps == tps else None] if speed else []))
                 continue
             counts = [(d.fewest[(g, v, m)], -i, m) for i, m in enumerate(methods) if (g, v, m) in d.fewest]
             n, _, m = min(counts) if counts else (0, 0, None)
-            out.append([v, -1, 0, None, int(n), index[m] if m else -1])
+            out.append([v, -1, 0, None, int(n), index[m] if m else -1] + ([None] if speed else []))
         rows[g] = out
     return {
         "methods": [{"id": m, "label": d.method_label(m), "name": d.method_name(m)} for m in methods],
@@ -531,6 +552,8 @@ def picker_data(d: SiteData) -> dict:
         "gpus": {g: {"name": d.gpu_name(g), "cap": round(d.capacity(g) / GiB, 2), "url": page_url(d.gpu_page(g))}
                  for g in d.gpu_ids},
         "rows": rows,
+        "speed": bool(speed),
+        "new_tokens": _default_new_tokens(),
         "max_count": d.max_count,
     }
 
@@ -589,7 +612,7 @@ def gpu_page(d: SiteData, gid: str) -> Page:
         n = d.longest_index.get((gid, v, m), 0)
         if not cell or not n:
             return sort_key(cell, 0) if cell else cell
-        return sort_key(calc_link(cell, p, model=v, method=m, gpu=gid, seq_len=n), n)
+        return sort_key(d.calc(cell, p, model=v, method=m, gpu=gid, seq_len=n), n)
 
     fits_rows = [[f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
                   sort_key(params_text(d.catalog.variants[v].get("parameters")),
@@ -716,7 +739,7 @@ def variant_page(d: SiteData, vid: str) -> Page:
         parts = sorted(((getattr(r, c, 0), c) for c in COMPONENTS if c != "cuda_context"), reverse=True)[:3]
         main = ", ".join(f"{charts.component_label(c)} {gib(b)}" for b, c in parts if b)
         rows.append([f"[{esc(d.method_name(r.method))}]({rel(p, d.method_page(r.method))})",
-                     sort_key(calc_link(gib(total), p, model=vid, method=r.method, seq_len=ref), total),
+                     sort_key(d.calc(gib(total), p, model=vid, method=r.method, seq_len=ref), total),
                      esc(getattr(r, "phase", "")), main])
     cards = d.common_cards()
     lines = cur[(cur["model"] == vid) & (cur["batch"] == 1) & cur["method"].isin(d.key_methods)]
@@ -738,7 +761,7 @@ def variant_page(d: SiteData, vid: str) -> Page:
         n = d.longest_index.get((g, vid, m), 0)
         if not cell or not n:
             return sort_key(cell, 0) if cell else cell
-        return sort_key(calc_link(cell, p, model=vid, method=m, gpu=g, seq_len=n), n)
+        return sort_key(d.calc(cell, p, model=vid, method=m, gpu=g, seq_len=n), n)
 
     heads = [esc(d.method_label(m)) for m in d.key_methods]
     card_rows = [[f"[{esc(d.gpu_short(g))}]({rel(p, d.gpu_page(g))})", gib(d.capacity(g))]
@@ -753,7 +776,7 @@ def variant_page(d: SiteData, vid: str) -> Page:
         methods=MD(md_table(["method", "peak (GiB)", "phase", "largest parts (GiB)"], rows, "lrll")),
         context_chart=context_chart, cards=MD(md_table(["GPU", "usable (GiB)"] + heads, card_rows)),
         counts=MD(md_table(["GPU", "usable (GiB)"] + heads, count_rows)), max_count=d.max_count,
-        calculator=MD(calc_link("calculator", p, model=vid, method="inference-bf16", seq_len=ref)),
+        calculator=MD(d.calc("calculator", p, model=vid, method="inference-bf16", seq_len=ref)),
         facts=MD(md_table(["fact", "value"], _arch_facts(v), "ll")), sources=MD(_sources(v.get("sources"))))
     return Page(p, name, text)
 
@@ -776,7 +799,7 @@ def family_page(d: SiteData, fid: str) -> Page:
         rows.append([f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
                      sort_key(params_text(var.get("parameters")), int(var.get("parameters") or 0)),
                      k(cfg.get("max_position_embeddings")), k(ref)]
-                    + [sort_key(calc_link(gib(sub[m] + DEFAULT_CUDA_CONTEXT), p, model=v, method=m, seq_len=ref),
+                    + [sort_key(d.calc(gib(sub[m] + DEFAULT_CUDA_CONTEXT), p, model=v, method=m, seq_len=ref),
                                 int(sub[m])) if m in sub.index else "" for m in shown])
     table = md_table(["variant", "parameters", "max context", "at"]
                      + [f"{esc(d.method_label(m))} (GiB)" for m in shown], rows)
@@ -887,7 +910,7 @@ def method_page(d: SiteData, mid: str) -> Page:
         rows.append([f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
                      sort_key(params_text(d.catalog.variants[v].get("parameters")),
                               int(d.catalog.variants[v].get("parameters") or 0))]
-                    + [sort_key(calc_link(gib(s_[L] + DEFAULT_CUDA_CONTEXT), p, model=v, method=mid, seq_len=L),
+                    + [sort_key(d.calc(gib(s_[L] + DEFAULT_CUDA_CONTEXT), p, model=v, method=mid, seq_len=L),
                                 int(s_[L])) if L in s_.index else "" for L in lens])
     runtimes = getattr(d.catalog, "runtimes", None) or {}
     text = render(
@@ -906,6 +929,12 @@ def method_page(d: SiteData, mid: str) -> Page:
         table=MD(md_table(["model", "parameters"] + [f"{k(L)} (GiB)" for L in lens], rows)) if rows else None,
         sources=MD(_sources(m.get("sources"))))
     return Page(p, name, text)
+
+
+def _default_new_tokens() -> int:
+    from ..api import DEFAULT_NEW_TOKENS
+
+    return DEFAULT_NEW_TOKENS
 
 
 def _default_lora_rank() -> int:

@@ -200,6 +200,8 @@
       answer.hidden = false;
       status.hidden = true;
       result.setAttribute("data-argv", JSON.stringify(args));
+      // time from the start of the page's navigation to its first answer (the closing note's measure)
+      if (!result.hasAttribute("data-first-answer-ms")) result.setAttribute("data-first-answer-ms", String(Math.round(performance.now())));
       result.setAttribute("data-exit", result.classList.contains("calc-error") ? "2" : "0");
       result.setAttribute("aria-busy", "false");
       result.setAttribute("data-calc-state", "ready");

@@ -42,6 +42,15 @@
       if (!r.ok) throw new Error("HTTP " + r.status);
       return r.json();
     }).then(function (data) {
+      if (data.speed) {  // a column for the speed model's decode tokens per second
+        var th = document.createElement("th");
+        th.scope = "col";
+        th.textContent = "decode (tokens/s)";
+        var heads = box.querySelector("thead tr");
+        heads.insertBefore(th, heads.lastElementChild);
+      }
+      return data;
+    }).then(function (data) {
       function show(gid) {
         var g = data.gpus[gid];
         if (!g) return;
@@ -67,8 +76,10 @@
             cell(tr, meth.label, -r[1]).title = meth.name;
             cell(tr, k(r[2]) + (r[2] && r[2] >= m.max ? " (its maximum)" : ""), r[2]);
             cell(tr, r[3].toFixed(1), r[3]);
+            if (data.speed) cell(tr, r[6] === null || r[6] === undefined ? "\u2014" : String(r[6]), r[6] || 0);
+            var seq = Math.min(r[2] || m.ref, m.ref);
             cell(tr, "calculate", undefined, root + "calculator/" + q + "&method=" + encodeURIComponent(meth.id) +
-                 "&seq-len=" + Math.min(r[2] || m.ref, m.ref));
+                 "&seq-len=" + seq + (m.max && seq + data.new_tokens > m.max ? "&allow-beyond-max=1" : ""));
           } else {
             tr.className = "va-nofit";
             var need = r[4] ? "needs " + r[4] + " cards (" + data.methods[r[5]].label + ")"
@@ -76,9 +87,11 @@
             cell(tr, "\u2717 " + need, -100 - (r[4] || 1e6));
             cell(tr, "\u2014", 0);
             cell(tr, "\u2014", 1e9);
+            if (data.speed) cell(tr, "\u2014", 0);
             var meth2 = r[5] >= 0 ? data.methods[r[5]].id : data.methods[0].id;
             cell(tr, "calculate", undefined, root + "calculator/" + q + "&method=" + encodeURIComponent(meth2) +
-                 "&seq-len=" + m.ref + (r[4] ? "&gpus=" + r[4] : ""));
+                 "&seq-len=" + m.ref + (r[4] ? "&gpus=" + r[4] : "") +
+                 (m.max && m.ref + data.new_tokens > m.max ? "&allow-beyond-max=1" : ""));
           }
           body.appendChild(tr);
         });
