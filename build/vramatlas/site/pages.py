@@ -610,9 +610,7 @@ def gpu_page(d: SiteData, gid: str) -> Page:
     def ctx_cell(v: str, m: str) -> str:
         cell = d.context_cell(gid, v, m)
         n = d.longest_index.get((gid, v, m), 0)
-        if not cell or not n:
-            return sort_key(cell, 0) if cell else cell
-        return sort_key(d.calc(cell, p, model=v, method=m, gpu=gid, seq_len=n), n)
+        return d.calc(cell, p, model=v, method=m, gpu=gid, seq_len=n) if cell and n else cell
 
     fits_rows = [[f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
                   sort_key(params_text(d.catalog.variants[v].get("parameters")),
@@ -633,8 +631,13 @@ def gpu_page(d: SiteData, gid: str) -> Page:
         chart_rows.append([esc(d.variant_name(v))] + [gib(s_[L] + ctx) if L in s_.index else "" for L in lens])
         said.append(f"{d.variant_name(v)}: " + ", ".join(f"{gib(s_[L] + ctx)} GiB at {k(L)}" for L in lens
                                                          if L in s_.index))
-    count_rows = [[f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})"]
-                  + [d.count_cell(gid, v, m) for m in d.key_methods] for v in d.variant_ids]
+    count_rows, one_card = [], 0
+    for v in d.variant_ids:
+        cells = [d.count_cell(gid, v, m) for m in d.key_methods]
+        if all(c in ("", "1") for c in cells):
+            one_card += 1  # fits on one card with every method: the table above says how far
+            continue
+        count_rows.append([f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})"] + cells)
     facts = [
         ("Memory (nominal)", esc(mem.get("nominal", ""))),
         ("Memory (usable, bytes)", f"{int(mem.get('usable_bytes') or 0):,}"),
@@ -660,7 +663,7 @@ def gpu_page(d: SiteData, gid: str) -> Page:
                              + "; ".join(said) + ".")),
         chart_method=d.method_name(default),
         chart_table=MD(md_table(["model"] + [k(L) for L in lens], chart_rows)),
-        counts=MD(md_table(["model"] + method_heads, count_rows)),
+        counts=MD(md_table(["model"] + method_heads, count_rows)) if count_rows else None, one_card=one_card,
         facts=MD(md_table(["fact", "value"], facts, "ll")), sources=MD(_sources(g.get("sources"))))
     return Page(p, name, text)
 
@@ -759,15 +762,18 @@ def variant_page(d: SiteData, vid: str) -> Page:
     def ctx_cell(g: str, m: str) -> str:
         cell = d.context_cell(g, vid, m)
         n = d.longest_index.get((g, vid, m), 0)
-        if not cell or not n:
-            return sort_key(cell, 0) if cell else cell
-        return sort_key(d.calc(cell, p, model=vid, method=m, gpu=g, seq_len=n), n)
+        return d.calc(cell, p, model=vid, method=m, gpu=g, seq_len=n) if cell and n else cell
 
     heads = [esc(d.method_label(m)) for m in d.key_methods]
     card_rows = [[f"[{esc(d.gpu_short(g))}]({rel(p, d.gpu_page(g))})", gib(d.capacity(g))]
                  + [ctx_cell(g, m) for m in d.key_methods] for g in cards]
-    count_rows = [[f"[{esc(d.gpu_short(g))}]({rel(p, d.gpu_page(g))})", gib(d.capacity(g))]
-                  + [d.count_cell(g, vid, m) for m in d.key_methods] for g in d.gpu_ids]
+    count_rows, one_card = [], 0
+    for g in d.gpu_ids:
+        cells = [d.count_cell(g, vid, m) for m in d.key_methods]
+        if all(c in ("", "1") for c in cells):
+            one_card += 1
+            continue
+        count_rows.append([f"[{esc(d.gpu_short(g))}]({rel(p, d.gpu_page(g))})", gib(d.capacity(g))] + cells)
     text = render(
         "variant.md.j2", name=name, organization=fam.get("organization", ""),
         parameters=MD(params_text(v.get("parameters"))), family=fam.get("name", fid), license=fam.get("license", ""),
@@ -775,7 +781,8 @@ def variant_page(d: SiteData, vid: str) -> Page:
         cuda_context=MD(gib_text(DEFAULT_CUDA_CONTEXT, 2)), bars=bars,
         methods=MD(md_table(["method", "peak (GiB)", "phase", "largest parts (GiB)"], rows, "lrll")),
         context_chart=context_chart, cards=MD(md_table(["GPU", "usable (GiB)"] + heads, card_rows)),
-        counts=MD(md_table(["GPU", "usable (GiB)"] + heads, count_rows)), max_count=d.max_count,
+        counts=MD(md_table(["GPU", "usable (GiB)"] + heads, count_rows)) if count_rows else None,
+        one_card=one_card, max_count=d.max_count,
         calculator=MD(d.calc("calculator", p, model=vid, method="inference-bf16", seq_len=ref)),
         facts=MD(md_table(["fact", "value"], _arch_facts(v), "ll")), sources=MD(_sources(v.get("sources"))))
     return Page(p, name, text)
