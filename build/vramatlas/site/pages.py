@@ -234,6 +234,22 @@ class SiteData:
         """Variants by parameter count."""
         return sorted(self.catalog.variants, key=lambda v: (int(self.catalog.variants[v].get("parameters") or 0), v))
 
+    @cached_property
+    def _max_positions(self) -> dict[str, int]:
+        from ..arch import architecture
+
+        out = {}
+        for v, var in self.catalog.variants.items():
+            try:
+                out[v] = int(architecture(var.get("config") or {}, var.get("parameters")).get("max_positions") or 0)
+            except Exception:  # noqa: BLE001 - a config the arch reader refuses has no maximum to show
+                out[v] = 0
+        return out
+
+    def max_context(self, vid: str) -> int:
+        """The model's maximum context as the estimate reads it (nested text_config too); 0: none."""
+        return self._max_positions.get(vid, 0)
+
     def calc(self, text: Any, from_page: str, model: str, method: str, seq_len: int | None = None,
              **options: Any) -> str:
         """A link into the calculator for the matrix's case: where the prompt plus the generated tokens
@@ -241,7 +257,7 @@ class SiteData:
         --allow-beyond-max, as the CLI asks."""
         from ..api import DEFAULT_NEW_TOKENS
 
-        longest = int((self.catalog.variants[model].get("config") or {}).get("max_position_embeddings") or 0)
+        longest = self.max_context(model)
         new = 0 if self.catalog.methods[method].get("kind") == "training" else DEFAULT_NEW_TOKENS
         beyond = 1 if seq_len and longest and int(seq_len) + new > longest else None
         return calc_link(text, from_page, model=model, method=method, seq_len=seq_len, allow_beyond_max=beyond,
@@ -546,8 +562,7 @@ def picker_data(d: SiteData) -> dict:
     return {
         "methods": [{"id": m, "label": d.method_label(m), "name": d.method_name(m)} for m in methods],
         "models": {v: {"name": d.variant_name(v), "params": int(d.catalog.variants[v].get("parameters") or 0),
-                       "url": page_url(d.variant_page(v)), "ref": d.ref_context(v),
-                       "max": int((d.catalog.variants[v].get("config") or {}).get("max_position_embeddings") or 0)}
+                       "url": page_url(d.variant_page(v)), "ref": d.ref_context(v), "max": d.max_context(v)}
                    for v in d.variant_ids},
         "gpus": {g: {"name": d.gpu_name(g), "cap": round(d.capacity(g) / GiB, 2), "url": page_url(d.gpu_page(g))}
                  for g in d.gpu_ids},
@@ -802,10 +817,9 @@ def family_page(d: SiteData, fid: str) -> Page:
         var = d.catalog.variants[v]
         ref = d.ref_context(v)
         sub = cur[(cur["model"] == v) & (cur["batch"] == 1) & (cur["seq_len"] == ref)].set_index("method")["need"]
-        cfg = var.get("config") or {}
         rows.append([f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
                      sort_key(params_text(var.get("parameters")), int(var.get("parameters") or 0)),
-                     k(cfg.get("max_position_embeddings")), k(ref)]
+                     k(d.max_context(v) or None), k(ref)]
                     + [sort_key(d.calc(gib(sub[m] + DEFAULT_CUDA_CONTEXT), p, model=v, method=m, seq_len=ref),
                                 int(sub[m])) if m in sub.index else "" for m in shown])
     table = md_table(["variant", "parameters", "max context", "at"]
@@ -826,7 +840,7 @@ def model_index(d: SiteData) -> Page:
         fam = d.catalog.models.get(fid, {})
         best = d.best_format[d.best_format["model"] == v]
         runs = int((best["cat"] != "does not fit").sum())
-        maxctx = (var.get("config") or {}).get("max_position_embeddings")
+        maxctx = d.max_context(v) or None
         rows.append([f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
                      f"[{esc(fam.get('name', fid))}]({rel(p, d.family_page(fid))})",
                      sort_key(params_text(var.get("parameters")), int(var.get("parameters") or 0)),
@@ -988,8 +1002,7 @@ def explorer(d: SiteData) -> Page:
         pairs.setdefault(v, []).append(m)
     meta = {"curves": "data/curves.json", "gpus": "data/gpus.json", "contexts": contexts, "methods": d.method_ids,
             "gpu": gpu, "method": method, "ctx": ctx, "batch": batches[0], "pairs": pairs,
-            "models": [{"id": v, "name": d.variant_name(v),
-                        "max": int((d.catalog.variants[v].get("config") or {}).get("max_position_embeddings") or 0)}
+            "models": [{"id": v, "name": d.variant_name(v), "max": d.max_context(v) or max(d.contexts_of(v) or [0])}
                        for v in d.variant_ids]}
     spec = charts.spec(charts.explorer([d.variant_name(v) for v in d.variant_ids]))
     text = render("explorer.md.j2", meta=MD(script_json(meta)), segments=gpu_segments(d), gpu=gpu, method=method,
