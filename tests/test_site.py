@@ -254,7 +254,7 @@ def test_picker_data_covers_every_gpu_and_model(hostile_build):
     assert set(data["rows"]) == set(data["gpus"])
     for rows in data["rows"].values():
         assert {r[0] for r in rows} == set(data["models"])
-        for model, method, longest, peak, cards, _ in rows:
+        for model, method, longest, peak, cards, *_ in rows:
             if method >= 0:  # runs on one card: a format, a context, a peak within the card
                 assert longest > 0 and peak is not None and cards == 1
             else:

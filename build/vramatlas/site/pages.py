@@ -1069,10 +1069,15 @@ _TERMS = (
 )
 
 
+def rst_inline(text: str) -> str:
+    """reStructuredText's ``code`` and :role:`name` as Markdown's `code`."""
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", text)
+    return re.sub(r"``([^`]+)``", r"`\1`", text)
+
+
 def doc_markdown(text: str) -> str:
     """A docstring as Markdown for readers: ``code`` and :role:`names` as `code`, lists set off by a blank line."""
-    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", text)
-    text = re.sub(r"``([^`]+)``", r"`\1`", text)
+    text = rst_inline(text)
     out: list[str] = []
     for line in text.splitlines():
         item = re.match(r"^(\s*)([-*]|\d+\.)\s+", line)
@@ -1112,7 +1117,7 @@ def methodology(d: SiteData) -> Page:
 
     text = render("methodology.md.j2", terms=terms, constants=MD(const_table) if const_table else None,
                   grid=MD(grid) if grid else None, accuracy=MD(accuracy_section(d)),
-                  speed=MD(speed_section(d.catalog)))
+                  speed=MD(rst_inline(speed_section(d.catalog))))
     return Page("methodology.md", "Methodology & accuracy", text)
 
 

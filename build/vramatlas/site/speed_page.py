@@ -26,11 +26,14 @@ TERMS = (
 
 def speed_section(catalog) -> str:
     from ..speed_accuracy import speed_accuracy_frame, speed_summary
-    from .pages import esc, md_table, pct
+    from .pages import esc, md_table, pct, rst_inline
+
+    def doc(text: str) -> str:  # our own docstrings (not catalogue text): their ``code`` as Markdown code
+        return rst_inline(text)
 
     paragraphs = (inspect.getdoc(speed) or "").split("\n\n")
     bullets = [" ".join(b.split()) for b in paragraphs[3].removeprefix("* ").split("\n* ")]
-    out = ["## Speed\n", esc(paragraphs[2].replace("\n", " ")) + "\n", "\n".join(f"- {esc(b)}" for b in bullets) + "\n"]
+    out = ["## Speed\n", doc(paragraphs[2].replace("\n", " ")) + "\n", "\n".join(f"- {doc(b)}" for b in bullets) + "\n"]
     out.append("The constants live in each runtime file's `speed` block (`catalog/runtimes/*.yaml`), one entry per backend "
                "family and per backend x weight-format kernel, each with the benchmarks or the mechanism it rests on; "
                "the GPU files give bandwidth, peaks, compute units and clock. `vramatlas estimate --json` prints the "
@@ -41,7 +44,7 @@ def speed_section(catalog) -> str:
                "measures it; the machine's own memory on unified-memory GPUs).\n")
     out.append("### The terms\n")
     for title, name in TERMS:
-        out.append(f"**{esc(title)}** (`vramatlas.speed.{name}`): {esc(_first_paragraphs(getattr(speed, name), 2))}\n")
+        out.append(f"**{esc(title)}** (`vramatlas.speed.{name}`): {doc(_first_paragraphs(getattr(speed, name), 2))}\n")
     frame = speed_accuracy_frame(catalog)
     out.append("### Predicted against published speed\n")
     if not len(frame):
