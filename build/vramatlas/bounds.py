@@ -42,6 +42,9 @@ PREDICTED_BYTES = Limit(2**60, "1 EiB: more memory than every GPU ever made hold
                                "past it is an overflow or a unit mistake, not an answer")
 BANDWIDTH = Limit(2**50, "about 1.1 PB/s: over 100x the fastest memory of any GPU (8 TB/s, HBM3e on B200)")
 PARAMETERS = Limit(2**50, "about 1.1e15: 500x the largest published model (about 2e12 parameters)")
+THROUGHPUT = Limit(1e9, "10^9 tokens/s (about 100x the fastest published aggregate serving throughput)")
+SECONDS = Limit(1e7, "10^7 s (about four months for one prompt)")
+CATALOGUE_ENTRIES = Limit(2**20, "1,048,576 catalogue entries: 1000x the catalogue's size")
 FLOAT_EXACT = Limit(2**53, "2^53: past it float64, which the memory model computes in, no longer holds every "
                            "integer exactly")
 

@@ -38,6 +38,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from . import bounds
 from . import matrix as mx
 from .files import write_atomic
 from .memory import COMPONENTS
@@ -311,6 +312,28 @@ def table_schema(name: str, columns: Iterable[str]) -> dict[str, Any]:
     return schema
 
 
+# The physical maximum of each numeric column (vramatlas.bounds, with its reason): by unit, then by name.
+_UNIT_LIMITS = {
+    "tokens": bounds.TOKENS, "sequences": bounds.BATCH, "GPUs": bounds.GPUS,
+    "nodes": bounds.GPUS,  # a node holds at least one GPU
+    "bytes": bounds.PREDICTED_BYTES, "parameters": bounds.PARAMETERS, "models": bounds.CATALOGUE_ENTRIES,
+    "tokens/s": bounds.THROUGHPUT, "s": bounds.SECONDS,
+}
+_COLUMN_LIMITS = {
+    "capacity_bytes": bounds.GPU_BYTES, "headroom_bytes": bounds.GPU_BYTES,  # one GPU's memory, not a prediction
+    "lora_rank": bounds.LORA_RANK,
+    "computed_value": bounds.PREDICTED_BYTES,  # bytes, a ratio, tokens or GPUs: the bytes bound covers them all
+}
+
+
+def column_limit(name: str) -> bounds.Limit | None:
+    """The physical maximum of a numeric column, or None for a column that is not a number."""
+    ftype, unit, _, _ = FIELDS[name]
+    if ftype not in ("integer", "number"):
+        return None
+    return _COLUMN_LIMITS.get(name) or _UNIT_LIMITS[unit]
+
+
 _JSON_TYPES = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean"}
 _NULLABLE = {"longest_context", "min_gpus", "nodes", "peak_bytes@longest_context", "headroom_bytes@longest_context",
              "peak_bytes@fewest_gpus", "parallelism@fewest_gpus", "largest_model", "largest_model_parameters",
@@ -326,9 +349,16 @@ def row_json_schema(name: str, columns: Iterable[str]) -> dict[str, Any]:
         jtype: Any = _JSON_TYPES[ftype]
         if col in _NULLABLE or f"{col}@{name}" in _NULLABLE:
             jtype = [jtype, "null"]
-        prop = {"type": jtype, "description": description + (f" (unit: {unit})" if unit else ""), "examples": [example]}
-        if unit in ("bytes", "tokens", "GPUs", "nodes", "sequences", "models", "parameters") and col != "headroom_bytes":
+        limit = column_limit(col)
+        description += f" (unit: {unit})" if unit else ""
+        if limit:
+            description += f". Physical maximum: {limit.reason}."
+        prop = {"type": jtype, "description": description, "examples": [example]}
+        if unit in ("bytes", "tokens", "GPUs", "nodes", "sequences", "models", "parameters", "tokens/s", "s") \
+                and col != "headroom_bytes":
             prop["minimum"] = 0
+        if limit:
+            prop["maximum"] = limit.maximum
         props[col] = prop
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
