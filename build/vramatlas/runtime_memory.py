@@ -8,25 +8,28 @@ prints at start-up (``log_*``, totals over the run's GPUs) and the per-GPU
 peak. PyTorch-eager runtimes (transformers, Unsloth: ``rt_model`` 0) keep the
 memory model's own terms; :func:`apply` picks, row by row.
 
-ggml-graph (llama.cpp, Ollama's llama-server):
-  model buffer = the weights of the layers on the GPUs (and the output layer
-  when every layer is there), token_embd in host memory (llama-model.cpp
-  dev_input = CPU); KV buffer = cells x (K + V) per layer, cells = n_ctx padded
-  to 256 (x n_parallel for Ollama), sliding-window layers n_swa + n_ubatch
-  cells; compute buffer = the largest set of f32 tensors of the graph reserved
-  at n_ubatch tokens, the output's logits for every token included.
+ggml-graph (llama.cpp, Ollama's llama-server): model buffer = the weights of
+the layers on the GPUs (and the output layer when every layer is there),
+token_embd in host memory (llama-model.cpp dev_input = CPU); KV buffer =
+cells x (K + V) per layer, cells = n_ctx padded to 256 (x n_parallel for
+Ollama), sliding-window layers n_swa + n_ubatch cells; compute buffer = what
+ggml-alloc reserves for the graph of one micro-batch of n_ubatch tokens, the
+logits of every token included (vramatlas.ggml_graph replays the allocator).
+
 profile-run (vLLM): weights, then one forward at max_num_batched_tokens whose
-  PyTorch peak is the activation memory, then the non-torch memory the worker
-  added since it started (cuBLAS workspace, NCCL); the KV pool is
-  gpu_memory_utilization x total minus the three, in blocks (the CUDA context
-  lies outside the share); tokens = blocks x block size, maximum concurrency =
-  tokens / max_model_len.
+PyTorch peak is the activation memory, then the non-torch memory the worker
+added since it started (cuBLAS workspace, NCCL); the KV pool is
+gpu_memory_utilization x total minus the three, in blocks (the CUDA context
+lies outside the share); tokens = blocks x block size, maximum concurrency =
+tokens / max_model_len.
+
 static-fraction (SGLang): the KV pool is mem_fraction_static x the memory free
-  after the CUDA context, minus the weights and the non-torch memory;
-  activations live in the remaining share. Without a fraction given, SGLang's
-  own rule picks it from the GPU's memory (vramatlas.runtimes.fraction_from_rule).
+after the CUDA context, minus the weights and the non-torch memory;
+activations live in the remaining share. Without a fraction given, SGLang's
+own rule picks it from the GPU's memory (vramatlas.runtimes.fraction_from_rule).
+
 lazy (MLX): peak = weights + a KV cache grown in 256-token steps + one prefill
-  step's activations; no CUDA context on unified memory.
+step's activations; no CUDA context on unified memory.
 """
 
 from __future__ import annotations

@@ -232,7 +232,7 @@ FIELDS: dict[str, tuple[str, str | None, str, Any]] = {
     "lora_rank": ("integer", None, "LoRA rank on all linear layers (0 when no adapter is trained)", 16),
     "peak_bytes": ("integer", "bytes", "Predicted peak GPU memory of the process per GPU, as nvidia-smi shows it", 17179869184),
     "phase": ("string", None, "Phase at which the peak occurs: prefill, decode (inference); loss, backward, "
-              "optimizer-step (training)", "decode"),
+              "optimizer-step (training); start-up (a runtime that preallocates its buffers: llama.cpp for the GGUF methods)", "decode"),
     "capacity_bytes": ("integer", "bytes", "Usable memory of one GPU (driver-reported total; times the GPU's share "
                        "of unified memory)", 25757220864),
     "fits": ("boolean", None, "Whether the peak fits in the GPU's capacity (headroom_bytes >= 0)", True),

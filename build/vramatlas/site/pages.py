@@ -1113,10 +1113,12 @@ def methodology(d: SiteData) -> Page:
             grid = doc_markdown(doc.split("Which rows exist", 1)[-1].split(":", 1)[-1])
     except ImportError:  # the grid description is optional
         pass
+    from .runtime_page import runtime_section
     from .speed_page import speed_section
 
     text = render("methodology.md.j2", terms=terms, constants=MD(const_table) if const_table else None,
-                  grid=MD(grid) if grid else None, accuracy=MD(accuracy_section(d)),
+                  grid=MD(grid) if grid else None,
+                  accuracy=MD(accuracy_section(d) + "\n\n" + runtime_section(d.catalog, d.accuracy)),
                   speed=MD(rst_inline(speed_section(d.catalog))))
     return Page("methodology.md", "Methodology & accuracy", text)
 
