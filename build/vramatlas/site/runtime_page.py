@@ -31,11 +31,11 @@ def _rules(rt: dict) -> list[list[str]]:
 
 
 def runtime_section(catalog, accuracy) -> str:
-    from .pages import esc, link_url, md_table, pct
+    from .pages import doc_markdown, esc, link_url, md_table, pct
 
     out = ["## Runtimes\n"]
     for para in (inspect.getdoc(runtime_memory) or "").split("\n\n"):
-        out.append(esc(" ".join(para.split())) + "\n")
+        out.append(doc_markdown(" ".join(para.split())) + "\n")
     for rid in sorted(catalog.runtimes):
         rt = catalog.runtimes[rid]
         out.append(f"### {esc(rt['name'])}\n\n*Describes {esc(rt['version'])}.* {esc(rt['summary'])}\n")
@@ -48,7 +48,7 @@ def runtime_section(catalog, accuracy) -> str:
                          if url else f"- {label}")
         out.append("Sources:\n\n" + "\n".join(links) + "\n")
     out.append("### Weight formats\n")
-    out.append(esc(" ".join((inspect.getdoc(quants_module) or "").split("\n\n")[0].split())) + "\n")
+    out.append(doc_markdown(" ".join((inspect.getdoc(quants_module) or "").split("\n\n")[0].split())) + "\n")
     rows = []
     for qid in sorted(catalog.quants):
         q = catalog.quants[qid]
