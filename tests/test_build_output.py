@@ -345,6 +345,21 @@ def test_progress_only_on_a_terminal_and_not_with_quiet():
     assert "matrix" in tty.text and "12 rows" in tty.text
 
 
+def test_matrix_progress_counts_rows_on_a_terminal_only():
+    assert Progress(None).counter("matrix", "rows") is None  # not a terminal, or --quiet: nothing drawn
+    tty = _Tty(True)
+    progress = Progress(tty)
+    show = progress.counter("matrix", "rows")
+    show(32768, 100000)
+    show(65536, 100000)  # within 0.1 s of the last line: not redrawn
+    show(100000, 100000)  # the last one always is
+    assert "32,768 / 100,000 rows" in tty.text and "65,536" not in tty.text and "100,000 / 100,000 rows" in tty.text
+    with progress.stage("matrix"):
+        pass
+    progress.note("matrix", "100,000 rows")
+    assert "CPU" in tty.text and tty.text.endswith("\n")
+
+
 def test_summary_gives_each_stage_its_share():
     report = BuildReport(out=Path("o"), site=Path("o/site"), pages=1, site_bytes=1, heaviest_page="i",
                          heaviest_bytes=1, seconds=4, stage_seconds={"matrix": 3.0, "mkdocs": 1.0})

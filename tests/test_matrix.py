@@ -152,7 +152,10 @@ def test_chunked_evaluation_gives_the_same_matrix_as_one_chunk(catalog):
     vt, mt, gt = mx.variant_table(catalog, VARIANTS), mx.method_table(catalog, METHODS), mx.gpu_table(catalog, GPUS)
     keys = mx.matrix_keys(vt, mt, gt)
     whole = mx._estimate_keys(keys, vt, mt, gt, chunk_rows=len(keys))
-    chunked = mx._estimate_keys(keys, vt, mt, gt, chunk_rows=97)  # a prime: chunks cut across every grouping
+    seen = []
+    chunked = mx._estimate_keys(keys, vt, mt, gt, chunk_rows=97,  # a prime: chunks cut across every grouping
+                                on_progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (len(keys), len(keys)) and len(seen) == -(-len(keys) // 97)  # one report per chunk
     assert len(keys) > 10 * 97
     pd.testing.assert_frame_equal(chunked, whole)
     assert mx.result_frame(keys, vt, mt, gt, chunked).equals(mx.result_frame(keys, vt, mt, gt, whole))

@@ -51,7 +51,7 @@ chunk's inputs.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -289,14 +289,16 @@ def _speed_of_chunk(keys: pd.DataFrame, case: pd.DataFrame, fits: np.ndarray, sp
     return {name: np.where(fits, np.asarray(out[name], dtype=np.float64), np.nan).astype(np.float32) for name in SPEED_COLUMNS}
 
 
-def _estimate_keys(keys, variants, methods, gpus, chunk_rows: int | None = None, speeds: dict | None = None) -> pd.DataFrame:
+def _estimate_keys(keys, variants, methods, gpus, chunk_rows: int | None = None, speeds: dict | None = None,
+                   on_progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """:func:`estimate_frame` for every row of ``keys``, :data:`CHUNK_ROWS` rows at a time (and, with the
     method x GPU ``speeds`` of :func:`vramatlas.speed.speed_table`, the speed columns).
 
     The wide case frame (one float64 column per model input, about 100) and the
     model's temporaries exist for one chunk only; what is kept per row is the
     compact result (integers and a phase), so memory grows with the rows'
-    results, not with the model's inputs.
+    results, not with the model's inputs. ``on_progress(done, total)`` is called
+    after each chunk (the build's terminal progress).
     """
     step, n = chunk_rows or CHUNK_ROWS, len(keys)
     full: dict[str, np.ndarray] = {}
@@ -312,6 +314,8 @@ def _estimate_keys(keys, variants, methods, gpus, chunk_rows: int | None = None,
             if name not in full:
                 full[name] = np.empty(n, dtype=values.dtype)
             full[name][start:start + len(values)] = values
+        if on_progress is not None:
+            on_progress(start + len(part), n)
     frame = frame_of_columns(full, pd.RangeIndex(n))
     for name in SPEED_COLUMNS if speeds is not None else ():
         frame[name] = full[name]
@@ -405,11 +409,14 @@ def matrix_keys(variants, methods, gpus) -> pd.DataFrame:
 
 
 def compute_matrix(catalog, *, variants: Iterable[str] | None = None, methods: Iterable[str] | None = None,
-                   gpus: Iterable[str] | None = None) -> pd.DataFrame:
-    """The full matrix (see the module docstring). Optional id lists restrict it to a subset."""
+                   gpus: Iterable[str] | None = None,
+                   on_progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """The full matrix (see the module docstring). Optional id lists restrict it to a subset;
+    ``on_progress(rows_done, rows_total)`` follows the evaluation chunk by chunk."""
     vt, mt, gt = variant_table(catalog, variants), method_table(catalog, methods), gpu_table(catalog, gpus)
     keys = matrix_keys(vt, mt, gt)
-    est = _estimate_keys(keys, vt, mt, gt, speeds=speed_table(catalog, list(mt["method"]), list(gt["gpu"])))
+    est = _estimate_keys(keys, vt, mt, gt, speeds=speed_table(catalog, list(mt["method"]), list(gt["gpu"])),
+                         on_progress=on_progress)
     return result_frame(keys, vt, mt, gt, est)
 
 

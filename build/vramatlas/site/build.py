@@ -85,6 +85,7 @@ class BuildReport:
     seconds: float
     tables: list[Path] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    stage_cpu_seconds: dict[str, float] = field(default_factory=dict)  # this process's CPU time per stage
     unchanged: bool = False  # the inputs matched the output in place: nothing was built
 
     def lines(self) -> list[str]:
@@ -143,23 +144,47 @@ def default_stages() -> Stages:
 
 
 class Progress:
-    """Stage times; on a terminal each stage prints a line as it finishes (time and what it made)."""
+    """Stage times (wall and this process's CPU); on a terminal each stage prints a line as it finishes
+    (times and what it made), and a counter (the matrix's rows) redraws one line as it goes.
+
+    CPU time is the honest figure on a shared machine: wall time grows with other load, CPU time does not.
+    """
 
     def __init__(self, stream: TextIO | None = None):
         self.stream = stream
         self.times: dict[str, float] = {}
+        self.cpu_times: dict[str, float] = {}
+        self._counted = 0.0  # when the counter line was last drawn
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - start
+            self.cpu_times[name] = self.cpu_times.get(name, 0.0) + time.process_time() - cpu
+
+    def counter(self, name: str, unit: str) -> Callable[[int, int], None] | None:
+        """A ``(done, total)`` callback that redraws "name done / total unit" on the terminal (at most 10 times
+        a second), or None when progress is not shown."""
+        if self.stream is None:
+            return None
+
+        def show(done: int, total: int) -> None:
+            now = time.perf_counter()
+            if done < total and now - self._counted < 0.1:
+                return
+            self._counted = now
+            self.stream.write(f"\r  {name:<10s} {done:,} / {total:,} {unit} ({done / max(total, 1):.0%})\x1b[K")
+            self.stream.flush()
+
+        return show
 
     def note(self, name: str, what: str) -> None:
         if self.stream is not None:
-            self.stream.write(f"  {name:<10s} {self.times.get(name, 0.0):6.1f} s  {what}\n")
+            wall, cpu = self.times.get(name, 0.0), self.cpu_times.get(name, 0.0)
+            self.stream.write(f"\r  {name:<10s} {wall:6.1f} s (CPU {cpu:5.1f} s)  {what}\x1b[K\n")
             self.stream.flush()
 
 
@@ -486,11 +511,11 @@ def build_site(out: Path | str = DEFAULT_DIST_DIR, *, catalog_dir: Path | str | 
                 kept.stage_seconds = {"unchanged": kept.seconds}
                 return kept
         if gate is not None:
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             gate(catalog_root)
-            gate_seconds = time.perf_counter() - t
+            gate_seconds, gate_cpu = time.perf_counter() - t, time.process_time() - cpu
         else:
-            gate_seconds = None
+            gate_seconds = gate_cpu = None
         stages = stages or default_stages()  # (imports pandas, altair, mkdocs: only once there is work)
         (out / KEY_NAME).unlink(missing_ok=True)  # the output in place is about to stop matching any key
         stage = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
@@ -502,6 +527,7 @@ def build_site(out: Path | str = DEFAULT_DIST_DIR, *, catalog_dir: Path | str | 
             shutil.rmtree(stage, ignore_errors=True)
         if gate_seconds is not None:
             report.stage_seconds = {"validate": gate_seconds, **report.stage_seconds}
+            report.stage_cpu_seconds = {"validate": gate_cpu, **report.stage_cpu_seconds}
         report.site = out / "site"
         report.tables = [out / "tables" / p.relative_to(stage / "tables") for p in report.tables]
         report.seconds = time.perf_counter() - start
@@ -521,7 +547,8 @@ def _build_into(stage: Path, out: Path, catalog_dir, stages: Stages, site_src: P
     log(f"catalogue: {what}")
     progress.note("catalogue", what)
     with progress.stage("matrix"):
-        matrix = stages.compute_matrix(catalog)
+        rows = progress.counter("matrix", "rows")
+        matrix = stages.compute_matrix(catalog, **({"on_progress": rows} if rows else {}))
     log(f"matrix: {len(matrix):,} rows")
     progress.note("matrix", f"{len(matrix):,} rows")
     with progress.stage("tables"):
@@ -576,7 +603,7 @@ def _build_into(stage: Path, out: Path, catalog_dir, stages: Stages, site_src: P
     progress.note("checks", f"heaviest page {heaviest_bytes / 1024:.0f} KiB, site {total / 2**20:.1f} MiB")
     return BuildReport(out=out, site=site, pages=html_pages, site_bytes=total, heaviest_page=heaviest,
                        heaviest_bytes=heaviest_bytes, seconds=0.0, tables=table_files,
-                       stage_seconds=progress.times)
+                       stage_seconds=progress.times, stage_cpu_seconds=progress.cpu_times)
 
 
 def _download_priority(relp: str) -> tuple[int, str]:
