@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from vramatlas.api import InputError, case_row, estimate, parse_lora_targets
@@ -228,6 +228,9 @@ MODELS = ["llama-2-7b", "llama-3.1-8b", "gemma-2-9b", "mixtral-8x7b", "mmfreelm-
     batch=st.integers(1, 16),
     gc=st.booleans(),
 )
+# found by hypothesis: a layer's cache tensor crossing LARGE_SEGMENT (9.3 -> 10.5 MiB) lowered the peak by 6.75 MB
+@example(model="falcon-180b", method="inference-bf16", seq=554, extra=71, batch=16, gc=False)
+@example(model="falcon-180b", method="inference-nf4", seq=554, extra=71, batch=16, gc=True)
 def test_peak_is_monotone_in_context_and_batch_and_never_negative(catalog, model, method, seq, extra, batch, gc):
     kw = dict(model=model, method=method, grad_checkpointing=gc)
     base = estimate(catalog, seq_len=seq, batch=batch, **kw)

@@ -401,9 +401,10 @@ def allocator_slack(c: pd.DataFrame, kv_final, prefill_act, phases: dict[str, np
     working sets that the peak phase cannot reuse.
 
     Inference: at the first decode step every layer's cache tensors are
-    re-allocated one token longer; blocks freed by the prefill can take over
-    part of that, the rest needs new segments. Small cache tensors share
-    20 MiB segments and mostly regrow in place.
+    re-allocated one token longer. Small cache tensors (up to 10 MiB) share
+    20 MiB segments and mostly regrow in place; of what does not, blocks freed
+    by the prefill take over part (small and large tensors both come from the
+    allocator's large pool), the rest needs new segments.
 
     Training: part of the fp32 loss buffers, of one recomputed layer (with
     checkpointing) or of the saved activations (without), and, when the peak
@@ -412,8 +413,12 @@ def allocator_slack(c: pd.DataFrame, kv_final, prefill_act, phases: dict[str, np
     training = _a(c["training"]) > 0
     per_layer_tensor = kv_final / np.maximum(_a(c["layers"]) * 2, 1)
     decoding = _a(c["new_tokens"]) > 0
-    regrow_large = np.maximum(kv_final - PREFILL_POOL_REUSE * prefill_act, 0.0)
-    regrow = np.where(per_layer_tensor > LARGE_SEGMENT, regrow_large, SMALL_TENSOR_REGROWTH * kv_final)
+    # The share of the cache that cannot regrow in place (all of it above LARGE_SEGMENT, SMALL_TENSOR_REGROWTH
+    # below), less what the freed prefill blocks take over: both sizes come from the allocator's large pool,
+    # so both reuse them. (Reuse for the small ones too keeps the peak monotone where a longer context
+    # carries a layer's tensor across LARGE_SEGMENT: the slack can only grow there.)
+    needs_new = np.where(per_layer_tensor > LARGE_SEGMENT, 1.0, SMALL_TENSOR_REGROWTH) * kv_final
+    regrow = np.maximum(needs_new - PREFILL_POOL_REUSE * prefill_act, 0.0)
     inference = np.where(decoding & (_a(c["caching_allocator"]) > 0), regrow, 0.0)
 
     checkpointed = _a(c["grad_checkpointing"]) > 0
