@@ -209,6 +209,13 @@ def test_calculator_ships_the_package_the_catalogue_and_a_form_from_the_cli(host
     assert meta["package"] == PACKAGE_FILE and meta["catalogue"] == CATALOGUE_FILE
     names = zipfile.ZipFile(site / PACKAGE_FILE).namelist()
     assert "vramatlas/cli.py" in names and "vramatlas/memory.py" in names
+    # every file the package holds besides the builder (data such as arch's defaults changes the numbers)
+    from vramatlas.site.calculator import PACKAGE_DIR
+
+    for f in PACKAGE_DIR.rglob("*.json"):
+        rel = f.relative_to(PACKAGE_DIR)
+        if rel.parts[0] not in ("site", "measure", "_data"):
+            assert f"vramatlas/{rel.as_posix()}" in names, rel
     assert not [n for n in names if n.startswith(("vramatlas/site/", "vramatlas/measure/"))]
     catalog = load_compiled(site / CATALOGUE_FILE)
     assert "rtx-4090" in catalog.gpus and "llama-3.1-8b" in catalog.variants

@@ -133,12 +133,13 @@ def catalogue_choices(catalog: Any, labels: dict[str, Callable[[str], str]] | No
 
 
 def package_zip() -> bytes:
-    """The vramatlas package's Python files (not the site builder or the measuring harness), as a zip."""
+    """The vramatlas package (its Python files and the data files they read, such as arch's defaults;
+    not the site builder or the measuring harness), as a zip."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for f in sorted(PACKAGE_DIR.rglob("*.py")):
+        for f in sorted(p for p in PACKAGE_DIR.rglob("*") if p.is_file()):
             rel = f.relative_to(PACKAGE_DIR)
-            if rel.parts[0] in LEFT_OUT or "__pycache__" in rel.parts:
+            if rel.parts[0] in LEFT_OUT + ("_data",) or "__pycache__" in rel.parts or f.suffix in (".pyc", ".pyo"):
                 continue
             info = zipfile.ZipInfo(("vramatlas" / rel).as_posix(), ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
