@@ -244,3 +244,24 @@ def test_written_rows_match_their_schemas(written, tables):
         for row in rows:
             errors = sorted(validator.iter_errors(row), key=str)
             assert not errors, (name, row, errors[0].message)
+
+
+def test_csv_is_byte_for_byte_what_pandas_writes(tables):
+    """The Arrow writer (the matrix's per-method CSVs) renders every value as DataFrame.to_csv does."""
+    matrix = tables["matrix"]
+    assert tb._arrow_csv_columns(matrix) is not None  # the matrix takes the fast path
+    with_missing = matrix.assign(prefill_tokens_per_s=matrix["prefill_tokens_per_s"].where(matrix["fits"]))
+    for name, df in {**tables, "with_missing": with_missing}.items():
+        assert tb.csv_bytes(df) == tb._plain(df).to_csv(index=False, lineterminator="\n").encode("utf-8"), name
+    quoted = pd.DataFrame({"a": pd.Categorical(["x,y", "z"]), "b": [1, 2]})  # a label that needs quotes: pandas
+    assert tb.csv_bytes(quoted) == b'a,b\n"x,y",1\nz,2\n'
+
+
+def test_json_rows_convert_each_value_as_before(tables):
+    """json_bytes converts whole columns at once; each cell comes out as _json_value makes it."""
+    for name, df in tables.items():
+        plain = tb._plain(df)
+        cols = list(df.columns)
+        rows = [{c: tb._json_value(v) for c, v in zip(cols, values)} for values in plain.itertuples(index=False, name=None)]
+        expected = (json.dumps(rows, ensure_ascii=False, indent=None, separators=(",", ":")) + "\n").encode("utf-8")
+        assert tb.json_bytes(df) == expected, name
