@@ -143,9 +143,14 @@ def test_full_catalogue_matrix(catalog):
     assert set(full["model"].astype(str)) == set(catalog.variants)
     assert set(full["method"].astype(str)) == set(catalog.methods)
     assert full["gpu_count"].max() <= max(mx.NODE_COUNTS)
-    # every pairing has the same number of GPU rows (the grid is rectangular over GPUs)
-    per_gpu = full.groupby("gpu", observed=True).size()
+    # every method has the same number of rows on each GPU (the grid is rectangular over GPUs); a runtime's
+    # `matrix` pairings only on the GPUs their file names
+    pairing = pd.Series(list(zip(full["method"].astype(str), full["runtime"].astype(str), full["quant"].astype(str)))).isin(
+        {(spec["matrix"]["method"], rid, q) for rid, spec in catalog.runtimes.items() if spec.get("matrix")
+         for q in spec["matrix"]["quants"]}).to_numpy()
+    per_gpu = full[~pairing].groupby("gpu", observed=True).size()
     assert per_gpu.nunique() == 1
+    assert set(full.loc[pairing, "runtime"].astype(str)) == {"llama.cpp", "ollama", "vllm", "sglang", "mlx"}
 
 
 def test_chunked_evaluation_gives_the_same_matrix_as_one_chunk(catalog):
@@ -159,3 +164,76 @@ def test_chunked_evaluation_gives_the_same_matrix_as_one_chunk(catalog):
     assert len(keys) > 10 * 97
     pd.testing.assert_frame_equal(chunked, whole)
     assert mx.result_frame(keys, vt, mt, gt, chunked).equals(mx.result_frame(keys, vt, mt, gt, whole))
+
+
+# ---- the runtime dimension: each runtime file's `matrix` pairings -------------------------------------
+
+RT_GPUS = ["rtx-4090", "h100-sxm", "mi300x", "m4-max", "arc-b580"]
+RT_VARIANTS = ["llama-3.1-8b", "mixtral-8x7b", "qwen2.5-14b"]
+RT_METHODS = ["inference", "inference-gguf-q4-k-m"]
+
+
+@pytest.fixture(scope="module")
+def with_runtimes(catalog):
+    return mx.compute_matrix(catalog, variants=RT_VARIANTS, methods=RT_METHODS, gpus=RT_GPUS)
+
+
+def _pairings(catalog):
+    return {(rid, q): spec["matrix"] for rid, spec in catalog.runtimes.items() if spec.get("matrix")
+            for q in spec["matrix"]["quants"]}
+
+
+def test_every_runtime_pairing_is_in_the_matrix_on_its_gpus_only(catalog, with_runtimes):
+    pairings = _pairings(catalog)
+    assert {"llama.cpp", "ollama", "vllm", "sglang", "mlx"} <= {rid for rid, _ in pairings}
+    rows = with_runtimes[with_runtimes["method"] == "inference"]
+    for (rid, q), pairing in pairings.items():
+        mine = rows[(rows["runtime"] == rid) & (rows["quant"] == q)]
+        want = {g for g in RT_GPUS if catalog.gpus[g]["segment"] in pairing["gpu_segments"]
+                and catalog.gpus[g]["vendor"] in pairing["vendors"]}
+        assert want, (rid, q)  # the sample has a GPU of every pairing
+        assert set(mine["gpu"].astype(str)) == want, (rid, q)
+        assert set(mine["gpu_count"]) == set(pairing["gpu_counts"]), (rid, q)
+        assert set(mine["model"].astype(str)) == set(RT_VARIANTS)
+    # the method's own rows stay on every GPU, with its own runtime
+    own = rows[rows["runtime"] == "transformers"]
+    assert set(own["gpu"].astype(str)) == set(RT_GPUS) and set(own["quant"].astype(str)) == {"bf16"}
+    gguf = with_runtimes[with_runtimes["method"] == "inference-gguf-q4-k-m"]
+    assert set(gguf["runtime"].astype(str)) == {"llama.cpp"} and set(gguf["gpu"].astype(str)) == set(RT_GPUS)
+    keys = ["gpu", "gpu_count", "model", "method", "runtime", "quant", "seq_len", "batch"]
+    assert not with_runtimes.duplicated(keys).any()
+
+
+def test_runtime_rows_agree_with_estimate(catalog, with_runtimes):
+    """A sample of every runtime's rows equals `vramatlas estimate --runtime R --quant Q --ctx seq_len+new_tokens`,
+    the runtime's own terms included (llama.cpp buffers, vLLM/SGLang start-up with the preallocated pool, MLX)."""
+    pairings = _pairings(catalog)
+    checked = set()
+    for (rid, q), part in with_runtimes.groupby(["runtime", "quant"], observed=True):
+        sample = part.sample(min(len(part), 6), random_state=3)
+        for r in sample.itertuples(index=False):
+            pairing = (str(r.runtime), str(r.quant)) in pairings and str(r.method) == "inference" \
+                and str(r.runtime) != "transformers"
+            extra = dict(runtime=str(r.runtime), quant=str(r.quant), ctx=int(r.seq_len) + int(r.new_tokens)) if pairing else {}
+            e = estimate(catalog, model=str(r.model), method=str(r.method), seq_len=int(r.seq_len), batch=int(r.batch),
+                         gpu=str(r.gpu), gpus=int(r.gpu_count), **extra)
+            assert e.peak_bytes == r.peak_bytes, r
+            assert e.fits == r.fits and e.headroom_bytes == r.headroom_bytes, r
+            assert e.components == {c: getattr(r, c) for c in COMPONENTS}, r
+            assert e.inputs.get("runtime", "transformers") == str(r.runtime)
+            checked.add(str(r.runtime))
+    assert checked == {"transformers", "llama.cpp", "ollama", "vllm", "sglang", "mlx"}
+
+
+def test_a_server_row_fits_only_with_a_pool_for_one_context(catalog, with_runtimes):
+    """vLLM / SGLang rows: the start-up peak is the preallocated share of the GPU; a row fits when weights,
+    activations and non-torch memory leave a KV pool of at least one sequence of the row's context."""
+    servers = with_runtimes[with_runtimes["runtime"].isin(["vllm", "sglang"])]
+    assert servers["fits"].any() and not servers["fits"].all()
+    assert (servers.loc[servers["fits"], "kv_cache"] > 0).all()
+    big = servers[(servers["model"] == "mixtral-8x7b") & (servers["gpu_count"] == 1) & (servers["quant"] == "bf16")
+                  & (servers["gpu"] == "h100-sxm")]
+    assert len(big) and not big["fits"].any()  # 93 GB of bf16 weights: more than one 80 GB H100
+    on_four = servers[(servers["model"] == "mixtral-8x7b") & (servers["gpu_count"] == 4) & (servers["gpu"] == "h100-sxm")
+                      & (servers["seq_len"] == 2048)]
+    assert len(on_four) and on_four["fits"].all()  # tensor parallel over 4 leaves a pool

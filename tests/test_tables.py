@@ -265,3 +265,24 @@ def test_json_rows_convert_each_value_as_before(tables):
         rows = [{c: tb._json_value(v) for c, v in zip(cols, values)} for values in plain.itertuples(index=False, name=None)]
         expected = (json.dumps(rows, ensure_ascii=False, indent=None, separators=(",", ":")) + "\n").encode("utf-8")
         assert tb.json_bytes(df) == expected, name
+
+
+def test_derived_tables_carry_the_runtime_pairings(catalog):
+    """Each runtime's `matrix` pairings reach the derived tables, on the GPUs and counts its file names."""
+    rt = mx.subset_catalog(catalog, gpus=["rtx-4090", "h100-sxm", "m4-max"], variants=["llama-3.1-8b"],
+                           methods=["inference"])
+    derived = tb.derived_tables(mx.compute_matrix(rt), rt)
+    for name, table in derived.items():
+        got = set(zip(table["gpu"].astype(str), table["runtime"].astype(str), table["quant"].astype(str)))
+        assert ("h100-sxm", "vllm", "awq-int4") in got and ("m4-max", "mlx", "mlx-4bit") in got, name
+        assert ("rtx-4090", "ollama", "q4_k_m") in got and ("h100-sxm", "transformers", "bf16") in got, name
+        assert not {g for g, r, _ in got if r in ("vllm", "sglang")} - {"h100-sxm"}, name
+        assert not {g for g, r, _ in got if r == "mlx"} - {"m4-max"}, name
+    few = derived["fewest_gpus"]
+    sglang = few[few["runtime"] == "sglang"]
+    assert set(sglang["max_gpus_searched"]) == {8} and set(sglang["min_gpus"].dropna()) <= {1, 8}
+    lc = derived["longest_context"]
+    row = lc[(lc["runtime"] == "vllm") & (lc["quant"] == "bf16")].iloc[0]
+    e = estimate(catalog, model="llama-3.1-8b", method="inference", runtime="vllm", quant="bf16", gpu="h100-sxm",
+                 seq_len=int(row["longest_context"]), ctx=int(row["longest_context"]) + mx.DEFAULT_NEW_TOKENS)
+    assert e.fits and e.peak_bytes == row["peak_bytes"]

@@ -25,6 +25,18 @@ Which rows exist (the grid, documented on the site's methodology page):
 * Methods that name the weights they are for (``for_weights_native``: the
   ternary methods) only for families whose published weights are those (BitNet b1.58, MatMul-free LM); every
   other method for every model.
+* Runtimes: each method runs in its own runtime (the ``runtime`` column;
+  llama.cpp for the GGUF methods, vLLM for fp8, transformers for the rest), and
+  each runtime file's ``matrix`` field adds the pairings people use: its base
+  method with each weight format it lists (``quant``), on the GPU segments and
+  vendors and at the GPU counts it names: llama.cpp and Ollama GGUF on consumer
+  and workstation cards and Macs, vLLM and SGLang on data-centre cards, MLX on
+  Apple. A pairing's row is ``vramatlas estimate --runtime R --quant Q --ctx
+  seq_len+new_tokens`` (the runtime allocates the row's context). For a server
+  that preallocates (vLLM, SGLang) the peak is the start-up share of the GPU
+  (gpu_memory_utilization, SGLang's mem_fraction_static) and a row fits when
+  weights, the profiled activations and the non-torch memory leave a KV pool of
+  at least one sequence of the row's context inside that share.
 * Context lengths 2k, 8k, 32k, 128k and the model's own
   ``max_position_embeddings``, skipping lengths beyond it; batch 1 and 8 on
   one GPU, batch 1 on several (what the site's pages and charts show).
@@ -33,9 +45,10 @@ Which rows exist (the grid, documented on the site's methodology page):
   all linear layers. A row can be reproduced with ``vramatlas estimate``.
 
 Size, a deliberate choice: rows = GPUs x model-method pairs x contexts x
-(2 batches on one GPU + 3 counts and the node rungs at batch 1): 2.52M rows
+(2 batches on one GPU + 3 counts and the node rungs at batch 1): 2.68M rows
 for 84 GPUs, 102 variants and 18 methods (3.9M with batch 8 on every count,
-which no page showed: 20 s and 1.3 GB to compute it). The matrix holds
+which no page showed), plus 0.27M rows of runtime pairings (2.95M in all:
+24 s and 1.4 GB on the development machine). The matrix holds
 the pairings people look up (every GPU, the usual counts, contexts and
 batches); every other setting (any length, batch, count, parallelism, LoRA
 rank, optimizer, runtime option) is one ``vramatlas estimate`` away, in the
@@ -81,7 +94,7 @@ NODE_SIZE = 8
 NODE_COUNTS = (16, 32, 64)
 
 # Output columns of the matrix, in order (the table schema documents each).
-KEY_COLUMNS = ("gpu", "gpu_count", "model_family", "model", "method", "seq_len", "batch")
+KEY_COLUMNS = ("gpu", "gpu_count", "model_family", "model", "method", "runtime", "quant", "seq_len", "batch")
 SETTING_COLUMNS = ("method_kind", "parallelism", "new_tokens", "grad_checkpointing", "optimizer", "lora_rank")
 RESULT_COLUMNS = ("peak_bytes", *COMPONENTS, "phase", "capacity_bytes", "fits", "headroom_bytes", *SPEED_COLUMNS)
 MATRIX_COLUMNS = KEY_COLUMNS + SETTING_COLUMNS + RESULT_COLUMNS
@@ -112,10 +125,24 @@ def variant_table(catalog, variants: Iterable[str] | None = None) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def runtime_pairings(catalog, methods: Iterable[str] | None = None) -> list[tuple[str, str | None, str | None]]:
+    """The matrix's method rows as (method, runtime, quant): every method with its own runtime and weights
+    (runtime and quant None), then each runtime's ``matrix`` pairings (its catalogue file: the base method
+    with each weight format it lists), for the methods asked for."""
+    wanted = sorted(catalog.methods) if methods is None else list(methods)
+    out: list[tuple[str, str | None, str | None]] = [(mid, None, None) for mid in wanted]
+    for rid in sorted(catalog.runtimes):
+        pairing = catalog.runtimes[rid].get("matrix")
+        if pairing and pairing["method"] in wanted:
+            out.extend((pairing["method"], rid, q) for q in pairing["quants"])
+    return out
+
+
 def method_table(catalog, methods: Iterable[str] | None = None) -> pd.DataFrame:
-    """One row per method: the method's numbers with `vramatlas estimate`'s defaults."""
+    """One row per method row of the matrix (:func:`runtime_pairings`): the method's numbers with
+    `vramatlas estimate`'s defaults, the runtime it runs in and the weight format."""
     rows = []
-    for mid in methods if methods is not None else sorted(catalog.methods):
+    for mid, runtime_id, quant_id in runtime_pairings(catalog, methods):
         spec = catalog.methods[mid]
         training = spec["kind"] == "training"
         lora = spec.get("trainable") == "lora"
@@ -130,10 +157,17 @@ def method_table(catalog, methods: Iterable[str] | None = None) -> pd.DataFrame:
         row.update(optimizer_columns(optimizer))
         row.update(runtime_cache_columns())
         # the runtime the method names (llama.cpp for the GGUF methods): its buffers, as `estimate` computes them
-        runtime = catalog.runtimes.get(spec.get("runtime") or "transformers")
+        runtime = catalog.runtimes.get(runtime_id or spec.get("runtime") or "transformers")
         row["runtime"] = runtime["id"] if runtime else "transformers"
         row["runtime_spec"] = runtime if runtime and runtime["compute"]["model"] != "tensors" else None
         row["runtime_quants"] = catalog.quants
+        # --runtime / --quant as `estimate` takes them (None: the method's own), and the weights' id
+        row["runtime_arg"], row["quant_arg"] = runtime_id, quant_id
+        row["quant"] = quant_id or spec["weights"]["linear"]["format"]
+        pairing = runtime.get("matrix") if runtime_id else None
+        row["gpu_segments"] = tuple(pairing["gpu_segments"]) if pairing else None
+        row["gpu_vendors"] = tuple(pairing["vendors"]) if pairing else None
+        row["gpu_counts"] = tuple(pairing["gpu_counts"]) if pairing else None
         row.update(
             new_tokens=float(0 if training else DEFAULT_NEW_TOKENS),
             grad_checkpointing=float(bool(spec.get("gradient_checkpointing")) and training),
@@ -149,7 +183,7 @@ def gpu_table(catalog, gpus: Iterable[str] | None = None) -> pd.DataFrame:
     rows = []
     for gid in gpus if gpus is not None else sorted(catalog.gpus):
         g = catalog.gpus[gid]
-        row: dict[str, Any] = {"gpu": gid, "vendor": g.get("vendor"), "segment": g.get("segment")}
+        row: dict[str, Any] = {"gpu": gid, "vendor": g.get("vendor"), "segment": g.get("segment"), "gpu_spec": g}
         row.update(gpu_columns(g))
         rows.append(row)
     return pd.DataFrame(rows)
@@ -169,6 +203,22 @@ def context_table(variants: pd.DataFrame, contexts: Iterable[int] = CONTEXTS) ->
     return out.reset_index(drop=True)
 
 
+def gpu_allowed(methods: pd.DataFrame, gpus: pd.DataFrame) -> np.ndarray:
+    """[m, g]: whether method row m has rows on GPU g (a runtime pairing: only the segments and vendors
+    its catalogue file names; a method: every GPU)."""
+    seg, ven = gpus["segment"].tolist(), gpus["vendor"].tolist()
+    return np.array([[(s is None or seg[g] in s) and (v is None or ven[g] in v) for g in range(len(gpus))]
+                     for s, v in zip(methods["gpu_segments"], methods["gpu_vendors"])], dtype=bool).reshape(len(methods), len(gpus))
+
+
+def count_allowed(methods: pd.DataFrame, m: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Whether method row m takes each GPU count (a runtime pairing: its ``gpu_counts``; a method: any)."""
+    top = np.array([max(c) if c else np.iinfo(np.int64).max for c in methods["gpu_counts"]], dtype=np.int64)
+    listed = [set(c) if c else None for c in methods["gpu_counts"]]
+    return np.array([listed[mi] is None or int(n) in listed[mi] for mi, n in zip(m.tolist(), counts.tolist())],
+                    dtype=bool) & (counts <= top[m])
+
+
 def method_pairs(variants: pd.DataFrame, methods: pd.DataFrame) -> pd.DataFrame:
     """(v, m) for every sensible model x method: a method that names the weights it is
     for (`for_weights_native`, e.g. ternary inference) pairs only with those families."""
@@ -185,7 +235,8 @@ def method_pairs(variants: pd.DataFrame, methods: pd.DataFrame) -> pd.DataFrame:
 # Columns of `variants` / `methods` / `gpus` that are not inputs of the memory model.
 _NOT_INPUTS = {"model", "model_family", "weights_native", "parameters", "lora_io_default", "lora_in_width_default",
                "method", "method_kind", "for_weights_native", "optimizer", "lora_on", "gpu", "vendor", "segment",
-               "runtime", "runtime_spec", "runtime_quants"}
+               "runtime", "runtime_spec", "runtime_quants", "runtime_arg", "quant_arg", "quant", "gpu_segments",
+               "gpu_vendors", "gpu_counts", "gpu_spec"}
 
 
 _NOT_INPUTS |= {f"lora_{name}" for name in LORA_MODULES} | {"max_positions", "moe_layers"}
@@ -226,25 +277,35 @@ def case_frame(keys: pd.DataFrame, variants: pd.DataFrame, methods: pd.DataFrame
     cols["batch"] = keys["batch"].to_numpy(dtype=np.float64)
     cols["gpus"] = count.astype(np.float64)
     cols["parallelism"] = np.asarray(["none", "tp", "fsdp"])[np.where(count <= 1, 0, np.where(training, 2, 1))]
-    runtime_case_columns(keys, variants, methods, cols)
+    runtime_case_columns(keys, variants, methods, gpus, cols)
     return pd.DataFrame(cols, copy=False)
 
 
-_RUNTIME_ROWS: dict[tuple, dict[str, float]] = {}  # (model, method, seq_len, batch) -> rt columns, across chunks
+_RUNTIME_ROWS: dict[tuple, dict[str, float]] = {}  # (model, method, runtime, quant, seq_len, batch) -> rt columns
 
 
-def runtime_case_columns(keys: pd.DataFrame, variants: pd.DataFrame, methods: pd.DataFrame,
+def run_options(seq_len: int, new_tokens: int):
+    """The runtime options of a matrix row: the context the runtime allocates is the row's (seq_len + new
+    tokens, `estimate --ctx`); every other option at the runtime's default."""
+    from .runtimes import RunOptions
+
+    return RunOptions(ctx=int(seq_len) + int(new_tokens))
+
+
+def runtime_case_columns(keys: pd.DataFrame, variants: pd.DataFrame, methods: pd.DataFrame, gpus: pd.DataFrame,
                          cols: dict[str, np.ndarray]) -> None:
-    """Add the rt_* columns (vramatlas.runtimes) to ``cols``, for rows whose method runs on a preallocating
-    runtime (llama.cpp for the GGUF methods), and that runtime's cache layout and KV dtype on those rows.
+    """Add the rt_* columns (vramatlas.runtimes) to ``cols``, for rows whose method row runs on a
+    preallocating runtime (llama.cpp for the GGUF methods, each runtime's ``matrix`` pairings), that
+    runtime's cache layout and KV dtype, and the weight format's bits (a pairing's --quant) on those rows.
 
-    They depend on the model, the method and the context only (not the GPU), so they are computed once per
-    distinct (model, method, seq_len, batch) of the chunk and gathered; other rows keep the memory model's
-    PyTorch terms (rt_model 0).
+    Most depend on the model, the method row and the context only, so they are computed once per distinct
+    (model, method row, seq_len, batch) and gathered; the few that depend on the GPU and the count
+    (vramatlas.runtimes.runtime_gpu_columns) once per distinct (method row, GPU, count). Other rows keep
+    the memory model's PyTorch terms (rt_model 0).
     """
     from types import SimpleNamespace
 
-    from .runtimes import RunOptions, runtime_columns
+    from .runtimes import quant_columns, runtime_columns, runtime_gpu_columns
 
     m = keys["m"].to_numpy()
     specs = methods["runtime_spec"].to_numpy()
@@ -257,25 +318,38 @@ def runtime_case_columns(keys: pd.DataFrame, variants: pd.DataFrame, methods: pd
                               return_inverse=True)
     computed = []
     records = None
-    model_ids, method_ids = variants["model"].tolist(), methods["method"].tolist()
+    model_ids = variants["model"].tolist()
+    method_ids = list(zip(methods["method"], methods["runtime"], methods["quant"]))
     for v, mi, seq, batch in uniq.tolist():
-        key = (model_ids[v], method_ids[mi], seq, batch)
+        key = (model_ids[v], *method_ids[mi], seq, batch)
         if key not in _RUNTIME_ROWS:
             records = records or variants.to_dict("records")
             method = methods.iloc[int(mi)]
-            _RUNTIME_ROWS[key] = runtime_columns(
-                SimpleNamespace(quants=method["runtime_quants"]), method["runtime_spec"], RunOptions(),
+            quants = SimpleNamespace(quants=method["runtime_quants"])
+            row = runtime_columns(
+                quants, method["runtime_spec"], run_options(seq, method["new_tokens"]),
                 records[int(v)], gpu=None, gpus=1, seq_len=int(seq), new_tokens=int(method["new_tokens"]),
                 batch=int(batch), training=bool(method["training"]))
+            if isinstance(method["quant_arg"], str):
+                row.update(quant_columns(quants, method["runtime_quants"][method["quant_arg"]], records[int(v)]))
+            _RUNTIME_ROWS[key] = row
         computed.append(_RUNTIME_ROWS[key])
     rows = np.flatnonzero(uses)
-    names = [name for name, value in computed[0].items() if isinstance(value, float)]
-    table = np.asarray([[c[name] for name in names] for c in computed], dtype=np.float64)
+    names = sorted({name for c in computed for name, value in c.items() if isinstance(value, float)})
+    table = np.asarray([[c.get(name, np.nan) for name in names] for c in computed], dtype=np.float64)
     for j, name in enumerate(names):
         values = table[inverse.ravel(), j]
         if name not in cols:
             cols[name] = np.zeros(n)
-        cols[name][rows] = values
+        known = ~np.isnan(values) | (name.startswith("rt_"))  # a format's bits: only where the row has --quant
+        cols[name][rows[known]] = values[known]
+    per_gpu, where = np.unique(keys[uses][["m", "g", "gpu_count"]].to_numpy(dtype=np.int64), axis=0,
+                               return_inverse=True)
+    specs_of_gpu = gpus["gpu_spec"].tolist()
+    gpu_cols = [runtime_gpu_columns(methods["runtime_spec"].iloc[int(mi)], run_options(0, 0), specs_of_gpu[int(g)], int(count))
+                for mi, g, count in per_gpu.tolist()]
+    for name in gpu_cols[0]:
+        cols[name][rows] = np.asarray([c[name] for c in gpu_cols], dtype=np.float64)[where.ravel()]
 
 
 def _speed_of_chunk(keys: pd.DataFrame, case: pd.DataFrame, fits: np.ndarray, speeds: dict, n_gpus: int) -> dict[str, np.ndarray]:
@@ -359,6 +433,12 @@ def _categorical(values: np.ndarray, codes: np.ndarray, ordered_categories: list
     return pd.Categorical.from_codes(np.asarray(codes), categories=pd.Index(ordered_categories, dtype=object))
 
 
+def _id_column(ids: pd.Series, codes: np.ndarray) -> pd.Categorical:
+    """A small table's id column gathered by row codes, as a categorical of its distinct ids (in first order)."""
+    cats = list(dict.fromkeys(ids))
+    return pd.Categorical.from_codes(pd.Index(cats).get_indexer(ids)[codes], categories=cats)
+
+
 def result_frame(keys: pd.DataFrame, variants, methods, gpus, est: pd.DataFrame) -> pd.DataFrame:
     """The matrix's output columns (ids as categoricals, compact integers)."""
     v, m, g = keys["v"].to_numpy(), keys["m"].to_numpy(), keys["g"].to_numpy()
@@ -373,7 +453,9 @@ def result_frame(keys: pd.DataFrame, variants, methods, gpus, est: pd.DataFrame)
         "gpu_count": count.astype(np.int16),
         "model_family": pd.Categorical.from_codes(family_code[v], categories=family_cats),
         "model": pd.Categorical.from_codes(v, categories=list(variants["model"])),
-        "method": pd.Categorical.from_codes(m, categories=list(methods["method"])),
+        "method": _id_column(methods["method"], m),
+        "runtime": _id_column(methods["runtime"], m),
+        "quant": _id_column(methods["quant"], m),
         "seq_len": keys["seq_len"].to_numpy().astype(np.int32),
         "batch": keys["batch"].to_numpy().astype(np.int16),
         "method_kind": pd.Categorical.from_codes(np.where(training, 1, 0), categories=["inference", "training"]),
@@ -400,12 +482,20 @@ def matrix_keys(variants, methods, gpus) -> pd.DataFrame:
     """The grid as codes: (g, v, m, gpu_count, seq_len, batch), in output order."""
     pairs = method_pairs(variants, methods)
     counted = gpu_count_table(pairs, variants, methods, gpus)
+    counted = counted[count_allowed(methods, counted["m"].to_numpy(), counted["gpu_count"].to_numpy())]
     inner = counted.merge(context_table(variants), on="v", how="inner").merge(
         pd.DataFrame({"batch": np.asarray(BATCHES, dtype=np.int64)}), how="cross")
     inner = inner[(inner["gpu_count"] == 1) | inner["batch"].isin(MULTI_GPU_BATCHES)]
     inner = inner.sort_values(["gpu_count", "v", "m", "seq_len", "batch"], kind="stable").reset_index(drop=True)
-    keys = pd.DataFrame({"g": np.arange(len(gpus), dtype=np.int64)}).merge(inner, how="cross")
+    allowed = gpu_allowed(methods, gpus)[inner["m"].to_numpy()]  # [row of inner, g]
+    picks = [np.flatnonzero(allowed[:, g]) for g in range(len(gpus))]
+    keys = inner.iloc[np.concatenate(picks)].reset_index(drop=True)
+    keys.insert(0, "g", np.repeat(np.arange(len(gpus), dtype=np.int64), [len(p) for p in picks]))
     return keys
+
+
+def _ids_or_none(column: pd.Series) -> list[str | None]:
+    return [x if isinstance(x, str) else None for x in column]
 
 
 def compute_matrix(catalog, *, variants: Iterable[str] | None = None, methods: Iterable[str] | None = None,
@@ -415,8 +505,9 @@ def compute_matrix(catalog, *, variants: Iterable[str] | None = None, methods: I
     ``on_progress(rows_done, rows_total)`` follows the evaluation chunk by chunk."""
     vt, mt, gt = variant_table(catalog, variants), method_table(catalog, methods), gpu_table(catalog, gpus)
     keys = matrix_keys(vt, mt, gt)
-    est = _estimate_keys(keys, vt, mt, gt, speeds=speed_table(catalog, list(mt["method"]), list(gt["gpu"])),
-                         on_progress=on_progress)
+    speeds = speed_table(catalog, list(mt["method"]), list(gt["gpu"]), _ids_or_none(mt["runtime_arg"]),
+                         _ids_or_none(mt["quant_arg"]))
+    est = _estimate_keys(keys, vt, mt, gt, speeds=speeds, on_progress=on_progress)
     return result_frame(keys, vt, mt, gt, est)
 
 

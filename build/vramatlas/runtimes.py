@@ -172,11 +172,6 @@ def runtime_columns(catalog, runtime: Mapping[str, Any], options: RunOptions, ar
     cpu_moe = min(options.cpu_moe or 0, layers) if arch.get("experts") else 0
     host_memory = options.host_memory * GiB if options.host_memory is not None else float(host["default_host_memory_bytes"])
 
-    batched_tokens = options.max_num_batched_tokens or d.get("max_num_batched_tokens") or 0
-    if util is None and d.get("gpu_memory_utilization_rule") and gpu is not None:
-        util, tier_tokens = fraction_from_rule(d["gpu_memory_utilization_rule"], float(gpu["memory"]["usable_bytes"]),
-                                               options.max_num_batched_tokens, gpus)
-        batched_tokens = options.max_num_batched_tokens or tier_tokens
     full_buffer = layers_buffer = 0.0
     if comp["model"] == "ggml-graph":
         shape = graph_shape(arch)
@@ -200,27 +195,43 @@ def runtime_columns(catalog, runtime: Mapping[str, Any], options: RunOptions, ar
         "rt_cpu_moe_share": cpu_moe / max(layers, 1),
         "rt_kv_on_host": float(bool(kv["offloaded_layers_on_host"])),
         "rt_host_memory": float(host_memory),
-        "rt_mem_util": float(util if util is not None else (d.get("gpu_memory_utilization") or 0.0)),
         "rt_max_seqs": float(options.max_num_seqs or d.get("max_num_seqs") or 0),
-        "rt_batched_tokens": float(batched_tokens),
         "rt_pool_budget": POOL_BUDGETS[over["pool_budget"]],
         "rt_block_tokens": float(kv["block_tokens"]),
         "rt_cublas": float(over["cublas_workspace_bytes"]),
         "rt_nccl": float(over["nccl_bytes_per_gpu"]),
         "rt_graph_per_seq": float(over["cuda_graph_bytes_per_sequence"]),
         "rt_counts_context": float(bool(over["counts_cuda_context_in_peak"]) and over["cuda_context"] == "gpu"),
-        "rt_total_gpu": float(gpu["memory"]["usable_bytes"]) if gpu is not None else math.nan,
         "rt_loss_chunk": float(runtime["training"]["chunked_loss_tokens"] or 0),
         "rt_offload_checkpoints": float(bool(runtime["training"]["offload_checkpoints"])),
         "kv_cache_bits": float(kv_bits),
         "mla_compressed": float(bool(kv["mla_compressed"])),
         "sliding_window_capped": float(bool(kv["sliding_window_capped"])),
     }
+    cols.update(runtime_gpu_columns(runtime, options, gpu, gpus))
     if training and options.flash_attn is None:
         cols["rt_flash_attn"] = float(bool(runtime["training"]["flash_attention"]))
     if comp["model"] == "tensors" and not training and options.flash_attn is None:
         cols["rt_flash_attn"] = 0.0
     return cols
+
+
+def runtime_gpu_columns(runtime: Mapping[str, Any], options: RunOptions, gpu: Mapping[str, Any] | None,
+                        gpus: int) -> dict[str, float]:
+    """The rt_* columns that depend on the GPU and the count (the rest depend on the model and the context
+    only): its memory, and the memory share and chunked-prefill tokens a server picks from it."""
+    d = runtime["defaults"]
+    util = options.gpu_memory_utilization
+    batched_tokens = options.max_num_batched_tokens or d.get("max_num_batched_tokens") or 0
+    if util is None and d.get("gpu_memory_utilization_rule") and gpu is not None:
+        util, tier_tokens = fraction_from_rule(d["gpu_memory_utilization_rule"], float(gpu["memory"]["usable_bytes"]),
+                                               options.max_num_batched_tokens, gpus)
+        batched_tokens = options.max_num_batched_tokens or tier_tokens
+    return {
+        "rt_mem_util": float(util if util is not None else (d.get("gpu_memory_utilization") or 0.0)),
+        "rt_batched_tokens": float(batched_tokens),
+        "rt_total_gpu": float(gpu["memory"]["usable_bytes"]) if gpu is not None else math.nan,
+    }
 
 
 def fraction_from_rule(rule: Mapping[str, Any], gpu_bytes: float, batched_tokens: int | None, gpus: int) -> tuple[float, int]:

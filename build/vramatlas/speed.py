@@ -510,17 +510,18 @@ def default_run_columns(runtime) -> dict[str, float]:
     }
 
 
-def speed_table(catalog, method_ids, gpu_ids) -> dict[str, object]:
+def speed_table(catalog, method_ids, gpu_ids, runtime_ids=None, quant_ids=None) -> dict[str, object]:
     """The speed columns of every method x GPU at the method's runtime defaults, for the matrix:
     arrays of len(method_ids) x len(gpu_ids), row m * len(gpu_ids) + g; NaN where the runtime has
-    no speed data for that GPU or format."""
+    no speed data for that GPU or format. ``runtime_ids`` / ``quant_ids`` (one per method, None: the
+    method's own) are a matrix method row's --runtime and --quant."""
     import numpy as np
 
     keys = SPEED_INPUTS + ("rt_flash_attn", "rt_graph_tokens", "rt_act_bytes", "rt_gpu_layer_share", "rt_cpu_moe_share",
                            "rt_output_on_gpu", "rt_kv_on_host")
     out = {k: np.full(len(method_ids) * len(gpu_ids), np.nan) for k in keys}
     for m, mid in enumerate(method_ids):
-        runtime, quant = subjects(catalog, mid)
+        runtime, quant = subjects(catalog, mid, (runtime_ids or {}) and runtime_ids[m], (quant_ids or {}) and quant_ids[m])
         if runtime is None:
             continue
         run = default_run_columns(runtime)

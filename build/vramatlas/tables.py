@@ -72,8 +72,11 @@ def context_grid(max_positions: float, start: int = CONTEXT_SEARCH_START) -> lis
 
 
 def _pair_keys(vt: pd.DataFrame, mt: pd.DataFrame, gt: pd.DataFrame) -> pd.DataFrame:
+    """(g, v, m) for every GPU a method row has rows on (a runtime pairing: its segments and vendors)."""
     pairs = mx.method_pairs(vt, mt)
-    return pd.DataFrame({"g": np.arange(len(gt), dtype=np.int64)}).merge(pairs, how="cross")
+    keys = pd.DataFrame({"g": np.arange(len(gt), dtype=np.int64)}).merge(pairs, how="cross")
+    keep = mx.gpu_allowed(mt, gt)[keys["m"].to_numpy(), keys["g"].to_numpy()]
+    return keys[keep].reset_index(drop=True)
 
 
 def longest_context(catalog, vt=None, mt=None, gt=None) -> pd.DataFrame:
@@ -128,7 +131,9 @@ def fewest_gpus(catalog, vt=None, mt=None, gt=None, ladder: Iterable[int] = GPU_
     keys["seq_len"] = seq_v[keys["v"].to_numpy()]
     keys["batch"] = 1
     est = mx._estimate_keys(keys, vt, mt, gt)
-    fits = est["fits"].to_numpy(dtype=bool).reshape(len(base), len(ladder))
+    # a runtime pairing only at the GPU counts its file names
+    allowed = mx.count_allowed(mt, keys["m"].to_numpy(), keys["gpu_count"].to_numpy()).reshape(len(base), len(ladder))
+    fits = est["fits"].to_numpy(dtype=bool).reshape(len(base), len(ladder)) & allowed
     ok = fits.any(axis=1)
     first = np.argmax(fits, axis=1)
     row = np.arange(len(base)) * len(ladder) + first
@@ -143,7 +148,7 @@ def fewest_gpus(catalog, vt=None, mt=None, gt=None, ladder: Iterable[int] = GPU_
     out["parallelism"] = pd.Categorical(np.where(ok, par, None), categories=["none", "tp", "fsdp"])
     out["peak_bytes"] = _nullable(est["peak_bytes"].to_numpy()[row], ok)
     out["capacity_bytes"] = gt["capacity_bytes"].to_numpy()[base["g"].to_numpy()].astype(np.int64)
-    out["max_gpus_searched"] = np.full(len(base), max(ladder), dtype=np.int32)
+    out["max_gpus_searched"] = np.where(allowed, np.asarray(ladder), 0).max(axis=1).astype(np.int32)
     return out
 
 
@@ -154,15 +159,16 @@ def gpu_summary(matrix: pd.DataFrame, catalog) -> pd.DataFrame:
     one = one[one["seq_len"] == shortest]
     params = {vid: int(v.get("parameters") or 0) for vid, v in catalog.variants.items()}
     one = one.assign(parameters=one["model"].map(params).astype(np.int64))
-    group = one.groupby(["gpu", "method"], observed=True, sort=True)
+    by = ["gpu", "method", "runtime", "quant"]
+    group = one.groupby(by, observed=True, sort=True)
     out = group.agg(method_kind=("method_kind", "first"), capacity_bytes=("capacity_bytes", "first"),
                     context=("seq_len", "min"), models_considered=("model", "size"),
                     models_fitting=("fits", "sum")).reset_index()
-    fit = one[one["fits"]].sort_values(["gpu", "method", "parameters", "model"], kind="stable")
-    fit_group = fit.groupby(["gpu", "method"], observed=True, sort=True)
-    largest = fit_group.tail(1).set_index(["gpu", "method"])
+    fit = one[one["fits"]].sort_values([*by, "parameters", "model"], kind="stable")
+    fit_group = fit.groupby(by, observed=True, sort=True)
+    largest = fit_group.tail(1).set_index(by)
     names = fit_group["model"].agg(lambda s: ";".join(str(x) for x in s))
-    idx = pd.MultiIndex.from_frame(out[["gpu", "method"]])
+    idx = pd.MultiIndex.from_frame(out[by])
     out["largest_model"] = pd.Series(largest["model"].astype(object).reindex(idx).to_numpy(), dtype="string")
     out["largest_model_parameters"] = pd.array(largest["parameters"].reindex(idx).to_numpy(), dtype="Int64")
     out["models_fitting_list"] = pd.Series(names.reindex(idx).fillna("").to_numpy(), dtype="string")
@@ -201,7 +207,9 @@ def _ids(base: pd.DataFrame, vt, mt, gt) -> pd.DataFrame:
         "gpu": pd.Categorical.from_codes(g, categories=list(gt["gpu"])),
         "model_family": pd.Categorical.from_codes(family_code[v], categories=family_cats),
         "model": pd.Categorical.from_codes(v, categories=list(vt["model"])),
-        "method": pd.Categorical.from_codes(m, categories=list(mt["method"])),
+        "method": mx._id_column(mt["method"], m),
+        "runtime": mx._id_column(mt["runtime"], m),
+        "quant": mx._id_column(mt["quant"], m),
         "method_kind": pd.Categorical(mt["method_kind"].to_numpy()[m], categories=["inference", "training"]),
     })
 
@@ -221,6 +229,10 @@ FIELDS: dict[str, tuple[str, str | None, str, Any]] = {
     "model_family": ("string", None, "Model family id (catalog/models/<id>.yaml)", "llama-3.1"),
     "model": ("string", None, "Model variant id (a variant inside its family's file)", "llama-3.1-8b"),
     "method": ("string", None, "Method id (catalog/methods/<id>.yaml)", "qlora"),
+    "runtime": ("string", None, "Runtime the number is for (catalog/runtimes/<id>.yaml): the method's own, or a runtime "
+                "pairing of the runtime's `matrix` field (vramatlas estimate --runtime)", "llama.cpp"),
+    "quant": ("string", None, "Weight format of the linear layers: a runtime pairing's --quant (catalog/quants), "
+              "else the method's own format", "q4_k_m"),
     "method_kind": ("string", None, "inference or training", "training"),
     "seq_len": ("integer", "tokens", "Context length: prompt tokens for inference, sequence length for training", 8192),
     "batch": ("integer", "sequences", "Sequences processed at once", 1),
@@ -257,7 +269,7 @@ FIELDS: dict[str, tuple[str, str | None, str, Any]] = {
     "min_gpus": ("integer", "GPUs", "Fewest GPUs of this kind that fit (ladder 1, 2, 4, 8, then nodes of 8; empty: "
                  "more than max_gpus_searched)", 2),
     "nodes": ("integer", "nodes", "Nodes of 8 GPUs that min_gpus needs (ceil(min_gpus / 8))", 1),
-    "max_gpus_searched": ("integer", "GPUs", "Largest GPU count tried", 512),
+    "max_gpus_searched": ("integer", "GPUs", "Largest GPU count tried (a runtime pairing: the most its gpu_counts allow)", 512),
     "context": ("integer", "tokens", "Context length of the check (the shortest in the matrix, 2048)", 2048),
     "models_considered": ("integer", "models", "Model variants this method applies to", 33),
     "models_fitting": ("integer", "models", "Model variants that fit on one GPU at this context, batch 1", 12),
@@ -281,17 +293,17 @@ for _c in COMPONENTS:
     FIELDS[_c] = ("integer", "bytes", f"Component of peak_bytes: {_c.replace('_', ' ')} at the peak phase, per GPU", 1073741824)
 
 TITLES = {
-    "matrix": "Compatibility matrix: every GPU x count x model x method x context x batch",
+    "matrix": "Compatibility matrix: every GPU x count x model x method (x runtime and weight format) x context x batch",
     "longest_context": "Longest context that fits on one GPU, per GPU x model x method (batch 1)",
     "fewest_gpus": "Fewest GPUs of each kind per model x method (8k context or the model's maximum, batch 1)",
-    "gpu_summary": "Per GPU and method: which models fit on one GPU at all",
+    "gpu_summary": "Per GPU, method and runtime: which models fit on one GPU at all",
     "rules_of_thumb": "Rules of thumb, checked against the memory model",
 }
 PRIMARY_KEYS = {
-    "matrix": ["gpu", "gpu_count", "model", "method", "seq_len", "batch"],
-    "longest_context": ["gpu", "model", "method"],
-    "fewest_gpus": ["gpu", "model", "method"],
-    "gpu_summary": ["gpu", "method"],
+    "matrix": ["gpu", "gpu_count", "model", "method", "runtime", "quant", "seq_len", "batch"],
+    "longest_context": ["gpu", "model", "method", "runtime", "quant"],
+    "fewest_gpus": ["gpu", "model", "method", "runtime", "quant"],
+    "gpu_summary": ["gpu", "method", "runtime", "quant"],
     "rules_of_thumb": ["claim_id", "setting"],
 }
 

@@ -190,6 +190,10 @@ def _format_references(doc: Document) -> Iterator[tuple[tuple, str, str]]:
         dtypes = _get(d, "kv_cache", "dtypes")
         for name, q in (dtypes.items() if isinstance(dtypes, dict) else []):
             yield ("kv_cache", "dtypes", name), q, "quants"
+        pairing = d.get("matrix") if isinstance(d.get("matrix"), dict) else {}
+        for i, q in enumerate(pairing.get("quants") or []):
+            yield ("matrix", "quants", i), q, "quants"
+        yield ("matrix", "method"), pairing.get("method"), "methods"
 
 
 @register("VA205", "unknown-format-reference", "error",
@@ -204,6 +208,13 @@ def unknown_format_references(ctx: Context) -> Iterator[Problem]:
                 continue
             hint = _ids_hint(value, cat.kind(kind)) or f"add catalog/{kind}/{value}.yaml, or fix the id"
             yield _p(doc, path, "VA205", f"'{value}' is not a {kind[:-1]} id in the catalogue", hint)
+    for doc in ctx.docs("runtimes"):  # the matrix's pairings: formats the runtime loads
+        pairing = doc.data.get("matrix") if isinstance(doc.data.get("matrix"), dict) else {}
+        loads = doc.data.get("weight_formats") or []
+        for i, q in enumerate(pairing.get("quants") or []):
+            if isinstance(q, str) and q in cat.kind("quants") and q not in loads:
+                yield _p(doc, ("matrix", "quants", i), "VA205", f"matrix pairing '{q}' is not a weight format this "
+                         "runtime loads", "add it to weight_formats (with a source) or drop it from matrix.quants")
 
 # ---- VA3xx: values -----------------------------------------------------------------------
 
