@@ -494,6 +494,16 @@ def matrix_keys(variants, methods, gpus) -> pd.DataFrame:
     return keys
 
 
+def pairing_rows(frame: pd.DataFrame, catalog) -> np.ndarray:
+    """Which rows of a matrix or derived table are runtime pairings (a runtime file's ``matrix`` field),
+    as opposed to a method's own rows in its own runtime."""
+    if "runtime" not in frame:
+        return np.zeros(len(frame), dtype=bool)
+    wanted = {(mid, rid, q) for mid, rid, q in runtime_pairings(catalog) if rid}
+    triples = zip(frame["method"].astype(str), frame["runtime"].astype(str), frame["quant"].astype(str))
+    return np.fromiter((t in wanted for t in triples), dtype=bool, count=len(frame))
+
+
 def _ids_or_none(column: pd.Series) -> list[str | None]:
     return [x if isinstance(x, str) else None for x in column]
 

@@ -167,7 +167,7 @@ def gpu_summary(matrix: pd.DataFrame, catalog) -> pd.DataFrame:
     fit = one[one["fits"]].sort_values([*by, "parameters", "model"], kind="stable")
     fit_group = fit.groupby(by, observed=True, sort=True)
     largest = fit_group.tail(1).set_index(by)
-    names = fit_group["model"].agg(lambda s: ";".join(str(x) for x in s))
+    names = fit_group["model"].agg(lambda s: ";".join(str(x) for x in s)).astype(object)  # (one model: not its category)
     idx = pd.MultiIndex.from_frame(out[by])
     out["largest_model"] = pd.Series(largest["model"].astype(object).reindex(idx).to_numpy(), dtype="string")
     out["largest_model_parameters"] = pd.array(largest["parameters"].reindex(idx).to_numpy(), dtype="Int64")

@@ -293,6 +293,20 @@ class SiteData:
         return str(self.catalog.methods[mid].get("name") or mid)
 
     @cached_property
+    def runtimes_note(self) -> str:
+        """Which runtime each method's numbers are for (the matrix's runtime column), as one sentence."""
+        if "runtime" not in self.matrix or not len(self.matrix):
+            return ""
+        by_runtime: dict[str, list[str]] = {}
+        for mid, rid in self.matrix.groupby(self.matrix["method"].astype(str), observed=True)["runtime"].first().items():
+            by_runtime.setdefault(str(rid), []).append(mid)
+        ordered = sorted(by_runtime.items(), key=lambda kv: (len(kv[1]), kv[0]))
+        parts = [f"{rid} for {', '.join(self.method_label(m) for m in sorted(mids))}" for rid, mids in ordered[:-1]]
+        parts.append(f"{ordered[-1][0]} for {'the other methods' if parts else 'every method'}")
+        return ("Runtime of each number: " + "; ".join(parts) + " (other runtimes and formats: the downloadable "
+                "tables and the calculator's --runtime).")
+
+    @cached_property
     def key_methods(self) -> list[str]:
         return [m for m in KEY_METHODS if m in self.catalog.methods]
 
@@ -666,7 +680,7 @@ def gpu_page(d: SiteData, gid: str) -> Page:
     ]
     method_heads = [esc(d.method_label(m)) for m in d.key_methods]
     text = render(
-        "gpu.md.j2", name=name, nominal=mem.get("nominal", ""), usable=MD(gib_text(cap)),
+        "gpu.md.j2", name=name, nominal=mem.get("nominal", ""), usable=MD(gib_text(cap)), runtimes=d.runtimes_note,
         share=MD(f"{mem['gpu_share']:.0%}") if mem.get("gpu_share") else None,
         machine=MD(gib_text(mem.get("usable_bytes"))), memory_type=mem.get("type", ""),
         vendor=VENDORS.get(g.get("vendor"), g.get("vendor", "")), architecture=g.get("architecture", ""),
@@ -790,7 +804,7 @@ def variant_page(d: SiteData, vid: str) -> Page:
             continue
         count_rows.append([f"[{esc(d.gpu_short(g))}]({rel(p, d.gpu_page(g))})", gib(d.capacity(g))] + cells)
     text = render(
-        "variant.md.j2", name=name, organization=fam.get("organization", ""),
+        "variant.md.j2", name=name, organization=fam.get("organization", ""), runtimes=d.runtimes_note,
         parameters=MD(params_text(v.get("parameters"))), family=fam.get("name", fid), license=fam.get("license", ""),
         notes=v.get("notes"), released=d.released(vid), ref=MD(k(ref)),
         cuda_context=MD(gib_text(DEFAULT_CUDA_CONTEXT, 2)), bars=bars,
