@@ -208,7 +208,7 @@ def test_runtime_rows_agree_with_estimate(catalog, with_runtimes):
     """A sample of every runtime's rows equals `vramatlas estimate --runtime R --quant Q --ctx seq_len+new_tokens`,
     the runtime's own terms included (llama.cpp buffers, vLLM/SGLang start-up with the preallocated pool, MLX)."""
     pairings = _pairings(catalog)
-    checked = set()
+    checked, with_speed = set(), set()
     for (rid, q), part in with_runtimes.groupby(["runtime", "quant"], observed=True):
         sample = part.sample(min(len(part), 6), random_state=3)
         for r in sample.itertuples(index=False):
@@ -221,8 +221,14 @@ def test_runtime_rows_agree_with_estimate(catalog, with_runtimes):
             assert e.fits == r.fits and e.headroom_bytes == r.headroom_bytes, r
             assert e.components == {c: getattr(r, c) for c in COMPONENTS}, r
             assert e.inputs.get("runtime", "transformers") == str(r.runtime)
+            speed = e.as_dict().get("speed") or {}
+            for name in ("prefill_tokens_per_s", "decode_tokens_per_s"):  # the speed model at the same runtime
+                if r.fits and speed.get(name) is not None:
+                    assert getattr(r, name) == pytest.approx(speed[name], rel=1e-6), (name, r)
+                    with_speed.add(str(r.runtime))
             checked.add(str(r.runtime))
     assert checked == {"transformers", "llama.cpp", "ollama", "vllm", "sglang", "mlx"}
+    assert {"llama.cpp", "vllm", "mlx"} <= with_speed
 
 
 def test_a_server_row_fits_only_with_a_pool_for_one_context(catalog, with_runtimes):
