@@ -575,12 +575,7 @@ def _build_into(stage: Path, out: Path, catalog_dir, stages: Stages, site_src: P
         if candidate.is_file():
             contributing = candidate.read_text(encoding="utf-8")
             break
-    # the pages show each method in its own runtime (the runtime pairings are in the downloadable tables)
-    from ..matrix import pairing_rows
-
-    own = {name: t[~pairing_rows(t, catalog)] for name, t in (derived or {}).items()}
-    matrix = matrix[~pairing_rows(matrix, catalog)]
-    data = SiteData(catalog=catalog, matrix=matrix, derived=own, thumbs=thumbs, accuracy=acc,
+    data = SiteData(catalog=catalog, matrix=matrix, derived=derived or {}, thumbs=thumbs, accuracy=acc,
                     accuracy_summary=summ, table_files=table_files, tables_dir=tables_dir,
                     contributing=contributing)
 

@@ -201,6 +201,15 @@ class SiteData:
     downloads: list[dict] = field(default_factory=list)  # {name, path (docs-relative), bytes, format, description}
     contributing: str | None = None  # CONTRIBUTING.md text
 
+    def __post_init__(self) -> None:
+        # the pages show each method in its own runtime, one row per (gpu, model, method, ...); a runtime
+        # file's `matrix` pairings (the same method in another runtime) are in the downloadable tables
+        from ..matrix import pairing_rows
+
+        self.matrix_rows = len(self.matrix)  # the downloadable matrix's rows, pairings included
+        self.matrix = self.matrix[~pairing_rows(self.matrix, self.catalog)]
+        self.derived = {name: t[~pairing_rows(t, self.catalog)] for name, t in self.derived.items()}
+
     # ---- catalogue views
 
     @cached_property
@@ -525,7 +534,7 @@ def home(d: SiteData) -> Page:
     heat_alt = heatmap_alt(d)
     default_gpu = "rtx-4090" if "rtx-4090" in cat.gpus else d.gpu_ids[0]
     text = render("home.md.j2", gpus=len(cat.gpus), families=len(cat.models), variants=len(cat.variants),
-                  methods=len(cat.methods), rows=len(d.matrix), segments=segments, default_gpu=default_gpu,
+                  methods=len(cat.methods), rows=d.matrix_rows, segments=segments, default_gpu=default_gpu,
                   heatmap=MD(chart_block("home-heatmap", spec, "Heatmap: best inference format per GPU and model",
                                          heat_alt)),
                   largest=MD(md_table(["GPU", "nominal", "usable (GiB)", "bf16", "8-bit or better", "4-bit or better"],
