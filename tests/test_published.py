@@ -21,10 +21,17 @@ import pytest
 import yaml
 
 from vramatlas.catalog import load_catalog
-from vramatlas.published import PREFIX, published_table, summary
+from vramatlas.published import PREFIX, is_memory_figure, published_table, summary
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = sorted((ROOT / "catalog" / "measurements").glob(f"{PREFIX}*.yaml"))
+ALL_FILES = sorted((ROOT / "catalog" / "measurements").glob(f"{PREFIX}*.yaml"))
+# The memory figures are judged here; a runtime start-up log line (compare: runtime_log.<key>) is judged against
+# that runtime's predicted log line by `vramatlas accuracy` (tests/test_runtimes.py), and checked below for its
+# own provenance and printed units.
+FILES = [p for p in ALL_FILES if is_memory_figure(yaml.safe_load(p.read_text()))]
+RUNTIME_FILES = [p for p in ALL_FILES if p not in FILES]
+# a runtime log prints MiB (llama.cpp, Ollama) or GiB (vLLM, MLX) to at most 3 decimals
+LOG_UNITS = (2**20, 2**30)
 SCHEMA = json.loads((ROOT / "schema" / "measurement.schema.json").read_text())
 TOLERANCE = {"pub-hf-optimize-llm-": 0.05, "pub-torchtune-": 0.05}
 UNITS = {2**30: "GiB", 10**9: "GB"}
@@ -46,9 +53,10 @@ def _load(path: Path) -> dict:
 
 def test_there_are_published_figures():
     assert len(FILES) >= 80
+    assert len(RUNTIME_FILES) >= 10
 
 
-@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: p.stem)
 def test_file_matches_schema(path):
     data = _load(path)
     jsonschema.Draft202012Validator(SCHEMA).validate(data)
@@ -61,7 +69,7 @@ def test_references_exist(path, catalog):
     assert data["method"] in catalog.methods
     assert data["gpu"] is None or data["gpu"] in catalog.gpus
     assert data["model"] is None or data["model"] in catalog.variants
-    if data["model"] and data["parameters"]:
+    if data["model"] and data.get("parameters"):
         assert data["parameters"] == catalog.variants[data["model"]]["parameters"]
 
 
@@ -130,3 +138,22 @@ def test_comparable_figures_within_tolerance(table):
 def test_allocated_figures_compare_without_context_and_slack(table):
     rows = table[table["quantity"] == "peak_allocated_bytes"].dropna(subset=["estimate_bytes"])
     assert (rows["estimate_compared_bytes"] < rows["estimate_bytes"]).all()
+
+
+@pytest.mark.parametrize("path", RUNTIME_FILES, ids=lambda p: p.stem)
+def test_runtime_log_figure_provenance_and_units(path, catalog):
+    """A runtime log figure names a catalogued runtime and model, quotes its log line, and is that line's round number."""
+    data = _load(path)
+    assert data["workload"]["runtime"] in catalog.runtimes
+    assert data["method"] in catalog.methods
+    assert data["model"] in catalog.variants if data["model"] else data["config"]["model_type"]
+    prov = data["provenance"]
+    assert prov["source"].startswith("https://") and prov["by"] and prov["protocol"]
+    key = data["compare"].removeprefix("runtime_log.")
+    v = data["measured"]["runtime_log"][key]
+    assert v > 0
+    assert any(abs(v / unit * 1000 - round(v / unit * 1000)) < 1e-2 for unit in LOG_UNITS)
+
+
+def test_runtime_log_figures_are_not_in_the_memory_table(table):
+    assert not set(table["measurement"]) & {p.stem for p in RUNTIME_FILES}

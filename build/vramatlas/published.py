@@ -73,13 +73,24 @@ def _estimate(catalog, m: dict[str, Any]) -> tuple[float, float]:
     return float(result["peak_bytes"].iloc[0]), float(compared)
 
 
+def is_memory_figure(m: dict[str, Any]) -> bool:
+    """A published GPU-memory figure, judged by accuracy.predicted_quantity.
+
+    A runtime start-up log line (``compare: runtime_log.<key>``) is not: its
+    estimate is that runtime's predicted log line, which ``vramatlas accuracy``
+    reports per runtime and quantity (accuracy.runtime_log_quantity); judging
+    it against the process peak here would be a wrong number.
+    """
+    return not str(m.get("compare", "")).startswith("runtime_log.")
+
+
 def published_table(catalog) -> pd.DataFrame:
-    """One row per published figure (``pub-*`` measurement), sorted by id; see the module docstring."""
+    """One row per published memory figure (``pub-*`` measurement, not a runtime log line), sorted by id; see the module docstring."""
     rows = []
     for mid in sorted(catalog.measurements):
-        if not mid.startswith(PREFIX):
-            continue
         m = catalog.measurements[mid]
+        if not mid.startswith(PREFIX) or not is_memory_figure(m):
+            continue
         w = m.get("workload") or {}
         prov = m.get("provenance") or {}
         quantity = m.get("compare", "published_bytes")
