@@ -31,7 +31,10 @@ Which rows exist (the grid, documented on the site's methodology page):
   method with each weight format it lists (``quant``), on the GPU segments and
   vendors and at the GPU counts it names: llama.cpp and Ollama GGUF on consumer
   and workstation cards and Macs, vLLM and SGLang on data-centre cards, MLX on
-  Apple. A pairing's row is ``vramatlas estimate --runtime R --quant Q --ctx
+  Apple. A pairing lists only the formats no method already gives in that
+  runtime: llama.cpp's q4_k_m and q8_0 are the inference-gguf-* methods' rows
+  (on every GPU), vLLM's fp8 is inference-fp8's. A pairing's row is
+  ``vramatlas estimate --runtime R --quant Q --ctx
   seq_len+new_tokens`` (the runtime allocates the row's context). For a server
   that preallocates (vLLM, SGLang) the peak is the start-up share of the GPU
   (gpu_memory_utilization, SGLang's mem_fraction_static) and a row fits when
