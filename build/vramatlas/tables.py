@@ -58,17 +58,21 @@ FEWEST_GPUS_CONTEXT = 8192
 # ---------------------------------------------------------------- derived
 
 
+def halfway_ladder(low: int, high: int) -> list[int]:
+    """Powers of two from ``low`` and 1.5x between (512, 768, 1024, 1536, ...), none above ``high``."""
+    out, p = [], low
+    while p <= high:
+        out.append(p)
+        if p * 3 // 2 <= high:
+            out.append(p * 3 // 2)
+        p *= 2
+    return out
+
+
 def context_grid(max_positions: float, start: int = CONTEXT_SEARCH_START) -> list[int]:
     """512, 768, 1024, 1536, 2048, ... (powers of two and 1.5x between) up to the max, and the max."""
     top = int(max_positions) if max_positions and max_positions > 0 else 131072
-    out, p = [], start
-    while p <= top:
-        out.append(p)
-        if p * 3 // 2 <= top:
-            out.append(p * 3 // 2)
-        p *= 2
-    out.append(top)
-    return sorted(set(x for x in out if x <= top))
+    return sorted(set(halfway_ladder(start, top)) | {top})
 
 
 def _pair_keys(vt: pd.DataFrame, mt: pd.DataFrame, gt: pd.DataFrame) -> pd.DataFrame:

@@ -176,14 +176,10 @@ def _vramatlas_run(argv):
 
 
 def token_steps(low: int = 128, high: int = 1 << 20) -> list[int]:
-    """The slider's stops: powers of two and halfway between (128, 192, 256, 384 ... 1M)."""
-    out, n = [], low
-    while n <= high:
-        out.append(n)
-        if n * 3 // 2 <= high:
-            out.append(n * 3 // 2)
-        n *= 2
-    return out
+    """The slider's stops: powers of two and halfway between (128, 192, 256, 384 ... 1M), as the tables' context grid."""
+    from ..tables import halfway_ladder
+
+    return halfway_ladder(low, high)
 
 
 def compiled_catalogue(catalog: Any) -> bytes:
