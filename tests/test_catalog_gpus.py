@@ -21,16 +21,70 @@ SCHEMA_PATH = ROOT / "schema" / "gpu.schema.json"
 GIB = 2**30
 
 REQUIRED_IDS = {
-    "rtx-3060-12gb", "rtx-3080", "rtx-3090", "rtx-4060-ti-16gb", "rtx-4070-ti-super", "rtx-4080",
-    "rtx-4090", "rtx-5090", "rtx-a4000", "rtx-a5000", "rtx-a6000", "rtx-6000-ada",
-    "rtx-pro-6000-blackwell", "t4", "v100-16gb", "v100-32gb", "a10", "l4", "l40s", "a100-40gb",
-    "a100-80gb", "h100-pcie", "h100-sxm", "h200", "b200", "mi250x", "mi300x", "mi325x",
-    "rx-7900-xtx", "arc-a770-16gb", "m2-ultra", "m3-max", "m4-max",
+    "rtx-3060-12gb",
+    "rtx-3080",
+    "rtx-3090",
+    "rtx-4060-ti-16gb",
+    "rtx-4070-ti-super",
+    "rtx-4080",
+    "rtx-4090",
+    "rtx-5090",
+    "rtx-a4000",
+    "rtx-a5000",
+    "rtx-a6000",
+    "rtx-6000-ada",
+    "rtx-pro-6000-blackwell",
+    "t4",
+    "v100-16gb",
+    "v100-32gb",
+    "a10",
+    "l4",
+    "l40s",
+    "a100-40gb",
+    "a100-80gb",
+    "h100-pcie",
+    "h100-sxm",
+    "h200",
+    "b200",
+    "mi250x",
+    "mi300x",
+    "mi325x",
+    "rx-7900-xtx",
+    "arc-a770-16gb",
+    "m2-ultra",
+    "m3-max",
+    "m4-max",
     # issue 13
-    "dgx-spark", "ryzen-ai-max-395", "m3-ultra", "m1-max", "m1-ultra", "m2-max", "m2-pro", "m3-pro", "m4-pro",
-    "m5-max", "b300", "gb200", "h200-nvl", "mi355x", "radeon-pro-w7900", "rtx-5060-ti-16gb", "rtx-5060",
-    "rtx-3060-ti", "rtx-3070", "rtx-3080-ti", "rtx-2080", "rtx-4070-super", "rtx-4070-ti", "rtx-4000-ada",
-    "rtx-5000-ada", "tesla-p40", "jetson-agx-orin-64gb", "jetson-agx-thor", "gaudi-3", "arc-pro-b60",
+    "dgx-spark",
+    "ryzen-ai-max-395",
+    "m3-ultra",
+    "m1-max",
+    "m1-ultra",
+    "m2-max",
+    "m2-pro",
+    "m3-pro",
+    "m4-pro",
+    "m5-max",
+    "b300",
+    "gb200",
+    "h200-nvl",
+    "mi355x",
+    "radeon-pro-w7900",
+    "rtx-5060-ti-16gb",
+    "rtx-5060",
+    "rtx-3060-ti",
+    "rtx-3070",
+    "rtx-3080-ti",
+    "rtx-2080",
+    "rtx-4070-super",
+    "rtx-4070-ti",
+    "rtx-4000-ada",
+    "rtx-5000-ada",
+    "tesla-p40",
+    "jetson-agx-orin-64gb",
+    "jetson-agx-thor",
+    "gaudi-3",
+    "arc-pro-b60",
 }
 
 GPU_FILES = sorted(GPU_DIR.glob("*.yaml"))
@@ -57,6 +111,7 @@ def gpus() -> dict[str, dict]:
 
 
 # ---------------------------------------------------------------- the schema itself
+
 
 def test_schema_is_valid_draft_2020_12(schema):
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
@@ -150,6 +205,7 @@ def test_schema_unified_memory_needs_a_share(validator, gpus):
 
 # ---------------------------------------------------------------- the files
 
+
 def test_enough_gpus():
     assert len(GPU_FILES) >= 75
 
@@ -235,8 +291,15 @@ def test_format_support_by_generation(gpus):
             assert gpus[gid]["compute"]["bf16_tflops"] is None, gid
     for gid, g in gpus.items():
         if g["compute"]["fp8_tflops"] is not None:
-            assert g["architecture"] in {"Ada Lovelace", "Hopper", "Blackwell", "CDNA 3", "CDNA 4", "RDNA 4",
-                                         "Gaudi 3"}, gid
+            assert g["architecture"] in {
+                "Ada Lovelace",
+                "Hopper",
+                "Blackwell",
+                "CDNA 3",
+                "CDNA 4",
+                "RDNA 4",
+                "Gaudi 3",
+            }, gid
 
 
 def test_h200_context_is_the_shared_measurement(gpus):
@@ -247,6 +310,7 @@ def test_h200_context_is_the_shared_measurement(gpus):
 
 
 # ---------------------------------------------------------------- facts that can be wrong (issue 13)
+
 
 def _device_nominal_gib(doc: dict) -> float:
     """The nominal label of ONE device in GiB, reading 'GB' as GiB (the larger reading)."""
@@ -277,9 +341,16 @@ def test_ecc_on_costs_memory(gpus):
 
 
 _BANDWIDTH_BY_TYPE = {  # plausible nominal bandwidth ranges per memory technology, bytes/s (per device)
-    "GDDR5": (100e9, 600e9), "GDDR6": (200e9, 1100e9), "GDDR6X": (400e9, 1200e9), "GDDR7": (300e9, 2000e9),
-    "HBM2": (500e9, 1700e9), "HBM2e": (1000e9, 3800e9), "HBM3": (2000e9, 5500e9), "HBM3e": (3000e9, 9000e9),
-    "LPDDR5": (60e9, 900e9), "LPDDR5X": (60e9, 900e9),
+    "GDDR5": (100e9, 600e9),
+    "GDDR6": (200e9, 1100e9),
+    "GDDR6X": (400e9, 1200e9),
+    "GDDR7": (300e9, 2000e9),
+    "HBM2": (500e9, 1700e9),
+    "HBM2e": (1000e9, 3800e9),
+    "HBM3": (2000e9, 5500e9),
+    "HBM3e": (3000e9, 9000e9),
+    "LPDDR5": (60e9, 900e9),
+    "LPDDR5X": (60e9, 900e9),
 }
 
 
@@ -299,8 +370,14 @@ def test_peaks_are_consistent(path):
     exactly the peaks that exist."""
     doc = _load(path)
     c = doc["compute"]
-    peaks = {"bf16": c["bf16_tflops"], "fp16": c["fp16_tflops"], "fp16_acc16": c["fp16_acc16_tflops"],
-             "int8": c["int8_tops"], "fp8": c["fp8_tflops"], "fp4": c["fp4_tflops"]}
+    peaks = {
+        "bf16": c["bf16_tflops"],
+        "fp16": c["fp16_tflops"],
+        "fp16_acc16": c["fp16_acc16_tflops"],
+        "int8": c["int8_tops"],
+        "fp8": c["fp8_tflops"],
+        "fp4": c["fp4_tflops"],
+    }
     for key, value in peaks.items():
         assert (value is None) == (c["accumulate"][key] is None), key
     assert c["fp16_tflops"] is not None or c["fp32_tflops"] is not None
@@ -313,7 +390,7 @@ def test_peaks_are_consistent(path):
             if c[low] is not None:
                 assert c[low] >= c["fp16_tflops"] * 0.99, low
     if c["fp32_tflops"] is not None and c["matrix_units"] and c["fp16_tflops"]:
-        assert c["fp32_tflops"] <= c["fp16_tflops"] * 1.01   # tensor units are never slower than the FP32 ALUs
+        assert c["fp32_tflops"] <= c["fp16_tflops"] * 1.01  # tensor units are never slower than the FP32 ALUs
 
 
 @pytest.mark.parametrize("path", GPU_FILES, ids=lambda p: p.stem)
@@ -326,7 +403,7 @@ def test_fp4_only_on_blackwell_or_cdna4(path):
 def test_tesla_p40_has_no_tensor_path(gpus):
     c = gpus["tesla-p40"]["compute"]
     assert c["matrix_units"] is False
-    assert c["fp32_tflops"] > 50 * c["fp16_tflops"]   # GP102 runs FP16 at 1/64
+    assert c["fp32_tflops"] > 50 * c["fp16_tflops"]  # GP102 runs FP16 at 1/64
 
 
 def test_unified_parts_say_how_to_raise_the_share(gpus):
@@ -345,14 +422,26 @@ def test_launch_price_has_a_vendor_source(gpus):
             assert any("price" in s["facts"] and s["kind"] == "vendor" for s in g["sources"]), gid
 
 
-
 # Issue 13 asks for at most 15 % of GPUs with a usable_bytes derived from the nominal label. These are the
 # cards still derived because no driver report with a citable source was found yet; the list may only
 # shrink: a new derived card fails, and a listed card that gains a driver report must leave the list.
 STILL_DERIVED = {
-    "arc-b580", "arc-pro-b60", "b300", "gb200", "h100-pcie", "h200-nvl", "jetson-agx-orin-64gb", "jetson-agx-thor",
-    "l40", "mi325x", "radeon-pro-w7900", "rtx-3060-ti", "rtx-4060", "rtx-4060-ti-8gb", "rtx-4070-super",
-    "rtx-5000-ada", "rtx-5060",
+    "arc-b580",
+    "arc-pro-b60",
+    "b300",
+    "gb200",
+    "h100-pcie",
+    "h200-nvl",
+    "jetson-agx-orin-64gb",
+    "jetson-agx-thor",
+    "l40",
+    "radeon-pro-w7900",
+    "rtx-3060-ti",
+    "rtx-4060",
+    "rtx-4060-ti-8gb",
+    "rtx-4070-super",
+    "rtx-5000-ada",
+    "rtx-5060",
 }
 
 
