@@ -437,8 +437,6 @@ STILL_DERIVED = {
     "l40",
     "radeon-pro-w7900",
     "rtx-3060-ti",
-    "rtx-4060",
-    "rtx-4060-ti-8gb",
     "rtx-4070-super",
     "rtx-5000-ada",
     "rtx-5060",
