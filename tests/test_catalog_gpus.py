@@ -436,8 +436,6 @@ STILL_DERIVED = {
     "jetson-agx-thor",
     "l40",
     "radeon-pro-w7900",
-    "rtx-3060-ti",
-    "rtx-4070-super",
     "rtx-5000-ada",
     "rtx-5060",
 }
