@@ -434,10 +434,8 @@ STILL_DERIVED = {
     "h200-nvl",
     "jetson-agx-orin-64gb",
     "jetson-agx-thor",
-    "l40",
     "radeon-pro-w7900",
     "rtx-5000-ada",
-    "rtx-5060",
 }
 
 
