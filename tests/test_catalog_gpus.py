@@ -430,8 +430,6 @@ STILL_DERIVED = {
     "arc-pro-b60",
     "b300",
     "gb200",
-    "h100-pcie",
-    "h200-nvl",
     "jetson-agx-orin-64gb",
     "jetson-agx-thor",
     "radeon-pro-w7900",
