@@ -4,7 +4,8 @@ A config is read the way transformers reads it, one mechanism at a time:
 
 * **Nested configs**: a multimodal config keeps its language model under ``text_config`` (or
   ``llm_config`` / ``language_config``); the vision and audio towers (``vision_config``,
-  ``audio_config``) are weights that are loaded too, counted with one generic encoder count.
+  ``audio_config``) are weights that are loaded too, counted with one generic encoder count (Gemma 3n's
+  timm vision tower and Conformer audio tower with their own counts).
 * **Defaults**: a field the config leaves out takes the default of its transformers config class
   (``data/arch_defaults.json``, generated from transformers by ``tools/gen_arch_defaults.py``):
   Gemma 3's text config omits heads, KV heads, head_dim, vocab and tying.
@@ -119,7 +120,7 @@ KNOWN_TYPES: dict[str, dict[str, Any]] = {
     "qwen3_5": {"text": "qwen3_5_text"}, "qwen3_5_moe": {"text": "qwen3_5_moe_text"},
     "mistral3": {"text": "mistral"}, "pixtral": {"text": "mistral"}, "llava": {"text": "llama"},
     "gemma3n": {"text": "gemma3n_text"},
-    "gemma3n_text": {"norms": 4, "qk_norm": "head", "approx": "Gemma 3n's vision tower is counted from its timm name (mobilenetv5_300m: 300M) and its audio Conformer as 24 h^2 per layer"},
+    "gemma3n_text": {"norms": 4, "qk_norm": "head"},
     "gemma4": {"text": "gemma4_text"},
     "glm4v": {"text": "glm4v_text"}, "glm46v": {"text": "glm4v_text"}, "glm4v_moe": {"text": "glm4v_moe_text"},
     "glm4v_text": {}, "glm4v_moe_text": {"qk_norm": "head", "qk_norm_flag": "use_qk_norm"},
@@ -133,6 +134,9 @@ _TOWERS_CHECKED = {"siglip_vision_model", "pixtral", "llama4_vision_model", "qwe
                    "qwen3_5_vision", "qwen3_5_moe_vision", "qwen2_5_vl_vision", "clip_vision_model", "gemma3n_vision",
                    "gemma3n_audio", "gemma4_vision", "gemma4_audio", "glm4v_vision", "glm4v_moe_vision"}
 _TOWERS = ("vision_config", "audio_config", "vision_tower_config", "audio_tower_config")
+# timm encoders named by a tower's "architecture": parameters counted with timm 1.0.31
+# (timm.create_model(name, pretrained=False), sum of parameter numel); the config holds none of their layout.
+_TIMM_PARAMETERS = {"mobilenetv5_300m_enc": 294_126_912}
 
 # Every config field this reader reads (also what the defaults table is generated for).
 FIELDS_READ = (
@@ -601,17 +605,17 @@ def tower_parameters(tower: Mapping[str, Any], text_hidden: int, projector_norm:
     a projector (a merger MLP when the tower merges patches). It is a small share of the model
     (0.4-0.9 B of 4-400 B), so its approximations stay far inside the parameter tolerance.
     """
-    timm = re.search(r"_(\d+)m(?:_|$)", str(tower.get("architecture") or ""))
-    if timm:  # a timm encoder (Gemma 3n's mobilenetv5_300m_enc) states its size in its name, in millions
-        return int(timm.group(1)) * 1_000_000
     h = int(_num(tower, "hidden_size", "embed_dim", "width", "d_model", default=0) or 0)
+    timm = tower.get("architecture")
+    if timm:  # a timm encoder (Gemma 3n's mobilenetv5_300m_enc): its layout is timm's, not in the config
+        if timm not in _TIMM_PARAMETERS:
+            raise ConfigError(f"vision tower {timm!r} is a timm model this reader has no parameter count for")
+        return _TIMM_PARAMETERS[timm] + _multimodal_embedder(tower, h, text_hidden)
     layers = int(_num(tower, "num_hidden_layers", "depth", "num_layers", "encoder_layers", "conf_num_hidden_layers", default=0) or 0)
     if not h or not layers:
         return 0
     if tower.get("conf_num_hidden_layers"):
-        # a Conformer block (Gemma 3n audio): two half-step FFNs (2 x 8h^2), attention with a relative
-        # position projection (5h^2), a gated light convolution (3h^2): 24h^2 per layer, plus the projector
-        return layers * 24 * h * h + h * text_hidden
+        return _conformer(tower, h, layers) + _multimodal_embedder(tower, h, text_hidden)
     if tower.get("model_type") in ("glm4v_vision", "glm4v_moe_vision"):
         return _glm4v_tower(tower, h, layers, text_hidden)
     inter = int(_num(tower, "intermediate_size", "mlp_dim", "encoder_ffn_dim", default=4 * h))
@@ -636,6 +640,32 @@ def tower_parameters(tower: Mapping[str, Any], text_hidden: int, projector_norm:
     if projector_norm:  # Gemma 3: an RMSNorm over the tower's output before the projection
         projector += h
     return layers * per_layer + embed + projector + 2 * h
+
+
+def _multimodal_embedder(tower: Mapping[str, Any], h: int, text_hidden: int) -> int:
+    """Gemma 3n's Gemma3nMultimodalEmbedder: the tower's hard-token embedding (its vocab_size rows), the hard
+    and soft embedding norms, and the projection into the text model (the post-projection norm has no scale)."""
+    return int(_num(tower, "vocab_size", default=0) or 0) * h + 2 * h + h * text_hidden
+
+
+def _conformer(tower: Mapping[str, Any], h: int, layers: int) -> int:
+    """Gemma 3n's audio encoder (transformers' Gemma3nAudioEncoder): a two-convolution subsampler and
+    Conformer blocks. Per block: two half-step FFNs (4h wide: 2 x 8h^2), attention (q, k, v, post and the
+    relative position projection: 5h^2, a per-dim scale of head_dim), the light convolution (linear_start
+    2h^2, linear_end h^2, a depthwise kernel of conf_conv_kernel_size taps), and 9 norms of h."""
+    heads = int(_num(tower, "conf_num_attention_heads", default=8) or 8)
+    kernel = int(_num(tower, "conf_conv_kernel_size", default=5) or 5)
+    per_block = 24 * h * h + 9 * h + kernel * h + h // heads
+    channels = [int(c) for c in tower.get("sscp_conv_channel_size") or [128, 32]]
+    kernels = tower.get("sscp_conv_kernel_size") or [[3, 3]] * len(channels)
+    strides = tower.get("sscp_conv_stride_size") or [[2, 2]] * len(channels)
+    subsample, c_in = 0, 1
+    freq = int(_num(tower, "input_feat_size", default=128) or 128)
+    for c_out, (kt, kf), (_st, sf) in zip(channels, kernels, strides):
+        subsample += c_in * c_out * int(kt) * int(kf) + c_out  # the convolution and its norm
+        c_in, freq = c_out, -(-freq // int(sf))
+    subsample += c_in * freq * h  # input_proj_linear from the flattened channels x frequencies
+    return layers * per_block + subsample
 
 
 def _glm4v_tower(tower: Mapping[str, Any], h: int, layers: int, text_hidden: int) -> int:
@@ -838,11 +868,15 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
             else:
                 mixer = _attention(cfg, fam, hidden, heads, kv_heads, head_dim, v_head_dim, mk in ("window", "chunked"))
             if mixer.kind in ("full", "window") and i >= kv_shared_from:
-                # Gemma 3n / 4: the last layers reuse an earlier layer's keys and values: no cache, no k/v projections
+                # Gemma 3n / 4: the last layers reuse an earlier layer's keys and values: no cache, no k/v
+                # projections and no k_norm (transformers' Gemma3nTextAttention builds them only when
+                # not is_kv_shared_layer)
                 mixer.kv_width = 0
                 for name in ("k", "v"):
                     inp, out = mixer.shapes.pop(name, (0, 0))
                     mixer.params -= inp * out
+                if fam.get("qk_norm") == "head" and heads:
+                    mixer.params -= mixer.q_width // heads
             if fam.get("parallel"):  # Falcon-H1: attention and Mamba-2 side by side
                 ssm = _mamba2(cfg, hidden)
                 mixer.params += ssm.params
@@ -892,18 +926,28 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
     tie_default = TRANSFORMERS_DEFAULTS.get(model_type, {}).get("tie_word_embeddings", model_type in ("gemma", "gemma2", "gemma3_text", "falcon", "cohere", "cohere2", "bitnet"))
     tied = bool(_num(cfg, "tie_word_embeddings", "tie_embedding", default=tie_default))
     embed = vocab * hidden
-    per_layer_embed = 0
-    if cfg.get("hidden_size_per_layer_input") and cfg.get("vocab_size_per_layer_input"):
-        per_layer_embed = int(cfg["vocab_size_per_layer_input"]) * n * int(cfg["hidden_size_per_layer_input"])
-        hpl = int(cfg["hidden_size_per_layer_input"])
-        # per layer: the input gate and projection (hidden <-> hpl) and a norm; once: the model projection
-        per_layer_embed += 2 * n * hidden * hpl + n * hidden + hidden * n * hpl + hpl
+    # Gemma 3n / 4 side paths (transformers' Gemma3nTextModel / Gemma4TextModel). The per-layer embedding
+    # table is a looked-up embedding like embed_tokens (llama.cpp keeps it with the input layer on the host:
+    # LLM_TENSOR_PER_LAYER_TOKEN_EMBD is LLM_TENSOR_LAYER_INPUT); the projections around it, AltUp's and
+    # LAuReL's are matmul weights (read every token); their norms, coefficients and routers are small vectors.
+    per_layer_embed, side_linear, side_other = 0, 0, 0
+    hpl = _int(cfg, "hidden_size_per_layer_input", required=False)
+    if hpl and cfg.get("vocab_size_per_layer_input"):
+        per_layer_embed = int(cfg["vocab_size_per_layer_input"]) * n * hpl
+        # per layer: per_layer_input_gate and per_layer_projection; once: per_layer_model_projection
+        side_linear += 2 * n * hidden * hpl + hidden * n * hpl
+        side_other += n * hidden + hpl  # post_per_layer_input_norm per layer, per_layer_projection_norm
     altup = _int(cfg, "altup_num_inputs", required=False)
-    if altup > 1:  # Gemma 3n AltUp: per layer coefficients, router and scale; once: the up/down projections
-        per_layer_embed += n * (altup * altup + altup * altup * altup + hidden * altup + 2 * hidden) + 2 * (altup - 1) * hidden * hidden
+    if altup > 1:  # Gemma 3n AltUp: altup_projections and altup_unembed_projections, (altup - 1) of each
+        side_linear += 2 * (altup - 1) * hidden * hidden
+        # per layer: correction and prediction coefficients, modality router, router norm, output scale
+        side_other += n * (altup * altup + altup * altup * altup + hidden * altup + 2 * hidden)
     laurel = _int(cfg, "laurel_rank", required=False)
-    if laurel:  # Gemma 3n LAuReL: a rank-r residual per layer and its norm
-        per_layer_embed += n * (2 * hidden * laurel + hidden)
+    if laurel:  # Gemma 3n LAuReL: linear_left and linear_right per layer, and post_laurel_norm
+        side_linear += n * 2 * hidden * laurel
+        side_other += n * hidden
+    dense_params += side_linear
+    norms += side_other
     lm_head = 0 if tied else vocab * hidden
     tower = sum(tower_parameters(t, hidden, bool(_family(outer).get("projector_norm"))) for t in towers)
     counted = sum_mixer + dense_params + expert_params + shared_params + router_params + embed + per_layer_embed + lm_head + norms + tower

@@ -131,8 +131,10 @@ def weight_bytes(c: pd.DataFrame) -> np.ndarray:
 
 
 def weight_copy_bytes(c: pd.DataFrame) -> np.ndarray:
-    """bf16 copies of fp32 weights that autocast caches for forward and backward."""
-    copied = linear_params(c) + _a(c["params_embed"]) * np.maximum(_a(c["tied"]), 0) + _a(c["params_lm_head"])
+    """bf16 copies of fp32 weights that autocast caches for forward and backward (the matmul weights: a tied
+    model's output matrix is its token embedding, vocab x hidden; embedding lookups are not cast)."""
+    tied_output = _a(c["vocab"]) * _a(c["hidden"]) * np.maximum(_a(c["tied"]), 0)
+    copied = linear_params(c) + tied_output + _a(c["params_lm_head"])
     return copied * _a(c["autocast_copy_bits"]) / 8
 
 

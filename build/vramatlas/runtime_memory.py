@@ -89,7 +89,10 @@ def ggml_terms(c) -> dict[str, Any]:
     layers_share = _a(c["rt_gpu_layer_share"])
     out_on_gpu = _a(c["rt_output_on_gpu"])
     tied = _a(c["params_lm_head"]) == 0
-    output = np.where(tied, kinds["embedding"], kinds["lm_head"])  # a tied model's output is a copy of token_embd
+    # a tied model's output is a copy of token_embd (vocab x hidden; params_embed may also hold a per-layer
+    # embedding table, Gemma 3n's, which stays with the input layer)
+    embd_share = np.minimum(_a(c["vocab"]) * _a(c["hidden"]) / np.maximum(_a(c["params_embed"]), 1.0), 1.0)
+    output = np.where(tied, kinds["embedding"] * embd_share, kinds["lm_head"])
     experts = _a(c["params_experts"]) * _a(c["bpw_linear"]) / 8
     cpu_experts = experts * np.minimum(_a(c["rt_cpu_moe_share"]), layers_share)
     per_layer_total = kinds["linear"] + kinds["other"]

@@ -162,8 +162,9 @@ def hop_seconds(c) -> object:
 
 
 def output_bytes(c) -> object:
-    """The output matrix (the embedding when tied), at its storage bits."""
-    return (c["params_lm_head"] * c["bpw_lm_head"] + c["tied"] * c["params_embed"] * c["bpw_embedding"]) / 8
+    """The output matrix (the token embedding when tied: vocab x hidden, not the rest of params_embed, such as
+    Gemma 3n's per-layer embedding table, which is looked up row by row), at its storage bits."""
+    return (c["params_lm_head"] * c["bpw_lm_head"] + c["tied"] * c["vocab"] * c["hidden"] * c["bpw_embedding"]) / 8
 
 
 def host_weight_bytes(c, tokens) -> object:
@@ -292,7 +293,7 @@ def train_flops_per_token(c) -> object:
     """Forward 2N, backward 2N for the activations' gradients and 2N more for the weights' when
     they train (6N full, 4N adapters), +2N when checkpointed layers are recomputed; attention:
     causal, the same 1 + 2 (+1) passes."""
-    n = active_linear_params(c) + c["params_lm_head"] + c["tied"] * c["params_embed"]
+    n = active_linear_params(c) + c["params_lm_head"] + c["tied"] * c["vocab"] * c["hidden"]
     passes = 2 + 2 + 2 * c["train_all"] + 2 * c["grad_checkpointing"]
     adapters = 6 * c["train_lora"] * c["lora_rank"] * c["lora_io"]
     attention = attention_flops(c, 1.0, c["seq_len"] / 2) * passes / 2
