@@ -187,6 +187,36 @@ def test_mtp_layers_are_counted_apart_and_said_not_loaded():
     assert any("not loaded" in note for note in reading.notes)
 
 
+
+def test_gemma3n_kv_shared_layers_have_no_cache_of_their_own(catalog):
+    # Gemma 3n E4B: 35 layers (4 sliding : 1 full), the last 15 reuse layers 18 and 19's K/V: 20 layers cache,
+    # 4 full and 16 sliding (window 512); 2 KV heads x 256 x (K + V), bf16
+    cfg = catalog.variants["gemma-3n-e4b"]["config"]
+    t = 8192
+    row = case_row(catalog, config=cfg, method="inference-bf16", seq_len=t, new_tokens=0)
+    assert float(kv_cache_bytes(row, t)) == (4 * t + 16 * 512) * 2 * 2 * 256 * 2
+    e2b = architecture(catalog.variants["gemma-3n-e2b"]["config"])  # 30 layers, the last 10 shared
+    assert e2b["kv_full_width"] == 4 * 2 * 2 * 256 and e2b["kv_window_width"] == 16 * 2 * 2 * 256
+
+
+def test_gemma3n_per_layer_embeddings_are_an_embedding_not_the_output(catalog):
+    # embed_tokens_per_layer (262144 x 35 x 256) is stored like the token embedding but never multiplied:
+    # the tied output a token reads is vocab x hidden only
+    from vramatlas.speed import output_bytes
+
+    cols = architecture(catalog.variants["gemma-3n-e4b"]["config"])
+    assert cols["params_embed"] == 262400 * 2048 + 262144 * 35 * 256
+    assert output_bytes({**cols, "bpw_lm_head": 16.0, "bpw_embedding": 16.0}) == 262400 * 2048 * 2
+
+
+def test_gemma3n_kv_shared_layers_are_the_ones_transformers_shares(catalog):
+    transformers = pytest.importorskip("transformers")
+    cfg = catalog.variants["gemma-3n-e4b"]["config"]["text_config"]
+    hf = transformers.Gemma3nTextConfig(**{k: v for k, v in cfg.items() if k != "model_type"})
+    own = [i for i, mode in enumerate(hf.kv_sharing_modes) if mode != "reuse"]
+    cols = architecture(cfg)
+    assert cols["kv_full_width"] + cols["kv_window_width"] == len(own) * 2 * 2 * 256
+
 # ------------------------------------------------------------------- refusals
 
 
