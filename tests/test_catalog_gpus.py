@@ -428,8 +428,6 @@ def test_launch_price_has_a_vendor_source(gpus):
 STILL_DERIVED = {
     "arc-b580",
     "arc-pro-b60",
-    "b300",
-    "gb200",
     "jetson-agx-orin-64gb",
     "jetson-agx-thor",
     "radeon-pro-w7900",
