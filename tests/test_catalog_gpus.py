@@ -430,8 +430,6 @@ STILL_DERIVED = {
     "arc-pro-b60",
     "jetson-agx-orin-64gb",
     "jetson-agx-thor",
-    "radeon-pro-w7900",
-    "rtx-5000-ada",
 }
 
 
