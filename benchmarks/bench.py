@@ -28,8 +28,18 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1]
-ESTIMATE = ["estimate", "--model", "llama-3.1-8b", "--method", "qlora", "--seq-len", "8192", "--gpu", "rtx-4090",
-            "--json"]
+ESTIMATE = [
+    "estimate",
+    "--model",
+    "llama-3.1-8b",
+    "--method",
+    "qlora",
+    "--seq-len",
+    "8192",
+    "--gpu",
+    "rtx-4090",
+    "--json",
+]
 MATRIX_RUN = """
 import json, resource, sys, time
 from vramatlas.catalog import load_catalog
@@ -103,13 +113,16 @@ def matrix(code: Path | None) -> dict[str, float]:
 
 def build(code: Path | None) -> dict[str, float]:
     """`vramatlas build` into a temporary folder (--force: no no-change shortcut); its stage times."""
-    run = ("import json, sys; from vramatlas.site.build import build_site\n"
-           "kw = {'force': True} if 'force' in build_site.__code__.co_varnames else {}\n"
-           "r = build_site(sys.argv[1], **kw)\n"
-           "print(json.dumps({'total_s': r.seconds, **{k + '_s': v for k, v in r.stage_seconds.items()}}))")
+    run = (
+        "import json, sys; from vramatlas.site.build import build_site\n"
+        "kw = {'force': True} if 'force' in build_site.__code__.co_varnames else {}\n"
+        "r = build_site(sys.argv[1], **kw)\n"
+        "print(json.dumps({'total_s': r.seconds, **{k + '_s': v for k, v in r.stage_seconds.items()}}))"
+    )
     with tempfile.TemporaryDirectory() as out:
-        res = subprocess.run([sys.executable, "-c", run, out], env=_env(code), capture_output=True, text=True,
-                             check=True)
+        res = subprocess.run(
+            [sys.executable, "-c", run, out], env=_env(code), capture_output=True, text=True, check=True
+        )
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -131,8 +144,12 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     code = args.code.resolve() if args.code else HERE / "build"
-    result: dict[str, object] = {"code": str(code), "machine": machine(), "command_line": command_line(code, args.runs),
-                                 "in_process": in_process(code)}
+    result: dict[str, object] = {
+        "code": str(code),
+        "machine": machine(),
+        "command_line": command_line(code, args.runs),
+        "in_process": in_process(code),
+    }
     if not args.no_matrix:
         result["matrix"] = matrix(code)
     if args.build:
@@ -147,18 +164,25 @@ def main() -> int:
     for name, t in cl.items():
         print(f"{name:40s} {t['best_s'] * 1e3:9.0f} {t['median_s'] * 1e3:10.0f} {t['best_s'] / numpy_best:8.2f}")
     ip = result["in_process"]
-    print(f"\nin process: estimate() {ip['estimate_call_s'] * 1e3:.2f} ms a call, "
-          f"load_catalog() {ip['load_catalog_s'] * 1e3:.1f} ms")
+    print(
+        f"\nin process: estimate() {ip['estimate_call_s'] * 1e3:.2f} ms a call, "
+        f"load_catalog() {ip['load_catalog_s'] * 1e3:.1f} ms"
+    )
     if "matrix" in result:
         m = result["matrix"]
-        print(f"matrix: {m['rows']:,} rows ({m['gpus']} GPUs x {m['variants']} variants) in {m['seconds']:.2f} s = "
-              f"{m['rows_per_s']:,.0f} rows/s; peak RSS {m['peak_rss_bytes'] / 2**20:,.0f} MiB, "
-              f"result {m['result_bytes'] / 2**20:,.0f} MiB")
+        print(
+            f"matrix: {m['rows']:,} rows ({m['gpus']} GPUs x {m['variants']} variants) in {m['seconds']:.2f} s = "
+            f"{m['rows_per_s']:,.0f} rows/s; peak RSS {m['peak_rss_bytes'] / 2**20:,.0f} MiB, "
+            f"result {m['result_bytes'] / 2**20:,.0f} MiB"
+        )
     if "build" in result:
         b = result["build"]
         total = b["total_s"]
-        print("build: " + ", ".join(f"{k[:-2]} {v:.1f} s ({v / total:.0%})" for k, v in b.items() if k != "total_s")
-              + f"; total {total:.1f} s")
+        print(
+            "build: "
+            + ", ".join(f"{k[:-2]} {v:.1f} s ({v / total:.0%})" for k, v in b.items() if k != "total_s")
+            + f"; total {total:.1f} s"
+        )
     return 0
 
 

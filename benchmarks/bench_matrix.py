@@ -23,8 +23,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-SCALES = [(1, 1, "catalogue as is"), (2, 1, "GPUs doubled"), (1, 2, "variants doubled"),
-          (2, 2, "catalogue doubled (GPUs and variants)")]
+SCALES = [
+    (1, 1, "catalogue as is"),
+    (2, 1, "GPUs doubled"),
+    (1, 2, "variants doubled"),
+    (2, 2, "catalogue doubled (GPUs and variants)"),
+]
 
 
 def scaled_catalog(catalog, gpu_factor: int, variant_factor: int):
@@ -56,9 +60,14 @@ def run_once(gpu_factor: int, variant_factor: int) -> dict:
     matrix = compute_matrix(catalog)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-    return {"gpus": len(catalog.gpus), "variants": len(catalog.variants), "rows": len(matrix),
-            "seconds": round(seconds, 3), "peak_rss_bytes": peak,
-            "frame_bytes": int(matrix.memory_usage(deep=True).sum())}
+    return {
+        "gpus": len(catalog.gpus),
+        "variants": len(catalog.variants),
+        "rows": len(matrix),
+        "seconds": round(seconds, 3),
+        "peak_rss_bytes": peak,
+        "frame_bytes": int(matrix.memory_usage(deep=True).sum()),
+    }
 
 
 def main() -> int:
@@ -71,15 +80,19 @@ def main() -> int:
         return 0
     results = []
     for g, v, label in SCALES:
-        out = subprocess.run([sys.executable, __file__, "--run", str(g), str(v)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--run", str(g), str(v)], capture_output=True, text=True, check=True
+        )
         res = json.loads(out.stdout.strip().splitlines()[-1]) | {"scale": label}
         results.append(res)
         if args.json:
             print(json.dumps(res))
         else:
-            print(f"{label:<40} {res['gpus']:>4} GPUs {res['variants']:>4} variants  {res['rows']:>9,} rows  "
-                  f"{res['seconds']:6.2f} s  peak RSS {res['peak_rss_bytes'] / 2**30:5.2f} GiB  "
-                  f"({res['rows'] / res['seconds'] / 1e6:.2f} M rows/s, frame {res['frame_bytes'] / 2**20:.0f} MiB)")
+            print(
+                f"{label:<40} {res['gpus']:>4} GPUs {res['variants']:>4} variants  {res['rows']:>9,} rows  "
+                f"{res['seconds']:6.2f} s  peak RSS {res['peak_rss_bytes'] / 2**30:5.2f} GiB  "
+                f"({res['rows'] / res['seconds'] / 1e6:.2f} M rows/s, frame {res['frame_bytes'] / 2**20:.0f} MiB)"
+            )
     big = [r for r in results if r["rows"] >= 1_000_000]
     ok = any(r["seconds"] < 10 and r["peak_rss_bytes"] < 2 * 2**30 for r in big)
     if not args.json:

@@ -18,8 +18,9 @@ fi
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[test,measure]"
 
-# Lint first (the rule set and the files are in pyproject.toml's [tool.ruff]; build/vramatlas included).
+# Lint and layout first (the rule set and the files are in pyproject.toml's [tool.ruff]; build/vramatlas included).
 .venv/bin/python -m ruff check .
+.venv/bin/python -m ruff format --check .
 
 # pytest exits 5 when it collected no test: that fails this script too (set -e).
 exec .venv/bin/python -m pytest "$@"

@@ -53,7 +53,9 @@ def test_accuracy_command_prints_cases_and_summary():
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert lines[-1].startswith("overall")
-    assert any(l.startswith("h200-inf-l2-7b-bf16-p1k") for l in lines)
-    js = subprocess.run([sys.executable, "-m", "vramatlas", "accuracy", "--json"], capture_output=True, text=True, timeout=120)
+    assert any(line.startswith("h200-inf-l2-7b-bf16-p1k") for line in lines)
+    js = subprocess.run(
+        [sys.executable, "-m", "vramatlas", "accuracy", "--json"], capture_output=True, text=True, timeout=120
+    )
     data = json.loads(js.stdout)
     assert {"cases", "summary"} <= set(data) and data["summary"][-1]["group"] == "overall"

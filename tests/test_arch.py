@@ -82,11 +82,20 @@ def test_gemma3_text_ties_its_embeddings_by_default():
 
 
 def test_nas_blocks_count_per_layer_widths_and_skip_no_op_attention():
-    base = {"model_type": "nemotron-nas", "hidden_size": 8192, "num_attention_heads": 64, "vocab_size": 128256,
-            "num_hidden_layers": 3, "tie_word_embeddings": False}
+    base = {
+        "model_type": "nemotron-nas",
+        "hidden_size": 8192,
+        "num_attention_heads": 64,
+        "vocab_size": 128256,
+        "num_hidden_layers": 3,
+        "tie_word_embeddings": False,
+    }
+
     def block(group, mult, no_op=False):
-        return {"attention": {"n_heads_in_group": group, "no_op": no_op, "replace_with_linear": False},
-                "ffn": {"ffn_mult": mult, "no_op": False, "replace_with_linear": False}}
+        return {
+            "attention": {"n_heads_in_group": group, "no_op": no_op, "replace_with_linear": False},
+            "ffn": {"ffn_mult": mult, "no_op": False, "replace_with_linear": False},
+        }
 
     cols = architecture({**base, "block_configs": [block(8, 5.25), block(None, 2.625, True), block(8, 1.3125)]})
     # DeciLM: intermediate = 256 * ceil(int(2 * mult * hidden / 3) / 256): 28672, 14336, 7168
@@ -148,9 +157,18 @@ def test_pure_ssm_state_does_not_grow_with_the_context(catalog):
 
 def test_short_convolution_layers_keep_their_taps_as_state(catalog):
     # LFM2: attention at full_attn_idxs; elsewhere a depthwise conv whose state is hidden x conv_L_cache
-    cfg = {"model_type": "lfm2", "hidden_size": 2048, "num_hidden_layers": 16, "num_attention_heads": 32,
-           "num_key_value_heads": 8, "vocab_size": 65536, "block_ff_dim": 12288, "conv_L_cache": 3,
-           "full_attn_idxs": [2, 5, 8, 10, 12, 14], "max_position_embeddings": 128000}
+    cfg = {
+        "model_type": "lfm2",
+        "hidden_size": 2048,
+        "num_hidden_layers": 16,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "vocab_size": 65536,
+        "block_ff_dim": 12288,
+        "conv_L_cache": 3,
+        "full_attn_idxs": [2, 5, 8, 10, 12, 14],
+        "max_position_embeddings": 128000,
+    }
     cols = architecture(cfg)
     assert cols["attention_layers"] == 6 and cols["state_conv_values"] == 10 * 2048 * 3
     assert cols["intermediate"] == 8192  # 12288 x 2/3, to a multiple of 256
@@ -166,14 +184,19 @@ def test_mla_is_decompressed_under_transformers_and_latent_under_a_compressing_r
     assert kv(catalog, "deepseek-v3.2-exp", t) == 61 * 128 * (192 + 128) * t * 2 + indexer
     assert kv(catalog, "deepseek-v3.2-exp", t, mla_compressed=1.0) == 61 * 576 * t * 2 + indexer
     fp8_indexer = 61 * t * 132  # vLLM: fp8 keys + one fp32 scale per 128
-    assert kv(catalog, "deepseek-v3.2-exp", t, mla_compressed=1.0, indexer_cache_bits=132 * 8 / 128) == 61 * 576 * t * 2 + fp8_indexer
+    assert (
+        kv(catalog, "deepseek-v3.2-exp", t, mla_compressed=1.0, indexer_cache_bits=132 * 8 / 128)
+        == 61 * 576 * t * 2 + fp8_indexer
+    )
 
 
 def test_glm5_reads_its_mla_query_width_from_the_nope_and_rope_dims():
     cols = architecture(config("glm-5"))
     assert cols["mla_full_width"] == 78 * 64 * ((192 + 64) + 256)
     assert cols["mla_latent_width"] == 78 * (512 + 64)
-    assert cols["indexer_width"] == 78 * 128  # index_topk_freq 1 (GlmMoeDsaConfig's default): every layer has its indexer
+    assert (
+        cols["indexer_width"] == 78 * 128
+    )  # index_topk_freq 1 (GlmMoeDsaConfig's default): every layer has its indexer
 
 
 def test_mxfp4_experts_are_read_from_quantization_config():
@@ -185,7 +208,6 @@ def test_mtp_layers_are_counted_apart_and_said_not_loaded():
     reading = read(config("deepseek-v3.2-exp"))
     assert reading.columns["mtp_parameters"] > 10e9
     assert any("not loaded" in note for note in reading.notes)
-
 
 
 def test_gemma3n_kv_shared_layers_have_no_cache_of_their_own(catalog):
@@ -217,19 +239,35 @@ def test_gemma3n_kv_shared_layers_are_the_ones_transformers_shares(catalog):
     cols = architecture(cfg)
     assert cols["kv_full_width"] + cols["kv_window_width"] == len(own) * 2 * 2 * 256
 
+
 # ------------------------------------------------------------------- refusals
 
 
 def test_an_unknown_type_with_unknown_structure_is_refused_naming_the_fields():
-    cfg = {"model_type": "brand_new", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-           "vocab_size": 10, "intermediate_size": 128, "memory_slots": 4, "retention_heads": 2}
+    cfg = {
+        "model_type": "brand_new",
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "vocab_size": 10,
+        "intermediate_size": 128,
+        "memory_slots": 4,
+        "retention_heads": 2,
+    }
     with pytest.raises(ConfigError, match="memory_slots, retention_heads"):
         read(cfg)
 
 
 def test_an_unknown_type_with_standard_fields_is_read_and_says_so():
-    cfg = {"model_type": "brand_new", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-           "vocab_size": 10, "intermediate_size": 128, "rope_theta": 10000.0}
+    cfg = {
+        "model_type": "brand_new",
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "vocab_size": 10,
+        "intermediate_size": 128,
+        "rope_theta": 10000.0,
+    }
     reading = read(cfg)
     assert reading.columns["params_total"] > 0 and "not one this reader knows" in reading.warnings[0]
 
@@ -241,8 +279,16 @@ def test_an_unknown_layer_kind_is_named():
 
 
 def test_a_known_type_with_an_approximated_feature_warns():
-    cfg = {"model_type": "gemma4_text", "hidden_size": 256, "num_hidden_layers": 2, "num_attention_heads": 2,
-           "num_key_value_heads": 1, "head_dim": 128, "vocab_size": 100, "intermediate_size": 512}
+    cfg = {
+        "model_type": "gemma4_text",
+        "hidden_size": 256,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "head_dim": 128,
+        "vocab_size": 100,
+        "intermediate_size": 512,
+    }
     assert read(cfg).warnings
 
 
@@ -255,9 +301,14 @@ def test_a_known_type_with_a_field_it_does_not_read_warns_naming_it():
 
 def test_expert_key_names_in_use_are_all_read():
     kimi = config("kimi-linear-48b-a3b")  # Kimi's names: num_experts, num_experts_per_token, num_shared_experts
-    deepseek_names = {k: v for k, v in kimi.items() if k not in ("num_experts", "num_experts_per_token", "num_shared_experts")}
-    deepseek_names.update(n_routed_experts=kimi["num_experts"], num_experts_per_tok=kimi["num_experts_per_token"],
-                          n_shared_experts=kimi["num_shared_experts"])
+    deepseek_names = {
+        k: v for k, v in kimi.items() if k not in ("num_experts", "num_experts_per_token", "num_shared_experts")
+    }
+    deepseek_names.update(
+        n_routed_experts=kimi["num_experts"],
+        num_experts_per_tok=kimi["num_experts_per_token"],
+        n_shared_experts=kimi["num_shared_experts"],
+    )
     a, b = architecture(kimi), architecture(deepseek_names)
     assert a["params_total"] == b["params_total"] and active_parameters(a) == active_parameters(b)
     assert a["experts_active"] == 8 and a["shared_experts"] == 1
@@ -287,20 +338,61 @@ def test_parameters_equal_transformers_on_the_meta_device(name):
 # Each known model_type's own default geometry (and a few variations), built by transformers: every layer
 # kind and key name the reader knows, against the library that defines them.
 TRANSFORMERS_CASES = [
-    ("llama", {}), ("qwen3", {}), ("qwen3_moe", {}), ("qwen2_moe", {}), ("mixtral", {}), ("gemma3_text", {}),
-    ("gemma2", {}), ("gpt_oss", {}), ("llama4_text", {}), ("llama4_text", {"interleave_moe_layer_step": 2}),
-    ("deepseek_v3", {}), ("deepseek_v32", {}), ("glm_moe_dsa", {}), ("glm4_moe", {}), ("mimo_v2_flash", {}),
-    ("qwen3_next", {}), ("qwen3_5_text", {}), ("qwen3_5_moe_text", {}), ("kimi_linear", {}), ("nemotron_h", {}),
-    ("falcon_h1", {}), ("jamba", {}), ("mamba", {}), ("falcon_mamba", {}), ("mamba2", {}), ("granitemoehybrid", {}),
-    ("bamba", {"attn_layer_indices": [9, 18, 27]}), ("lfm2", {"full_attn_idxs": [2, 5, 8, 10, 12, 14]}), ("cohere2", {}), ("olmo2", {}), ("olmo3", {}), ("smollm3", {}), ("phi3", {}), ("phimoe", {}), ("minimax_m2", {}),
-    ("ministral3", {}), ("gemma3n_text", {}), ("gemma4_text", {}), ("gemma4_text", {"num_kv_shared_layers": 10}),
+    ("llama", {}),
+    ("qwen3", {}),
+    ("qwen3_moe", {}),
+    ("qwen2_moe", {}),
+    ("mixtral", {}),
+    ("gemma3_text", {}),
+    ("gemma2", {}),
+    ("gpt_oss", {}),
+    ("llama4_text", {}),
+    ("llama4_text", {"interleave_moe_layer_step": 2}),
+    ("deepseek_v3", {}),
+    ("deepseek_v32", {}),
+    ("glm_moe_dsa", {}),
+    ("glm4_moe", {}),
+    ("mimo_v2_flash", {}),
+    ("qwen3_next", {}),
+    ("qwen3_5_text", {}),
+    ("qwen3_5_moe_text", {}),
+    ("kimi_linear", {}),
+    ("nemotron_h", {}),
+    ("falcon_h1", {}),
+    ("jamba", {}),
+    ("mamba", {}),
+    ("falcon_mamba", {}),
+    ("mamba2", {}),
+    ("granitemoehybrid", {}),
+    ("bamba", {"attn_layer_indices": [9, 18, 27]}),
+    ("lfm2", {"full_attn_idxs": [2, 5, 8, 10, 12, 14]}),
+    ("cohere2", {}),
+    ("olmo2", {}),
+    ("olmo3", {}),
+    ("smollm3", {}),
+    ("phi3", {}),
+    ("phimoe", {}),
+    ("minimax_m2", {}),
+    ("ministral3", {}),
+    ("gemma3n_text", {}),
+    ("gemma4_text", {}),
+    ("gemma4_text", {"num_kv_shared_layers": 10}),
     ("gemma4_text", {"enable_moe_block": True, "num_experts": 128, "top_k_experts": 8, "moe_intermediate_size": 704}),
-    ("gemma3", {}), ("qwen3_vl", {}), ("qwen3_5", {}), ("mistral3", {}), ("llama4", {}), ("glm4v", {}), ("glm4v_moe", {}),
+    ("gemma3", {}),
+    ("qwen3_vl", {}),
+    ("qwen3_5", {}),
+    ("mistral3", {}),
+    ("llama4", {}),
+    ("glm4v", {}),
+    ("glm4v_moe", {}),
 ]
 
 
-@pytest.mark.parametrize("model_type, overrides", TRANSFORMERS_CASES,
-                         ids=[f"{t}{'+' + ','.join(o) if o else ''}" for t, o in TRANSFORMERS_CASES])
+@pytest.mark.parametrize(
+    "model_type, overrides",
+    TRANSFORMERS_CASES,
+    ids=[f"{t}{'+' + ','.join(o) if o else ''}" for t, o in TRANSFORMERS_CASES],
+)
 def test_default_geometries_equal_transformers(model_type, overrides):
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
 

@@ -30,9 +30,18 @@ import pytest
 pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("VRAMATLAS_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-        "--disable-default-apps", "--disable-extensions"]
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-default-apps",
+    "--disable-extensions",
+]
 SHOTS = Path(os.environ.get("VRAMATLAS_SHOTS", "/tmp/team/shots"))
 AXE = Path(__file__).with_name("vendor") / "axe.min.js"
 DESKTOP = {"width": 1366, "height": 900}
@@ -82,8 +91,9 @@ def server(built_site):
 @pytest.fixture(scope="session")
 def browser():
     with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-                              args=ARGS)
+        b = p.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"), args=ARGS
+        )
         yield b
         b.close()
 
@@ -95,10 +105,12 @@ def catalog():
     return load_catalog()
 
 
-READY = ("() => [...document.querySelectorAll('.vega-chart')].every(e => "
-         "['rendered', 'error'].includes(e.getAttribute('data-state'))) && "
-         "[...document.querySelectorAll('.va-widget')].every(e => "
-         "['ready', 'error'].includes(e.getAttribute('data-state')))")
+READY = (
+    "() => [...document.querySelectorAll('.vega-chart')].every(e => "
+    "['rendered', 'error'].includes(e.getAttribute('data-state'))) && "
+    "[...document.querySelectorAll('.va-widget')].every(e => "
+    "['ready', 'error'].includes(e.getAttribute('data-state')))"
+)
 
 
 class Visit:
@@ -107,8 +119,7 @@ class Visit:
     def __init__(self, browser, base: str, viewport: dict | None = None, **context):
         self.base = base
         phone = (viewport or DESKTOP)["width"] < 600
-        self.context = browser.new_context(viewport=viewport or DESKTOP, is_mobile=phone, has_touch=phone,
-                                           **context)
+        self.context = browser.new_context(viewport=viewport or DESKTOP, is_mobile=phone, has_touch=phone, **context)
         self.page = self.context.new_page()
         self.pending: set = set()
         self.earlier: set = set()
@@ -118,8 +129,10 @@ class Visit:
         self.page.on("request", self._started)
         self.page.on("requestfinished", lambda r: self.pending.discard(r))
         self.page.on("requestfailed", self._failed)
-        self.page.on("response", lambda r: self.failed.append(f"{r.status} {r.url}")
-                     if r.status >= 400 and not self.expect_404 else None)
+        self.page.on(
+            "response",
+            lambda r: self.failed.append(f"{r.status} {r.url}") if r.status >= 400 and not self.expect_404 else None,
+        )
         self.page.on("dialog", lambda d: (self.errors.append(f"dialog: {d.message}"), d.dismiss()))
         self.expect_404 = False
 
@@ -150,8 +163,11 @@ class Visit:
 
     def foreign(self) -> list[str]:
         host = urlparse(self.base).netloc
-        return [u for u in self.requests if urlparse(u).scheme in ("http", "https", "ws", "wss")
-                and urlparse(u).netloc != host]
+        return [
+            u
+            for u in self.requests
+            if urlparse(u).scheme in ("http", "https", "ws", "wss") and urlparse(u).netloc != host
+        ]
 
     def axe(self) -> list[str]:
         """Serious and critical axe-core violations on the page as it is now."""
@@ -159,7 +175,8 @@ class Visit:
         return self.page.evaluate(
             "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
             ".filter(v => ['serious', 'critical'].includes(v.impact))"
-            ".map(v => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | ')}`)")
+            ".map(v => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | ')}`)"
+        )
 
     def close(self):
         self.context.close()
@@ -178,13 +195,29 @@ def _marks(page) -> list[int]:
     return page.evaluate(
         "() => [...document.querySelectorAll('.vega-chart')].map(e => "
         "e.querySelectorAll('svg .mark-rect path, svg .mark-symbol path, svg .mark-line path, "
-        "svg .mark-rule line, svg .mark-area path, svg .mark-text text').length)")
+        "svg .mark-rule line, svg .mark-area path, svg .mark-text text').length)"
+    )
 
 
 # One page of each kind (the calculator, the explorer and the picker are tools; the rest read).
-PAGE_TYPES = ("", "calculator/", "explorer/", "gpus/", "gpus/rtx-4090/", "models/", "models/llama-3.1/",
-              "models/llama-3.1/llama-3.1-8b/", "methods/", "methods/qlora/", "methodology/",
-              "rules-of-thumb/", "downloads/", "published-figures/", "contributing/", "404.html")
+PAGE_TYPES = (
+    "",
+    "calculator/",
+    "explorer/",
+    "gpus/",
+    "gpus/rtx-4090/",
+    "models/",
+    "models/llama-3.1/",
+    "models/llama-3.1/llama-3.1-8b/",
+    "methods/",
+    "methods/qlora/",
+    "methodology/",
+    "rules-of-thumb/",
+    "downloads/",
+    "published-figures/",
+    "contributing/",
+    "404.html",
+)
 
 
 # ------------------------------------------------------------------ every page
@@ -198,7 +231,9 @@ def test_every_page_loads_clean_and_local(browser, server, built_site):
     for path in pages:
         v.reset()
         page = v.open(path, timeout=CALC_TIMEOUT)
-        states = page.eval_on_selector_all(".vega-chart, .va-widget", "els => els.map(e => e.getAttribute('data-state'))")
+        states = page.eval_on_selector_all(
+            ".vega-chart, .va-widget", "els => els.map(e => e.getAttribute('data-state'))"
+        )
         if any(s not in ("rendered", "ready") for s in states):
             problems.append(f"{path}: chart/widget states {states}")
         for i, n in enumerate(_marks(page)):
@@ -244,19 +279,22 @@ def test_phone_nothing_wider_than_the_screen_and_labels_readable(browser, server
                 " const r = e.getBoundingClientRect(); if (r.right <= innerWidth + 1) return false;"
                 " for (let p = e.parentElement; p && p.tagName !== 'ARTICLE'; p = p.parentElement) {"
                 "  const o = getComputedStyle(p).overflowX; if ((o === 'auto' || o === 'scroll') && p.getBoundingClientRect().right <= innerWidth + 1) return false; }"
-                " return true; }).slice(0, 3).map(e => e.tagName + '.' + (e.getAttribute('class') || ''))")
+                " return true; }).slice(0, 3).map(e => e.tagName + '.' + (e.getAttribute('class') || ''))"
+            )
             if loose:
                 problems.append(f"{path}: wider than the screen, outside a scroll box: {loose}")
             small = page.evaluate(
                 "() => [...document.querySelectorAll('.vega-chart svg text')].map(t => parseFloat(getComputedStyle(t).fontSize))"
-                ".filter(s => s < 11)")
+                ".filter(s => s < 11)"
+            )
             if small:
                 problems.append(f"{path}: {len(small)} chart labels under 11 px (smallest {min(small)})")
             # charts are drawn at their box's width (the heatmap, a grid of fixed cells, scrolls instead)
             drawn = page.evaluate(
                 "() => [...document.querySelectorAll('.vega-chart')].filter(e => e.id !== 'home-heatmap').map(e => {"
                 " const s = e.querySelector('svg'); return s ? [e.id, s.getBoundingClientRect().width, e.clientWidth] : null; })"
-                ".filter(x => x && x[1] > x[2] + 2)")
+                ".filter(x => x && x[1] > x[2] + 2)"
+            )
             if drawn:
                 problems.append(f"{path}: charts wider than their box: {drawn}")
     finally:
@@ -271,14 +309,16 @@ def test_dark_mode_charts_follow_the_theme(browser, server):
         assert page.evaluate("() => document.body.getAttribute('data-md-color-scheme')") == "slate"
         colours = page.evaluate(
             "() => [...document.querySelectorAll('.vega-chart svg .role-axis-label text')].slice(0, 5)"
-            ".map(t => getComputedStyle(t).fill)")
+            ".map(t => getComputedStyle(t).fill)"
+        )
         assert colours, "no axis labels found"
         for c in colours:  # light text on the dark page: every channel above the middle
-            channels = [int(x) for x in c[c.index("(") + 1:c.index(")")].split(",")[:3]]
+            channels = [int(x) for x in c[c.index("(") + 1 : c.index(")")].split(",")[:3]]
             assert min(channels) > 128, f"axis label colour {c} on a dark page"
         backgrounds = page.evaluate(
             "() => [...document.querySelectorAll('.vega-chart svg > rect.background, .vega-chart svg .background')]"
-            ".map(r => r.getAttribute('fill') || getComputedStyle(r).fill)")
+            ".map(r => r.getAttribute('fill') || getComputedStyle(r).fill)"
+        )
         assert all(b in ("transparent", "none", "rgba(0, 0, 0, 0)") for b in backgrounds), backgrounds
     finally:
         v.close()
@@ -310,8 +350,12 @@ def test_screenshots(browser, server):
     for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         v = Visit(browser, server, viewport)
         try:
-            for name, path in (("home", ""), ("calculator", "calculator/"), ("gpu-rtx-4090", "gpus/rtx-4090/"),
-                               ("explorer", "explorer/")):
+            for name, path in (
+                ("home", ""),
+                ("calculator", "calculator/"),
+                ("gpu-rtx-4090", "gpus/rtx-4090/"),
+                ("explorer", "explorer/"),
+            ):
                 page = v.open(path, timeout=CALC_TIMEOUT)
                 page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=False)
                 page.screenshot(path=str(SHOTS / f"{name}-{label}-full.png"), full_page=True)
@@ -336,11 +380,14 @@ def _calc_answer(page, query: str, expected_argv: list[str]) -> dict:
     page.wait_for_function(
         "want => { const r = document.getElementById('calc-result');"
         " return r.getAttribute('data-calc-state') === 'ready' && r.getAttribute('data-argv') === want; }",
-        arg=json.dumps(expected_argv, separators=(",", ":")), timeout=CALC_TIMEOUT)
+        arg=json.dumps(expected_argv, separators=(",", ":")),
+        timeout=CALC_TIMEOUT,
+    )
     return page.evaluate(
         "() => { const r = document.getElementById('calc-result'); return {"
         " json: document.getElementById('calc-json').textContent, exit: r.getAttribute('data-exit'),"
-        " peak: r.getAttribute('data-peak-bytes'), verdict: document.getElementById('calc-verdict').textContent }; }")
+        " peak: r.getAttribute('data-peak-bytes'), verdict: document.getElementById('calc-verdict').textContent }; }"
+    )
 
 
 def _argv(case: dict) -> list[str]:
@@ -371,8 +418,9 @@ def calculator_cases(catalog, n: int = 60, seed: int = 12) -> list[dict]:
         method = methods[i % len(methods)]
         m = catalog.methods[method]
         fams = m.get("for_weights_native")
-        pool = [v for v in models if not fams
-                or catalog.models[catalog.variants[v]["family"]].get("weights_native") == fams] or models
+        pool = [
+            v for v in models if not fams or catalog.models[catalog.variants[v]["family"]].get("weights_native") == fams
+        ] or models
         case = {"model": rng.choice(pool), "method": method}
         longest = int((catalog.variants[case["model"]].get("config") or {}).get("max_position_embeddings") or 2048)
         case["seq-len"] = rng.choice([x for x in (512, 1024, 2048, 3000, 4096, 8192) if x <= longest] or [256])
@@ -447,9 +495,11 @@ def test_calculator_state_is_in_the_url(browser, server):
         assert result.get_attribute("data-peak-bytes") == str(cli["peak_bytes"])
         # a change in the form is written to the address bar, and the address brings it back
         page.select_option("#calc-form [name='method']", "qlora")
-        page.wait_for_function("() => document.getElementById('calc-result').getAttribute('data-argv').includes('qlora')"
-                               " && document.getElementById('calc-result').getAttribute('data-calc-state') === 'ready'",
-                               timeout=CALC_TIMEOUT)
+        page.wait_for_function(
+            "() => document.getElementById('calc-result').getAttribute('data-argv').includes('qlora')"
+            " && document.getElementById('calc-result').getAttribute('data-calc-state') === 'ready'",
+            timeout=CALC_TIMEOUT,
+        )
         url = page.url
         assert "method=qlora" in url and "lora-rank=32" in url
         page.goto(url, wait_until="load")
@@ -493,22 +543,29 @@ def test_explorer_follows_its_controls_and_the_url(browser, server, catalog):
         drawn = {r["i"] for r in curves if r["t"] == "inference-nf4" and r["s"] == 32768 and r["b"] == 8}
         marked = page.eval_on_selector_all("#va-ex-table tbody tr.va-beyond", "rs => rs.map(r => r.id.slice(10))")
         assert set(marked) == set(catalog.variants) - drawn and marked
-        chart_rows = page.evaluate("() => document.getElementById('explorer').vegaView.data('rows')"
-                                   ".map(r => [r.m, r.gib === null ? null : r.gib.toFixed(2)])")
-        table_rows = page.evaluate("() => [...document.querySelectorAll('#va-ex-table tbody tr')]"
-                                   ".map(r => [r.cells[0].textContent, r.cells[1].textContent])")
+        chart_rows = page.evaluate(
+            "() => document.getElementById('explorer').vegaView.data('rows')"
+            ".map(r => [r.m, r.gib === null ? null : r.gib.toFixed(2)])"
+        )
+        table_rows = page.evaluate(
+            "() => [...document.querySelectorAll('#va-ex-table tbody tr')]"
+            ".map(r => [r.cells[0].textContent, r.cells[1].textContent])"
+        )
         assert [[m, g or "\u2014"] for m, g in chart_rows] == table_rows
         before = page.locator("#va-ex-table tbody").inner_text()
         controls = page.locator(".va-ex-controls").bounding_box()
         page.select_option("#va-ex-gpu", "h200")
-        page.wait_for_function("() => document.getElementById('va-explorer').getAttribute('data-view')"
-                               ".startsWith('h200|') && document.getElementById('va-explorer')"
-                               ".getAttribute('data-state') === 'ready'")
+        page.wait_for_function(
+            "() => document.getElementById('va-explorer').getAttribute('data-view')"
+            ".startsWith('h200|') && document.getElementById('va-explorer')"
+            ".getAttribute('data-state') === 'ready'"
+        )
         assert "gpu=h200" in page.url and "seq-len=32768" in page.url
         assert page.locator("#va-ex-table tbody").inner_text() != before
         page.locator("#va-ex-ctx").fill("0")
-        page.wait_for_function("() => document.getElementById('va-explorer').getAttribute('data-view')"
-                               ".split('|')[2] === '2048'")
+        page.wait_for_function(
+            "() => document.getElementById('va-explorer').getAttribute('data-view').split('|')[2] === '2048'"
+        )
         assert page.locator(".va-ex-controls").bounding_box() == controls  # the controls never move
         page.locator("#va-ex-table tbody tr").first.click()
         assert "GiB" in page.locator("#va-ex-detail").inner_text()
@@ -542,15 +599,20 @@ def test_tables_sort_by_number_not_text(browser, server):
         page = v.open("models/")
         head = page.locator("article table thead th").nth(2)  # parameters
         head.click()
-        keys = page.eval_on_selector_all("article table tbody tr td:nth-child(3) [data-sort]",
-                                         "els => els.map(e => parseFloat(e.getAttribute('data-sort')))")
+        keys = page.eval_on_selector_all(
+            "article table tbody tr td:nth-child(3) [data-sort]",
+            "els => els.map(e => parseFloat(e.getAttribute('data-sort')))",
+        )
         assert keys == sorted(keys) and len(keys) > 10
-        texts = page.eval_on_selector_all("article table tbody tr td:nth-child(3)", "els => els.map(e => e.textContent)")
+        texts = page.eval_on_selector_all(
+            "article table tbody tr td:nth-child(3)", "els => els.map(e => e.textContent)"
+        )
         assert texts[0].endswith("M") and texts[-1].endswith("B")  # 370 M before 671 B
         box = page.locator(".va-filter").first
         box.fill("llama 3.1")
-        visible = page.eval_on_selector_all("article table tbody tr",
-                                            "rs => rs.filter(r => r.style.display !== 'none').length")
+        visible = page.eval_on_selector_all(
+            "article table tbody tr", "rs => rs.filter(r => r.style.display !== 'none').length"
+        )
         assert 1 <= visible < 8
     finally:
         v.close()

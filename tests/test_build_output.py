@@ -21,8 +21,15 @@ import pytest
 
 from vramatlas.cli import main
 from vramatlas.site import build
-from vramatlas.site.build import (BuildError, BuildReport, Progress, build_lock, build_site, check_data_package,
-                                  check_site)
+from vramatlas.site.build import (
+    BuildError,
+    BuildReport,
+    Progress,
+    build_lock,
+    build_site,
+    check_data_package,
+    check_site,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -32,14 +39,15 @@ def _package(tables: Path, names: dict[str, bytes]) -> None:
     for rel, data in names.items():
         (tables / rel).parent.mkdir(parents=True, exist_ok=True)
         (tables / rel).write_bytes(data)
-        resources.append({"name": rel, "path": rel, "x_size_bytes": len(data),
-                          "x_sha256": hashlib.sha256(data).hexdigest()})
+        resources.append(
+            {"name": rel, "path": rel, "x_size_bytes": len(data), "x_sha256": hashlib.sha256(data).hexdigest()}
+        )
     (tables / "datapackage.json").write_text(json.dumps({"resources": resources}))
 
 
-def fake_build(version: str, fail_after_tables: BaseException | None = None, page_bytes: int = 100,
-               sleep: float = 0.0):
+def fake_build(version: str, fail_after_tables: BaseException | None = None, page_bytes: int = 100, sleep: float = 0.0):
     """A stand-in for the computing stages: writes tables and a site for ``version`` into the stage."""
+
     def _build_into(stage, out, catalog_dir, stages, site_src, log, progress):
         tables = stage / "tables"
         tables.mkdir()
@@ -56,9 +64,18 @@ def fake_build(version: str, fail_after_tables: BaseException | None = None, pag
         site.mkdir()
         (site / "index.html").write_text(f"<p>{version}</p>" + "x" * page_bytes)
         pages, heaviest, heaviest_bytes, total = check_site(site, tables)
-        return BuildReport(out=out, site=site, pages=pages, site_bytes=total, heaviest_page=heaviest,
-                           heaviest_bytes=heaviest_bytes, seconds=0.0,
-                           tables=sorted(tables.iterdir()), stage_seconds={"fake": 0.0})
+        return BuildReport(
+            out=out,
+            site=site,
+            pages=pages,
+            site_bytes=total,
+            heaviest_page=heaviest,
+            heaviest_bytes=heaviest_bytes,
+            seconds=0.0,
+            tables=sorted(tables.iterdir()),
+            stage_seconds={"fake": 0.0},
+        )
+
     return _build_into
 
 
@@ -79,8 +96,11 @@ def first_build(monkeypatch, out: Path, catalog: Path, version: str = "v1", **kw
 
 def output_state(out: Path) -> dict[str, bytes]:
     """The published output (and the user's files beside it), not the build's own hidden files."""
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
-            if p.is_file() and not p.relative_to(out).parts[0].startswith(".")}
+    return {
+        p.relative_to(out).as_posix(): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and not p.relative_to(out).parts[0].startswith(".")
+    }
 
 
 def litter(out: Path) -> list[str]:
@@ -89,8 +109,16 @@ def litter(out: Path) -> list[str]:
 
 # ---- a failing or interrupted build leaves the last good output whole -----------------------------
 
-@pytest.mark.parametrize("failure", [BuildError("mkdocs build --strict failed"), KeyboardInterrupt(),
-                                     build.BuildInterrupted("signal 15"), MemoryError()])
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        BuildError("mkdocs build --strict failed"),
+        KeyboardInterrupt(),
+        build.BuildInterrupted("signal 15"),
+        MemoryError(),
+    ],
+)
 def test_failing_build_leaves_previous_output_whole_and_no_litter(monkeypatch, tmp_path, catalog, failure):
     out = tmp_path / "out"
     first_build(monkeypatch, out, catalog)
@@ -130,7 +158,7 @@ def test_successful_build_replaces_everything_and_drops_stray_files(monkeypatch,
 def _child(out: Path, catalog: Path, sleep: float) -> subprocess.Popen:
     code = textwrap.dedent(f"""
         import sys
-        sys.path.insert(0, {str(REPO / 'tests')!r})
+        sys.path.insert(0, {str(REPO / "tests")!r})
         from test_build_output import fake_build
         from vramatlas.site import build
         build._build_into = fake_build("v2", sleep={sleep})
@@ -176,6 +204,7 @@ def test_killed_build_litter_is_removed_by_the_next_build(monkeypatch, tmp_path,
 
 # ---- one build at a time ----------------------------------------------------------------------------
 
+
 def test_second_concurrent_build_into_the_same_folder_is_refused(monkeypatch, tmp_path, catalog):
     out = tmp_path / "out"
     first_build(monkeypatch, out, catalog)
@@ -203,6 +232,7 @@ def test_concurrent_build_in_another_process_is_refused(monkeypatch, tmp_path, c
 
 
 # ---- --out checked before any work ----------------------------------------------------------------------
+
 
 class _NoWork:
     def __getattr__(self, name):
@@ -255,6 +285,7 @@ def test_out_that_would_replace_the_site_sources_is_refused(tmp_path):
 
 # ---- checks of the fresh output ------------------------------------------------------------------------
 
+
 def test_data_package_check_finds_strays_and_mismatches(tmp_path):
     tables = tmp_path / "tables"
     tables.mkdir()
@@ -288,6 +319,7 @@ def test_site_check_refuses_a_download_the_build_did_not_write(tmp_path):
 
 # ---- no-change rebuilds ------------------------------------------------------------------------------------
 
+
 def test_rebuild_with_nothing_changed_does_nothing_and_any_change_rebuilds(monkeypatch, tmp_path, catalog):
     out = tmp_path / "out"
     first_build(monkeypatch, out, catalog)
@@ -318,6 +350,7 @@ def test_input_key_covers_catalogue_code_and_site_sources(tmp_path, catalog):
 
 
 # ---- progress ---------------------------------------------------------------------------------------------------
+
 
 class _Tty:
     def __init__(self, tty: bool):
@@ -361,13 +394,22 @@ def test_matrix_progress_counts_rows_on_a_terminal_only():
 
 
 def test_summary_gives_each_stage_its_share():
-    report = BuildReport(out=Path("o"), site=Path("o/site"), pages=1, site_bytes=1, heaviest_page="i",
-                         heaviest_bytes=1, seconds=4, stage_seconds={"matrix": 3.0, "mkdocs": 1.0})
+    report = BuildReport(
+        out=Path("o"),
+        site=Path("o/site"),
+        pages=1,
+        site_bytes=1,
+        heaviest_page="i",
+        heaviest_bytes=1,
+        seconds=4,
+        stage_seconds={"matrix": 3.0, "mkdocs": 1.0},
+    )
     line = next(x for x in report.lines() if x.startswith("build time"))
     assert "matrix 3.0s (75%)" in line and "mkdocs 1.0s (25%)" in line
 
 
 # ---- the deploy waits for validation and tests -----------------------------------------------------------------
+
 
 def test_pages_deploys_only_after_validation_and_tests_pass():
     import yaml
@@ -393,11 +435,17 @@ def test_pages_deploys_only_after_validation_and_tests_pass():
                 stack.extend(needs(job))
         return seen
 
-    deploying = [name for name, job in jobs.items()
-                 if any("deploy-pages" in str(step.get("uses", "")) for step in job.get("steps", []))]
+    deploying = [
+        name
+        for name, job in jobs.items()
+        if any("deploy-pages" in str(step.get("uses", "")) for step in job.get("steps", []))
+    ]
     assert deploying and all(set(checks) <= upstream(name) for name in deploying)
-    assert all(set(checks) <= upstream(name) for name, job in jobs.items()
-               if any("upload-pages-artifact" in str(step.get("uses", "")) for step in job.get("steps", [])))
+    assert all(
+        set(checks) <= upstream(name)
+        for name, job in jobs.items()
+        if any("upload-pages-artifact" in str(step.get("uses", "")) for step in job.get("steps", []))
+    )
     triggers = validate.get("on", validate.get(True))  # YAML 1.1 reads the key `on` as True
     assert "workflow_call" in triggers
     runs = " ".join(str(step.get("run", "")) for step in validate["jobs"]["validate"]["steps"])

@@ -362,14 +362,36 @@ def test_dense_parameters_match_config(variant):
     "config, expected",
     [
         # hand-checked: Llama 2 7B (MHA, untied) = 6,738,415,616
-        (dict(model_type="llama", hidden_size=4096, num_hidden_layers=32, num_attention_heads=32,
-              num_key_value_heads=32, head_dim=128, intermediate_size=11008, vocab_size=32000,
-              tie_word_embeddings=False), 6738415616),
+        (
+            dict(
+                model_type="llama",
+                hidden_size=4096,
+                num_hidden_layers=32,
+                num_attention_heads=32,
+                num_key_value_heads=32,
+                head_dim=128,
+                intermediate_size=11008,
+                vocab_size=32000,
+                tie_word_embeddings=False,
+            ),
+            6738415616,
+        ),
         # a tiny tied, gated config counted by hand: emb 100*8=800; layer: attn 4*64=256, mlp 3*8*16=384,
         # norms 16 -> 656 x 2 layers = 1312; final norm 8 -> 2120
-        (dict(model_type="llama", hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
-              num_key_value_heads=2, head_dim=4, intermediate_size=16, vocab_size=100,
-              tie_word_embeddings=True), 2120),
+        (
+            dict(
+                model_type="llama",
+                hidden_size=8,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                num_key_value_heads=2,
+                head_dim=4,
+                intermediate_size=16,
+                vocab_size=100,
+                tie_word_embeddings=True,
+            ),
+            2120,
+        ),
     ],
 )
 def test_dense_parameter_count_hand_checked(config, expected):

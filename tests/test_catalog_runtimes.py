@@ -50,11 +50,22 @@ def test_schema_is_draft_2020_12_described_and_closed(kind):
     assert len(walked) > 20
     assert [p for p, s in walked if not s.get("description") or not s.get("examples")] == []
     # every object is closed, except the speed block the speed model defines
-    open_ = [p for p, s in walked if s.get("type") == "object" and s.get("additionalProperties") is not False
-             and p != "$.speed" and not p.endswith(".dtypes")]
+    open_ = [
+        p
+        for p, s in walked
+        if s.get("type") == "object"
+        and s.get("additionalProperties") is not False
+        and p != "$.speed"
+        and not p.endswith(".dtypes")
+    ]
     assert open_ == []
-    bad = [(p, e) for p, s in walked if "$ref" not in s and "$ref" not in json.dumps(s)
-           for e in s.get("examples", []) if not Draft202012Validator(s).is_valid(e)]
+    bad = [
+        (p, e)
+        for p, s in walked
+        if "$ref" not in s and "$ref" not in json.dumps(s)
+        for e in s.get("examples", [])
+        if not Draft202012Validator(s).is_valid(e)
+    ]
     assert bad == []
 
 

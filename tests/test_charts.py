@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import altair as alt
 import pandas as pd
@@ -42,8 +41,16 @@ def test_heatmap_reads_its_data_by_url():
 
 
 def test_memory_vs_context_has_capacity_line_and_method_input():
-    chart = charts.memory_vs_context("data/curves.json", ["Model A"], ["inference-bf16", "qlora"],
-                                     ["bf16", "QLoRA"], "inference-bf16", 24.0, 0.6, "RTX 4090")
+    chart = charts.memory_vs_context(
+        "data/curves.json",
+        ["Model A"],
+        ["inference-bf16", "qlora"],
+        ["bf16", "QLoRA"],
+        "inference-bf16",
+        24.0,
+        0.6,
+        "RTX 4090",
+    )
     spec = charts.spec(chart)
     assert spec["params"][0]["name"] == "method"
     assert spec["params"][0]["bind"]["options"] == ["inference-bf16", "qlora"]
@@ -55,8 +62,13 @@ def test_memory_vs_context_has_capacity_line_and_method_input():
 
 
 def test_component_bars_stack_in_component_order():
-    frame = pd.DataFrame([{"method": m, "component": c, "gib": 1.0 + i, "order": i}
-                          for m in ("bf16", "NF4") for i, c in enumerate(COMPONENTS)])
+    frame = pd.DataFrame(
+        [
+            {"method": m, "component": c, "gib": 1.0 + i, "order": i}
+            for m in ("bf16", "NF4")
+            for i, c in enumerate(COMPONENTS)
+        ]
+    )
     spec = charts.spec(charts.component_bars(frame, "test"))
     assert spec["encoding"]["color"]["scale"]["domain"] == [charts.component_label(c) for c in COMPONENTS]
     assert spec["encoding"]["order"]["field"] == "order"
@@ -91,8 +103,16 @@ def test_every_chart_has_readable_labels_and_follows_the_theme():
 
 
 def test_predicted_vs_measured_has_identity_line():
-    frame = pd.DataFrame({"measurement": ["a", "b"], "method": ["x", "y"], "family": ["inference", "lora"],
-                          "measured": [10.0, 20.0], "predicted": [10.5, 19.0], "error": [0.05, -0.05]})
+    frame = pd.DataFrame(
+        {
+            "measurement": ["a", "b"],
+            "method": ["x", "y"],
+            "family": ["inference", "lora"],
+            "measured": [10.0, 20.0],
+            "predicted": [10.5, 19.0],
+            "error": [0.05, -0.05],
+        }
+    )
     spec = charts.spec(charts.predicted_vs_measured(frame))
     line = spec["datasets"][spec["layer"][0]["data"]["name"]]
     assert line[0] == {"x": 0.0, "y": 0.0} and line[1]["x"] == line[1]["y"]

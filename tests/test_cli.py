@@ -20,8 +20,9 @@ LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|w
 
 
 def vramatlas(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vramatlas", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "vramatlas", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout
+    )
 
 
 def no_traceback(result: subprocess.CompletedProcess) -> None:
@@ -78,8 +79,10 @@ def test_validate_reports_every_problem_relative_to_cwd(broken):
     no_traceback(result)
     lines = result.stdout.splitlines()
     assert all(LINE.match(line) for line in lines), lines
-    assert "catalog/gpus/rtx-4090.yaml:17:1: error VA004: duplicate key 'name' " \
-           "(first defined at line 2; YAML keeps only one of them, so remove one)" in lines
+    assert (
+        "catalog/gpus/rtx-4090.yaml:17:1: error VA004: duplicate key 'name' "
+        "(first defined at line 2; YAML keeps only one of them, so remove one)" in lines
+    )
     assert any(line.startswith("catalog/methods/inference-bf16.yaml:1:5: error VA201:") for line in lines)
     assert f"8 files, {len(lines)} errors, 0 warnings" in result.stderr
 
@@ -90,7 +93,7 @@ def test_validate_single_file_and_absolute_paths_outside_cwd(broken, tmp_path):
     elsewhere.mkdir()
     result = vramatlas("validate", "--schema-dir", str(SCHEMA), str(target), cwd=elsewhere)
     assert result.returncode == 1
-    assert [LINE.match(l)["code"] for l in result.stdout.splitlines()] == ["VA201"]
+    assert [LINE.match(line)["code"] for line in result.stdout.splitlines()] == ["VA201"]
     assert result.stdout.startswith(str(target.resolve()) + ":1:5:")
 
 
@@ -98,9 +101,11 @@ def test_validate_github_format(broken):
     result = vramatlas("validate", "--format", "github", "--schema-dir", str(SCHEMA), "catalog", cwd=broken.parent)
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    assert "::error file=catalog/gpus/rtx-4090.yaml,line=17,col=1,title=VA004::duplicate key 'name' " \
-           "(first defined at line 2; YAML keeps only one of them, so remove one)" in lines
-    assert all(re.match(r"^::(error|warning) file=[^,]+,line=\d+,col=\d+,title=VA\d{3}::", l) for l in lines)
+    assert (
+        "::error file=catalog/gpus/rtx-4090.yaml,line=17,col=1,title=VA004::duplicate key 'name' "
+        "(first defined at line 2; YAML keeps only one of them, so remove one)" in lines
+    )
+    assert all(re.match(r"^::(error|warning) file=[^,]+,line=\d+,col=\d+,title=VA\d{3}::", line) for line in lines)
 
 
 def test_validate_unusable_arguments_exit_2(tmp_path):
@@ -145,20 +150,27 @@ def test_broken_pipe_is_quiet(tmp_path):
     shutil.copytree(FIXTURES / "base", root)
     for i in range(300):
         (root / "methods" / f"m-{i:03d}.yaml").write_text(f"id: wrong-{i}\nname: x\n")
-    proc = subprocess.run(f"'{sys.executable}' -m vramatlas validate --schema-dir '{SCHEMA}' '{root}' | head -1",
-                          shell=True, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        f"'{sys.executable}' -m vramatlas validate --schema-dir '{SCHEMA}' '{root}' | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.stdout.count("\n") == 1
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
 
 
 # ---- the dispatcher, with fake subcommand modules ---------------------------------------------
 
+
 @pytest.fixture
 def fake_module(tmp_path, monkeypatch):
     pkg = tmp_path / "fakecmds"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    (pkg / "cmd.py").write_text(textwrap.dedent("""
+    (pkg / "cmd.py").write_text(
+        textwrap.dedent("""
         from vramatlas.cli import CLIError
 
         def add_arguments(parser):
@@ -175,7 +187,8 @@ def fake_module(tmp_path, monkeypatch):
             if args.what == "pipe":
                 raise BrokenPipeError
             raise RuntimeError("boom\\nsecond line")
-    """))
+    """)
+    )
     (pkg / "half.py").write_text("def add_arguments(parser):\n    pass\n")
     (pkg / "needs.py").write_text("import no_such_dependency_xyz\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -197,8 +210,11 @@ def test_dispatcher_error_paths(fake_module, capsys):
         ("fake", "interrupt"): (130, "vramatlas: interrupted"),
         ("half", "x"): (2, "vramatlas half: not available yet (fakecmds.half has no add_arguments/run)"),
         ("gone", "x"): (2, "vramatlas gone: not available yet (fakecmds.gone does not exist)"),
-        ("needs",): (2, "vramatlas needs: missing dependency 'no_such_dependency_xyz' "
-                        "(install it, e.g. pip install -e '.[measure]')"),
+        ("needs",): (
+            2,
+            "vramatlas needs: missing dependency 'no_such_dependency_xyz' "
+            "(install it, e.g. pip install -e '.[measure]')",
+        ),
     }
     for argv, (status, message) in cases.items():
         assert cli.main(list(argv)) == status, argv

@@ -17,7 +17,18 @@ from vramatlas.loader import MAX_BYTES
 from vramatlas.paths import CATALOG_DIR, KINDS
 
 HEAVY = ("numpy", "pandas", "yaml", "jsonschema")
-ESTIMATE = ["estimate", "--model", "llama-3.1-8b", "--method", "qlora", "--seq-len", "8192", "--gpu", "rtx-4090", "--json"]
+ESTIMATE = [
+    "estimate",
+    "--model",
+    "llama-3.1-8b",
+    "--method",
+    "qlora",
+    "--seq-len",
+    "8192",
+    "--gpu",
+    "rtx-4090",
+    "--json",
+]
 
 
 @pytest.fixture
@@ -147,8 +158,10 @@ def test_a_bad_compiled_file_is_a_one_line_error(tmp_path):
 
 
 def _run_cli(args: list[str], env: dict[str, str]) -> tuple[dict, list[str]]:
-    code = ("import json, sys; from vramatlas.cli import main; rc = main(sys.argv[1:]); "
-            f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]), file=sys.stderr); sys.exit(rc)")
+    code = (
+        "import json, sys; from vramatlas.cli import main; rc = main(sys.argv[1:]); "
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]), file=sys.stderr); sys.exit(rc)"
+    )
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True)
     return json.loads(out.stdout), json.loads(out.stderr.strip().splitlines()[-1])
 

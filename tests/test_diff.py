@@ -14,8 +14,12 @@ from vramatlas.diff import diff_builds, render
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory):
     catalog = load_catalog()
-    sub = mx.subset_catalog(catalog, gpus=["rtx-4090", "h100-sxm"], variants=["llama-2-7b", "llama-3.1-8b"],
-                            methods=["inference-bf16", "qlora"])
+    sub = mx.subset_catalog(
+        catalog,
+        gpus=["rtx-4090", "h100-sxm"],
+        variants=["llama-2-7b", "llama-3.1-8b"],
+        methods=["inference-bf16", "qlora"],
+    )
     old = mx.compute_matrix(sub)
     root = tmp_path_factory.mktemp("diff")
     (root / "old" / "tables").mkdir(parents=True)
@@ -23,13 +27,13 @@ def builds(tmp_path_factory):
     old.to_parquet(root / "old" / "tables" / "matrix.parquet")
     new = old.copy()
     fit = new.index[new["fits"]][0]
-    new.loc[fit, ["peak_bytes", "fits"]] = [int(new.loc[fit, "capacity_bytes"]) + 1, False]   # no longer fits
+    new.loc[fit, ["peak_bytes", "fits"]] = [int(new.loc[fit, "capacity_bytes"]) + 1, False]  # no longer fits
     moved = new.index[new["fits"]][5]
-    new.loc[moved, "peak_bytes"] = int(new.loc[moved, "peak_bytes"] * 1.05)                   # +5%, still fits?
+    new.loc[moved, "peak_bytes"] = int(new.loc[moved, "peak_bytes"] * 1.05)  # +5%, still fits?
     tiny = new.index[new["fits"]][7]
-    new.loc[tiny, "peak_bytes"] = int(new.loc[tiny, "peak_bytes"] * 1.001)                     # +0.1%: not reported
+    new.loc[tiny, "peak_bytes"] = int(new.loc[tiny, "peak_bytes"] * 1.001)  # +0.1%: not reported
     dropped = new.index[-1]
-    new = new.drop(index=dropped)                                                              # removed
+    new = new.drop(index=dropped)  # removed
     new.to_parquet(root / "new" / "matrix.parquet")
     return root, old, fit, moved, tiny, dropped
 
@@ -62,8 +66,9 @@ def test_same_build_has_no_diff(builds):
 def test_added_rows_when_swapped(builds):
     root, old, *_, dropped = builds
     diff = diff_builds(root / "new", root / "old")
-    assert ("added", _key(old, dropped)) in {(str(r.change), (r.gpu, r.gpu_count, r.model, r.method, r.seq_len, r.batch))
-                                              for r in diff.itertuples()}
+    assert ("added", _key(old, dropped)) in {
+        (str(r.change), (r.gpu, r.gpu_count, r.model, r.method, r.seq_len, r.batch)) for r in diff.itertuples()
+    }
 
 
 def test_cli(builds, tmp_path, capsys):
@@ -86,7 +91,14 @@ def test_cli(builds, tmp_path, capsys):
 def test_a_changed_gpu_line_says_its_usable_memory_moved_not_a_zero_percent_peak():
     from vramatlas.diff import diff_frames, render
 
-    key = {"gpu": "rtx-4090", "gpu_count": 1, "model": "llama-3.1-8b", "method": "inference-bf16", "seq_len": 8192, "batch": 1}
+    key = {
+        "gpu": "rtx-4090",
+        "gpu_count": 1,
+        "model": "llama-3.1-8b",
+        "method": "inference-bf16",
+        "seq_len": 8192,
+        "batch": 1,
+    }
     old = pd.DataFrame([{**key, "fits": True, "peak_bytes": 25_190_000_000, "capacity_bytes": 25_757_220_864}])
     new = pd.DataFrame([{**key, "fits": False, "peak_bytes": 25_190_000_000, "capacity_bytes": 25_190_000_000 - 1}])
     text = render(diff_frames(old, new))

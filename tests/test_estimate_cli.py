@@ -8,7 +8,9 @@ import pytest
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "vramatlas", "estimate", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "vramatlas", "estimate", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_json_has_the_contract_fields():
@@ -30,10 +32,19 @@ def test_human_output_has_breakdown_and_verdict():
 
 def test_a_real_config_json_with_extra_fields(tmp_path):
     config = {
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 2048, "intermediate_size": 8192,
-        "num_hidden_layers": 16, "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256,
-        "tie_word_embeddings": True, "rope_scaling": {"factor": 32.0, "rope_type": "llama3"}, "torch_dtype": "bfloat16",
-        "bos_token_id": 128000, "some_future_field": [1, 2, 3],
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_size": 2048,
+        "intermediate_size": 8192,
+        "num_hidden_layers": 16,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "vocab_size": 128256,
+        "tie_word_embeddings": True,
+        "rope_scaling": {"factor": 32.0, "rope_type": "llama3"},
+        "torch_dtype": "bfloat16",
+        "bos_token_id": 128000,
+        "some_future_field": [1, 2, 3],
     }
     p = tmp_path / "config.json"
     p.write_text(json.dumps(config))

@@ -70,9 +70,18 @@ def test_outside_the_catalogue_only_style_changes():
 
 
 def test_style_details():
-    data = {"id": "x", "date": "2024-07-15", "yes_string": "yes", "multi": "line one\nline two\n",
-            "empty_list": [], "empty_map": {}, "big": 340_000_000_000, "ratio": 0.75, "none": None,
-            "long": "word " * 40}
+    data = {
+        "id": "x",
+        "date": "2024-07-15",
+        "yes_string": "yes",
+        "multi": "line one\nline two\n",
+        "empty_list": [],
+        "empty_map": {},
+        "big": 340_000_000_000,
+        "ratio": 0.75,
+        "none": None,
+        "long": "word " * 40,
+    }
     text = dump(data)
     assert "date: '2024-07-15'" in text  # dates are strings, quoted for every YAML reader
     assert "yes_string: 'yes'" in text
@@ -125,9 +134,14 @@ def test_broken_file_makes_fmt_fail_without_touching_it(tmp_path):
 
 _TEXT = st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp", "Co", "Cn"))
 _VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(_TEXT, max_size=30) | st.sampled_from(["2024-07-15", "yes", "no", "null", "1e3", "0x10", "~", "-",
-                                                      "a: b", "# x", "line\nbreak", " lead", "trail "]),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(_TEXT, max_size=30)
+    | st.sampled_from(
+        ["2024-07-15", "yes", "no", "null", "1e3", "0x10", "~", "-", "a: b", "# x", "line\nbreak", " lead", "trail "]
+    ),
     lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(_TEXT, min_size=1, max_size=8), c, max_size=4),
     max_leaves=25,
 )

@@ -95,8 +95,14 @@ def subset(tmp_path_factory) -> dict[str, Any]:
             elif isinstance(value, dict):
                 mappings.append((rel, path, value))
     swappable = {k: v for k, v in strings.items() if len(by_key[k]) > 1}
-    return {"root": root, "every": every, "numbers": numbers, "strings": swappable,
-            "values_by_key": {k: sorted(v) for k, v in by_key.items()}, "mappings": mappings}
+    return {
+        "root": root,
+        "every": every,
+        "numbers": numbers,
+        "strings": swappable,
+        "values_by_key": {k: sorted(v) for k, v in by_key.items()},
+        "mappings": mappings,
+    }
 
 
 def _get(data, path):
@@ -106,9 +112,27 @@ def _get(data, path):
 
 
 SPECIAL_INTS = [0, -1, 1, 2, 3, 7, 2**31, 2**53 + 1, 2**63, 2**64 + 1, 2**70, 10**18, -(2**63)]
-SPECIAL_STRINGS = ["", " ", "x" * 5000, "a\u2028b", "a\u2029b", "a\nb", "\x1b[31m", "0o17", "1e3", "yes", "null",
-                   "<script>alert(1)</script>", "[x](javascript:alert(1))", "rtx-4090", "llama-3.2-1b", "bf16",
-                   "../../etc/passwd", "\u202eevil", "9" * 400]
+SPECIAL_STRINGS = [
+    "",
+    " ",
+    "x" * 5000,
+    "a\u2028b",
+    "a\u2029b",
+    "a\nb",
+    "\x1b[31m",
+    "0o17",
+    "1e3",
+    "yes",
+    "null",
+    "<script>alert(1)</script>",
+    "[x](javascript:alert(1))",
+    "rtx-4090",
+    "llama-3.2-1b",
+    "bf16",
+    "../../etc/passwd",
+    "\u202eevil",
+    "9" * 400,
+]
 values = st.one_of(
     st.sampled_from(SPECIAL_INTS),
     st.integers(min_value=-(2**80), max_value=2**80),
@@ -129,8 +153,7 @@ BOUNDARIES = [2**14, 2**16, 2**20, 2**22, 2**24, 2**30, 2**42, 2**50, 2**53]
 @st.composite
 def mutations(draw, subset):
     """One change: most stay within the schema (so validation passes and the build must cope), some are hostile."""
-    kind = draw(st.sampled_from(["nudge", "nudge", "nudge", "swap", "swap", "graft", "delete", "hostile",
-                                 "rename"]))
+    kind = draw(st.sampled_from(["nudge", "nudge", "nudge", "swap", "swap", "graft", "delete", "hostile", "rename"]))
     if kind == "rename":
         rel = draw(st.sampled_from(sorted({rel for rel, _ in subset["every"]})))
         new = draw(st.sampled_from(["copy", "Upper", "x.y", "a--b", "rtx-4090", "llama-3.2"]))
@@ -138,8 +161,14 @@ def mutations(draw, subset):
     if kind == "nudge":  # a number moved within (or just past) what the schema allows
         rel, path, old = draw(st.sampled_from(subset["numbers"]))
         factor = draw(st.sampled_from([0, 0.5, 2, 3, 10, 1000, 10**6]))
-        value = draw(st.one_of(st.just(old * factor), st.sampled_from([old + 1, old - 1, 1, 2, 0]),
-                               st.sampled_from(BOUNDARIES), st.sampled_from([b + 1 for b in BOUNDARIES])))
+        value = draw(
+            st.one_of(
+                st.just(old * factor),
+                st.sampled_from([old + 1, old - 1, 1, 2, 0]),
+                st.sampled_from(BOUNDARIES),
+                st.sampled_from([b + 1 for b in BOUNDARIES]),
+            )
+        )
         if isinstance(old, int) and isinstance(value, float) and value.is_integer():
             value = int(value)
         return ("replace", rel, path, value)
@@ -201,9 +230,12 @@ def build_stages(root: Path, work: Path, pages: bool) -> None:
         site_pages.all_pages(data, None)
 
 
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=os.environ.get("VRAMATLAS_FUZZ_SEED") is None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.data_too_large])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=os.environ.get("VRAMATLAS_FUZZ_SEED") is None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(data=st.data())
 def test_every_catalogue_validate_passes_builds(subset, data):
     from vramatlas.validate import validate

@@ -69,6 +69,7 @@ def _set_line(path: Path, pattern: str, replacement: str) -> int:
 
 # ---- the catalogue on disk ---------------------------------------------------------------
 
+
 def test_symlinked_file_outside_the_catalogue_is_refused_and_never_read(base, tmp_path):
     secret = tmp_path / "passwd"
     secret.write_text(SECRET + "\n")
@@ -157,7 +158,10 @@ def test_empty_catalogue_is_refused_VA355(tmp_path):
         (root / kind).mkdir(parents=True)
     problems = validate([root], SCHEMA).problems
     assert sorted(p.message for p in problems if p.code == "VA355") == [
-        "the catalogue has no gpus", "the catalogue has no methods", "the catalogue has no models"]
+        "the catalogue has no gpus",
+        "the catalogue has no methods",
+        "the catalogue has no models",
+    ]
 
 
 def test_named_file_that_is_not_yaml_is_refused(tmp_path):
@@ -168,6 +172,7 @@ def test_named_file_that_is_not_yaml_is_refused(tmp_path):
 
 
 # ---- schema files ----------------------------------------------------------------------
+
 
 def test_invalid_schema_file_is_an_error_VA102(base, tmp_path):
     schemas = tmp_path / "schemas"
@@ -181,6 +186,7 @@ def test_invalid_schema_file_is_an_error_VA102(base, tmp_path):
 
 # ---- rules: isolation, exceptions --------------------------------------------------------
 
+
 def test_nominal_zero_gb_is_a_problem_not_a_crash(base):
     _set_line(base / "gpus" / "rtx-4090.yaml", r"nominal: .*", "nominal: 0 GB")
     problems = validate_root(base, SCHEMA)
@@ -190,6 +196,7 @@ def test_nominal_zero_gb_is_a_problem_not_a_crash(base):
 
 def test_a_crashing_rule_is_located_and_hides_nothing(base, monkeypatch):
     """A rule that raises on one file is reported there; its findings for the other files still come."""
+
     def check(ctx):
         for doc in ctx.docs("gpus"):
             if doc.path.stem == "apple-m4-max":
@@ -208,7 +215,8 @@ def test_a_crashing_rule_is_located_and_hides_nothing(base, monkeypatch):
 def test_exception_entry_cannot_silence_a_loader_error(base):
     (base / "gpus" / "broken.yaml").write_text("id: broken\nname: [unclosed\n")
     (base / "validation-exceptions.yaml").write_text(
-        "exceptions:\n- code: VA001\n  file: gpus/broken.yaml\n  reason: silence the parse error\n")
+        "exceptions:\n- code: VA001\n  file: gpus/broken.yaml\n  reason: silence the parse error\n"
+    )
     problems = validate_root(base, SCHEMA)
     assert {"VA001", "VA902"} <= set(codes(problems))
     bad = next(p for p in problems if p.code == "VA902")
@@ -230,6 +238,7 @@ def test_duplicate_id_is_blamed_on_the_copy_even_when_it_sorts_first(base):
 
 
 # ---- the real catalogue with one hostile value -------------------------------------------
+
 
 def _first_variant_file(root: Path) -> Path:
     return sorted((root / "models").glob("llama-3*.yaml"))[0]
@@ -279,6 +288,7 @@ def test_separator_and_control_characters_in_names_are_refused(real, char):
 
 # ---- text output: one line per problem ------------------------------------------------------
 
+
 def test_id_with_newline_cannot_inject_a_workflow_command(base):
     f = base / "gpus" / "rtx-4090.yaml"
     _set_line(f, r"^id: .*$", 'id: "rtx-4090\\n::error file=x::injected"')
@@ -286,11 +296,14 @@ def test_id_with_newline_cannot_inject_a_workflow_command(base):
         status, out, _ = cli("validate", "--schema-dir", str(SCHEMA), "--format", fmt, str(base))
         assert status == 1
         assert not any(line.startswith("::error file=x") for line in out.splitlines()), out
-        assert all(line.startswith(("::", str(base), "catalog", "/")) or not line for line in out.splitlines()) \
+        assert (
+            all(line.startswith(("::", str(base), "catalog", "/")) or not line for line in out.splitlines())
             or fmt == "text"
+        )
 
 
 # ---- schemas: a physical maximum on every number -----------------------------------------------
+
 
 def _properties(schema, path=()):
     """(path, subschema) for every subschema that declares a type."""
@@ -319,8 +332,9 @@ def test_every_number_in_every_schema_has_a_physical_maximum(path):
             continue
         if "maximum" not in sub and "exclusiveMaximum" not in sub:
             missing.append("/".join(map(str, where)))
-        elif "description" in sub and not any(word in sub["description"].lower() for word in (
-                "maximum", "at most", "between", "fraction", "share of")):  # a share's maximum is 1 by definition
+        elif "description" in sub and not any(
+            word in sub["description"].lower() for word in ("maximum", "at most", "between", "fraction", "share of")
+        ):  # a share's maximum is 1 by definition
             unexplained.append("/".join(map(str, where)))
     assert not missing, f"numbers without a maximum: {missing}"
     assert not unexplained, f"a maximum whose description gives no reason: {unexplained}"
@@ -359,10 +373,19 @@ def test_real_catalogue_is_within_every_bound():
 ESTIMATE = ("estimate", "--model", "llama-3.1-8b", "--method", "inference-bf16", "--gpu", "rtx-4090")
 
 
-@pytest.mark.parametrize("option, value", [("--seq-len", "4000000000000"), ("--batch", str(2**40)),
-                                           ("--gpus", "1000000000"), ("--new-tokens", str(2**62)),
-                                           ("--ubatch", "4000000000000"), ("--host-memory", "1e300"),
-                                           ("--host-bandwidth", "1e300"), ("--max-num-seqs", str(2**40))])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--seq-len", "4000000000000"),
+        ("--batch", str(2**40)),
+        ("--gpus", "1000000000"),
+        ("--new-tokens", str(2**62)),
+        ("--ubatch", "4000000000000"),
+        ("--host-memory", "1e300"),
+        ("--host-bandwidth", "1e300"),
+        ("--max-num-seqs", str(2**40)),
+    ],
+)
 def test_estimate_refuses_inputs_past_physical_ranges(option, value):
     runtime = {"--ubatch": "llama.cpp", "--host-memory": "llama.cpp", "--max-num-seqs": "vllm"}.get(option)
     status, out, err = cli(*ESTIMATE, *(("--runtime", runtime) if runtime else ()), option, value)
@@ -388,24 +411,46 @@ def _config(tmp_path, text: str) -> str:
     return str(path)
 
 
-LLAMA = {"model_type": "llama", "num_hidden_layers": 32, "hidden_size": 4096, "intermediate_size": 14336,
-         "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256, "hidden_act": "silu",
-         "max_position_embeddings": 131072, "tie_word_embeddings": False}
+LLAMA = {
+    "model_type": "llama",
+    "num_hidden_layers": 32,
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "vocab_size": 128256,
+    "hidden_act": "silu",
+    "max_position_embeddings": 131072,
+    "tie_word_embeddings": False,
+}
 
 
-@pytest.mark.parametrize("name, text, fragment", [
-    ("hidden_size 2^70", json.dumps({**LLAMA, "hidden_size": 2**70}), "physical maximum"),
-    ("1e400", json.dumps(LLAMA)[:-1] + ', "rope_theta": 1e400}', "float64"),
-    ("NaN", json.dumps(LLAMA)[:-1] + ', "rope_theta": NaN}', "NaN"),
-    ("nested 1e5 deep", '{"a":' * 100_000 + "1" + "}" * 100_000, "nested too deeply"),
-    ("nested 40 deep", json.dumps({**LLAMA, "x": json.loads('{"a":' * 40 + "1" + "}" * 40)}), "nests deeper"),
-    ("kv heads above heads", json.dumps({**LLAMA, "num_key_value_heads": 64}), "exceeds"),
-    ("integer past 2^53", json.dumps({**LLAMA, "rope_scaling": {"factor": 2**60}}), "2^53"),
-    ("a list where a count belongs", json.dumps({**LLAMA, "num_hidden_layers": [32]}), "config"),
-    ("each value in range, their product not", json.dumps({**LLAMA, "num_hidden_layers": 16000, "head_dim": 16000,
-                                                           "num_attention_heads": 16000, "num_key_value_heads": 16000}),
-     "past physical size"),
-])
+@pytest.mark.parametrize(
+    "name, text, fragment",
+    [
+        ("hidden_size 2^70", json.dumps({**LLAMA, "hidden_size": 2**70}), "physical maximum"),
+        ("1e400", json.dumps(LLAMA)[:-1] + ', "rope_theta": 1e400}', "float64"),
+        ("NaN", json.dumps(LLAMA)[:-1] + ', "rope_theta": NaN}', "NaN"),
+        ("nested 1e5 deep", '{"a":' * 100_000 + "1" + "}" * 100_000, "nested too deeply"),
+        ("nested 40 deep", json.dumps({**LLAMA, "x": json.loads('{"a":' * 40 + "1" + "}" * 40)}), "nests deeper"),
+        ("kv heads above heads", json.dumps({**LLAMA, "num_key_value_heads": 64}), "exceeds"),
+        ("integer past 2^53", json.dumps({**LLAMA, "rope_scaling": {"factor": 2**60}}), "2^53"),
+        ("a list where a count belongs", json.dumps({**LLAMA, "num_hidden_layers": [32]}), "config"),
+        (
+            "each value in range, their product not",
+            json.dumps(
+                {
+                    **LLAMA,
+                    "num_hidden_layers": 16000,
+                    "head_dim": 16000,
+                    "num_attention_heads": 16000,
+                    "num_key_value_heads": 16000,
+                }
+            ),
+            "past physical size",
+        ),
+    ],
+)
 def test_estimate_refuses_hostile_configs_in_one_line(tmp_path, name, text, fragment):
     status, out, err = cli("estimate", "--config", _config(tmp_path, text), "--method", "inference-bf16")
     assert status == 2 and out == "", name
@@ -421,6 +466,7 @@ def test_model_id_with_newline_stays_on_one_line_in_text_output(tmp_path):
 
 
 # ---- other commands: known causes, one line each ---------------------------------------------------
+
 
 def test_diff_of_a_corrupt_parquet_is_one_line(tmp_path):
     for name, payload in (("old", os.urandom(3000)), ("new", b"PAR1 not really PAR1")):
@@ -445,6 +491,7 @@ def test_an_unwritable_output_path_is_a_known_failure(tmp_path):
 
 # ---- fmt: links kept, YAML 1.1/1.2 numbers quoted -----------------------------------------------------
 
+
 def test_fmt_leaves_a_symlink_a_symlink(base, tmp_path):
     target = tmp_path / "elsewhere.yaml"
     shutil.copyfile(base / "gpus" / "rtx-4090.yaml", target)
@@ -463,8 +510,30 @@ def test_fmt_does_not_block_on_a_fifo(base):
     assert status == 1 and "not a regular file" in err
 
 
-@pytest.mark.parametrize("value", ["0o17", "1e3", "1E-3", "0x1f", "0b101", "017", "1_000", "1:20", "yes", "No",
-                                   "on", "OFF", "y", "~", ".inf", "-.5", "1.0e+3", "=", ""])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0o17",
+        "1e3",
+        "1E-3",
+        "0x1f",
+        "0b101",
+        "017",
+        "1_000",
+        "1:20",
+        "yes",
+        "No",
+        "on",
+        "OFF",
+        "y",
+        "~",
+        ".inf",
+        "-.5",
+        "1.0e+3",
+        "=",
+        "",
+    ],
+)
 def test_fmt_quotes_strings_yaml_would_read_as_numbers(value):
     import yaml
 
@@ -486,8 +555,16 @@ def test_fmt_leaves_ordinary_strings_bare(value):
 
 # ---- escaping: links, JSON in pages, Vega ---------------------------------------------------------------
 
-@pytest.mark.parametrize("url", ['https://example.com/a"onmouseover="x', "https://example.com/a'b",
-                                 "https://example.com/a)b(c", "https://example.com/<script>"])
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        'https://example.com/a"onmouseover="x',
+        "https://example.com/a'b",
+        "https://example.com/a)b(c",
+        "https://example.com/<script>",
+    ],
+)
 def test_link_urls_are_percent_encoded_completely(url):
     from vramatlas.escape import link_url
     from vramatlas.site.pages import md_link
@@ -520,8 +597,9 @@ def test_catalogue_config_whose_products_are_past_physical_size_is_refused_VA353
     for name in ("num_hidden_layers", "head_dim", "num_attention_heads", "num_key_value_heads"):
         _set_line(f, rf"^    {name}: \d+$", f"    {name}: 16000")
     report = validate([real])
-    assert any(p.code == "VA353" and "past physical size" in p.message and p.path.name == f.name
-               for p in report.errors), "\n".join(p.format() for p in report.errors)
+    assert any(
+        p.code == "VA353" and "past physical size" in p.message and p.path.name == f.name for p in report.errors
+    ), "\n".join(p.format() for p in report.errors)
 
 
 def test_build_refuses_what_validate_refuses_before_any_stage(tmp_path, monkeypatch):

@@ -12,18 +12,22 @@ HEAVY = ("numpy", "pandas", "altair", "torch", "mkdocs", "jinja2", "pyarrow", "j
 
 
 def test_help_of_every_command_imports_nothing_heavy():
-    code = ("import contextlib, io, json, sys; from vramatlas.cli import main\n"
-            f"for cmd in [[], *[[name, '--help'] for name in {sorted(SUBCOMMANDS)!r}]]:\n"
-            "    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
-            "        main([*cmd, '--help'] if not cmd else cmd)\n"
-            f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
+    code = (
+        "import contextlib, io, json, sys; from vramatlas.cli import main\n"
+        f"for cmd in [[], *[[name, '--help'] for name in {sorted(SUBCOMMANDS)!r}]]:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        "        main([*cmd, '--help'] if not cmd else cmd)\n"
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
 
 
 def test_a_lazy_module_imports_on_first_use():
-    code = ("import sys; from vramatlas.lazy import lazy; np = lazy('numpy'); assert 'numpy' not in sys.modules; "
-            "assert np.where([True], 1, 0)[0] == 1 and 'numpy' in sys.modules")
+    code = (
+        "import sys; from vramatlas.lazy import lazy; np = lazy('numpy'); assert 'numpy' not in sys.modules; "
+        "assert np.where([True], 1, 0)[0] == 1 and 'numpy' in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -32,10 +36,12 @@ def test_the_estimate_path_is_python_3_10_syntax():
     import ast
     from pathlib import Path
 
-    code = ("import json, sys; from vramatlas.cli import main; main(['estimate', '--model', 'llama-3.1-8b', "
-            "'--method', 'qlora', '--gpu', 'rtx-4090', '--json']); "
-            "print(json.dumps(sorted(m.__file__ for n, m in list(sys.modules.items()) "
-            "if n.startswith('vramatlas') and getattr(m, '__file__', None))), file=sys.stderr)")
+    code = (
+        "import json, sys; from vramatlas.cli import main; main(['estimate', '--model', 'llama-3.1-8b', "
+        "'--method', 'qlora', '--gpu', 'rtx-4090', '--json']); "
+        "print(json.dumps(sorted(m.__file__ for n, m in list(sys.modules.items()) "
+        "if n.startswith('vramatlas') and getattr(m, '__file__', None))), file=sys.stderr)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     files = json.loads(out.stderr.strip().splitlines()[-1])
     assert len(files) >= 8

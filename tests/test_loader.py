@@ -149,7 +149,8 @@ def test_problem_format():
     doc = load_text("a: 1\na: 2\n", "catalog/gpus/x.yaml")
     assert doc.problems[0].format() == (
         "catalog/gpus/x.yaml:2:1: error VA004: duplicate key 'a' "
-        "(first defined at line 1; YAML keeps only one of them, so remove one)")
+        "(first defined at line 1; YAML keeps only one of them, so remove one)"
+    )
 
 
 def _check_never_raises(doc: Document):
@@ -172,9 +173,45 @@ def test_random_text_never_raises(text):
 
 
 _YAMLISH = st.lists(
-    st.sampled_from(["a", ":", " ", "\n", "  ", "- ", "[", "]", "{", "}", ",", "&x", "*x", "'", '"', "#",
-                     "\t", "!!str", "!!binary", "<<", "? ", "---", "...", "|", ">", "1", "1.5", "null",
-                     "true", "2024-07-15", "\\", "%YAML 1.1", "\x00", "\ufeff", "é"]),
+    st.sampled_from(
+        [
+            "a",
+            ":",
+            " ",
+            "\n",
+            "  ",
+            "- ",
+            "[",
+            "]",
+            "{",
+            "}",
+            ",",
+            "&x",
+            "*x",
+            "'",
+            '"',
+            "#",
+            "\t",
+            "!!str",
+            "!!binary",
+            "<<",
+            "? ",
+            "---",
+            "...",
+            "|",
+            ">",
+            "1",
+            "1.5",
+            "null",
+            "true",
+            "2024-07-15",
+            "\\",
+            "%YAML 1.1",
+            "\x00",
+            "\ufeff",
+            "é",
+        ]
+    ),
     max_size=80,
 ).map("".join)
 
@@ -189,10 +226,14 @@ def test_yaml_like_text_never_raises(text):
 # printable text: PyYAML's emitter itself mangles some control and line-separator characters
 _TEXT = st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp", "Co", "Cn"))
 _JSONISH = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(_TEXT, max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(_TEXT, min_size=1, max_size=8),
-                                                                     children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(_TEXT, min_size=1, max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 

@@ -48,14 +48,22 @@ def expected_grid(catalog, gpus, variants, methods):
             for g in gpus:
                 for n in counts:
                     for s in contexts:
-                        for b in (mx.BATCHES if n == 1 else mx.MULTI_GPU_BATCHES):
+                        for b in mx.BATCHES if n == 1 else mx.MULTI_GPU_BATCHES:
                             rows.add((g, n, v, m, s, b))
     return rows
 
 
 def test_grid_is_the_documented_one(catalog, small):
-    got = set(zip(small["gpu"].astype(str), small["gpu_count"], small["model"].astype(str), small["method"].astype(str),
-                  small["seq_len"], small["batch"]))
+    got = set(
+        zip(
+            small["gpu"].astype(str),
+            small["gpu_count"],
+            small["model"].astype(str),
+            small["method"].astype(str),
+            small["seq_len"],
+            small["batch"],
+        )
+    )
     assert len(got) == len(small), "duplicate rows"
     assert got == expected_grid(catalog, GPUS, VARIANTS, METHODS)
 
@@ -79,7 +87,9 @@ def test_ids_come_from_the_catalogue(catalog, small):
 
 def test_ternary_methods_only_for_ternary_families(catalog, small):
     ternary = small["method"].isin(["inference-ternary", "train-ternary"])
-    natives = {v for v in catalog.variants if catalog.models[catalog.variants[v]["family"]]["weights_native"] == "ternary"}
+    natives = {
+        v for v in catalog.variants if catalog.models[catalog.variants[v]["family"]]["weights_native"] == "ternary"
+    }
     assert set(small.loc[ternary, "model"].astype(str)) <= natives
     assert set(small.loc[ternary, "model"].astype(str)) == natives & set(VARIANTS)
 
@@ -127,8 +137,15 @@ def test_rows_agree_with_estimate(catalog, small):
     multi = small[small["gpu_count"] > 8]
     sample = pd.concat([sample, multi.head(5)])
     for r in sample.itertuples(index=False):
-        e = estimate(catalog, model=str(r.model), method=str(r.method), seq_len=int(r.seq_len), batch=int(r.batch),
-                     gpu=str(r.gpu), gpus=int(r.gpu_count))
+        e = estimate(
+            catalog,
+            model=str(r.model),
+            method=str(r.method),
+            seq_len=int(r.seq_len),
+            batch=int(r.batch),
+            gpu=str(r.gpu),
+            gpus=int(r.gpu_count),
+        )
         assert e.peak_bytes == r.peak_bytes, r
         assert e.fits == r.fits and e.headroom_bytes == r.headroom_bytes
         assert e.components == {c: getattr(r, c) for c in COMPONENTS}
@@ -145,9 +162,18 @@ def test_full_catalogue_matrix(catalog):
     assert full["gpu_count"].max() <= max(mx.NODE_COUNTS)
     # every method has the same number of rows on each GPU (the grid is rectangular over GPUs); a runtime's
     # `matrix` pairings only on the GPUs their file names
-    pairing = pd.Series(list(zip(full["method"].astype(str), full["runtime"].astype(str), full["quant"].astype(str)))).isin(
-        {(spec["matrix"]["method"], rid, q) for rid, spec in catalog.runtimes.items() if spec.get("matrix")
-         for q in spec["matrix"]["quants"]}).to_numpy()
+    pairing = (
+        pd.Series(list(zip(full["method"].astype(str), full["runtime"].astype(str), full["quant"].astype(str))))
+        .isin(
+            {
+                (spec["matrix"]["method"], rid, q)
+                for rid, spec in catalog.runtimes.items()
+                if spec.get("matrix")
+                for q in spec["matrix"]["quants"]
+            }
+        )
+        .to_numpy()
+    )
     per_gpu = full[~pairing].groupby("gpu", observed=True).size()
     assert per_gpu.nunique() == 1
     assert set(full.loc[pairing, "runtime"].astype(str)) == {"llama.cpp", "ollama", "vllm", "sglang", "mlx"}
@@ -158,8 +184,14 @@ def test_chunked_evaluation_gives_the_same_matrix_as_one_chunk(catalog):
     keys = mx.matrix_keys(vt, mt, gt)
     whole = mx._estimate_keys(keys, vt, mt, gt, chunk_rows=len(keys))
     seen = []
-    chunked = mx._estimate_keys(keys, vt, mt, gt, chunk_rows=97,  # a prime: chunks cut across every grouping
-                                on_progress=lambda done, total: seen.append((done, total)))
+    chunked = mx._estimate_keys(
+        keys,
+        vt,
+        mt,
+        gt,
+        chunk_rows=97,  # a prime: chunks cut across every grouping
+        on_progress=lambda done, total: seen.append((done, total)),
+    )
     assert seen[-1] == (len(keys), len(keys)) and len(seen) == -(-len(keys) // 97)  # one report per chunk
     assert len(keys) > 10 * 97
     pd.testing.assert_frame_equal(chunked, whole)
@@ -179,8 +211,12 @@ def with_runtimes(catalog):
 
 
 def _pairings(catalog):
-    return {(rid, q): spec["matrix"] for rid, spec in catalog.runtimes.items() if spec.get("matrix")
-            for q in spec["matrix"]["quants"]}
+    return {
+        (rid, q): spec["matrix"]
+        for rid, spec in catalog.runtimes.items()
+        if spec.get("matrix")
+        for q in spec["matrix"]["quants"]
+    }
 
 
 def test_every_runtime_pairing_is_in_the_matrix_on_its_gpus_only(catalog, with_runtimes):
@@ -189,8 +225,11 @@ def test_every_runtime_pairing_is_in_the_matrix_on_its_gpus_only(catalog, with_r
     rows = with_runtimes[with_runtimes["method"] == "inference"]
     for (rid, q), pairing in pairings.items():
         mine = rows[(rows["runtime"] == rid) & (rows["quant"] == q)]
-        want = {g for g in RT_GPUS if catalog.gpus[g]["segment"] in pairing["gpu_segments"]
-                and catalog.gpus[g]["vendor"] in pairing["vendors"]}
+        want = {
+            g
+            for g in RT_GPUS
+            if catalog.gpus[g]["segment"] in pairing["gpu_segments"] and catalog.gpus[g]["vendor"] in pairing["vendors"]
+        }
         assert want, (rid, q)  # the sample has a GPU of every pairing
         assert set(mine["gpu"].astype(str)) == want, (rid, q)
         assert set(mine["gpu_count"]) == set(pairing["gpu_counts"]), (rid, q)
@@ -212,11 +251,26 @@ def test_runtime_rows_agree_with_estimate(catalog, with_runtimes):
     for (rid, q), part in with_runtimes.groupby(["runtime", "quant"], observed=True):
         sample = part.sample(min(len(part), 6), random_state=3)
         for r in sample.itertuples(index=False):
-            pairing = (str(r.runtime), str(r.quant)) in pairings and str(r.method) == "inference" \
+            pairing = (
+                (str(r.runtime), str(r.quant)) in pairings
+                and str(r.method) == "inference"
                 and str(r.runtime) != "transformers"
-            extra = dict(runtime=str(r.runtime), quant=str(r.quant), ctx=int(r.seq_len) + int(r.new_tokens)) if pairing else {}
-            e = estimate(catalog, model=str(r.model), method=str(r.method), seq_len=int(r.seq_len), batch=int(r.batch),
-                         gpu=str(r.gpu), gpus=int(r.gpu_count), **extra)
+            )
+            extra = (
+                dict(runtime=str(r.runtime), quant=str(r.quant), ctx=int(r.seq_len) + int(r.new_tokens))
+                if pairing
+                else {}
+            )
+            e = estimate(
+                catalog,
+                model=str(r.model),
+                method=str(r.method),
+                seq_len=int(r.seq_len),
+                batch=int(r.batch),
+                gpu=str(r.gpu),
+                gpus=int(r.gpu_count),
+                **extra,
+            )
             assert e.peak_bytes == r.peak_bytes, r
             assert e.fits == r.fits and e.headroom_bytes == r.headroom_bytes, r
             assert e.components == {c: getattr(r, c) for c in COMPONENTS}, r
@@ -237,9 +291,17 @@ def test_a_server_row_fits_only_with_a_pool_for_one_context(catalog, with_runtim
     servers = with_runtimes[with_runtimes["runtime"].isin(["vllm", "sglang"])]
     assert servers["fits"].any() and not servers["fits"].all()
     assert (servers.loc[servers["fits"], "kv_cache"] > 0).all()
-    big = servers[(servers["model"] == "mixtral-8x7b") & (servers["gpu_count"] == 1) & (servers["quant"] == "bf16")
-                  & (servers["gpu"] == "h100-sxm")]
+    big = servers[
+        (servers["model"] == "mixtral-8x7b")
+        & (servers["gpu_count"] == 1)
+        & (servers["quant"] == "bf16")
+        & (servers["gpu"] == "h100-sxm")
+    ]
     assert len(big) and not big["fits"].any()  # 93 GB of bf16 weights: more than one 80 GB H100
-    on_four = servers[(servers["model"] == "mixtral-8x7b") & (servers["gpu_count"] == 4) & (servers["gpu"] == "h100-sxm")
-                      & (servers["seq_len"] == 2048)]
+    on_four = servers[
+        (servers["model"] == "mixtral-8x7b")
+        & (servers["gpu_count"] == 4)
+        & (servers["gpu"] == "h100-sxm")
+        & (servers["seq_len"] == 2048)
+    ]
     assert len(on_four) and on_four["fits"].all()  # tensor parallel over 4 leaves a pool

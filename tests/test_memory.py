@@ -1,9 +1,5 @@
 """Each memory-model term pinned on hand-checked cases, and properties of the whole."""
 
-import json
-import math
-
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import example, given, settings
@@ -12,7 +8,7 @@ from hypothesis import strategies as st
 from vramatlas.api import InputError, case_row, estimate, parse_lora_targets
 from vramatlas.arch import ConfigError, architecture
 from vramatlas.catalog import load_catalog
-from vramatlas.memory import COMPONENTS, MiB, bits_per_weight, estimate_frame, kv_cache_bytes, weight_bytes
+from vramatlas.memory import COMPONENTS, bits_per_weight, estimate_frame, kv_cache_bytes, weight_bytes
 
 GiB = 2**30
 
@@ -30,7 +26,15 @@ def row(catalog, **kw):
 
 
 def test_parameter_counts_match_the_catalogue_exactly_for_dense_llamas(catalog):
-    for vid in ("llama-2-7b", "llama-2-13b", "llama-3.1-8b", "llama-3.1-70b", "llama-3.2-1b", "qwen2.5-7b", "mistral-7b-v0.1"):
+    for vid in (
+        "llama-2-7b",
+        "llama-2-13b",
+        "llama-3.1-8b",
+        "llama-3.1-70b",
+        "llama-3.2-1b",
+        "qwen2.5-7b",
+        "mistral-7b-v0.1",
+    ):
         v = catalog.variants[vid]
         assert architecture(v["config"])["params_total"] == v["parameters"], vid
 
@@ -55,7 +59,15 @@ def test_config_errors_are_named():
     with pytest.raises(ConfigError, match="positive integer"):
         architecture({"num_hidden_layers": -1, "hidden_size": 64, "vocab_size": 10, "num_attention_heads": 2})
     with pytest.raises(ConfigError, match="exceeds"):
-        architecture({"num_hidden_layers": 2, "hidden_size": 64, "vocab_size": 10, "num_attention_heads": 2, "num_key_value_heads": 4})
+        architecture(
+            {
+                "num_hidden_layers": 2,
+                "hidden_size": 64,
+                "vocab_size": 10,
+                "num_attention_heads": 2,
+                "num_key_value_heads": 4,
+            }
+        )
 
 
 # ------------------------------------------------------------------ weights
@@ -130,7 +142,10 @@ def test_matmul_free_models_have_no_growing_cache(catalog):
 def test_full_bf16_adamw_model_states_are_8_bytes_per_parameter(catalog):
     est = estimate(catalog, model="llama-2-7b", method="full-bf16", seq_len=512)
     assert est.phase == "optimizer-step"
-    assert est.components["weights"] + est.components["gradients"] + est.components["optimizer_states"] == 8 * 6_738_415_616
+    assert (
+        est.components["weights"] + est.components["gradients"] + est.components["optimizer_states"]
+        == 8 * 6_738_415_616
+    )
 
 
 def test_full_mixed_is_16_bytes_per_parameter_of_model_states(catalog):
@@ -140,8 +155,12 @@ def test_full_mixed_is_16_bytes_per_parameter_of_model_states(catalog):
 
 
 def test_8bit_adam_is_about_a_quarter_of_fp32_adam(catalog):
-    fp32 = estimate(catalog, model="llama-3.2-1b", method="full-bf16", optimizer="adamw-fp32").components["optimizer_states"]
-    int8 = estimate(catalog, model="llama-3.2-1b", method="full-bf16", optimizer="adamw8bit").components["optimizer_states"]
+    fp32 = estimate(catalog, model="llama-3.2-1b", method="full-bf16", optimizer="adamw-fp32").components[
+        "optimizer_states"
+    ]
+    int8 = estimate(catalog, model="llama-3.2-1b", method="full-bf16", optimizer="adamw8bit").components[
+        "optimizer_states"
+    ]
     assert int8 / fp32 == pytest.approx((2 + 8 / 256) / 8)
 
 
@@ -216,7 +235,16 @@ def test_lora_target_names_accept_peft_spelling():
 # ------------------------------------------------------------ properties
 
 METHODS = ["inference-bf16", "inference-nf4", "inference-gguf-q4-k-m", "lora", "qlora", "full-bf16", "full-mixed"]
-MODELS = ["llama-2-7b", "llama-3.1-8b", "gemma-2-9b", "mixtral-8x7b", "mmfreelm-370m", "deepseek-v3", "falcon-180b", "phi-3-mini"]
+MODELS = [
+    "llama-2-7b",
+    "llama-3.1-8b",
+    "gemma-2-9b",
+    "mixtral-8x7b",
+    "mmfreelm-370m",
+    "deepseek-v3",
+    "falcon-180b",
+    "phi-3-mini",
+]
 
 
 @settings(max_examples=60, deadline=None)
@@ -251,7 +279,11 @@ def test_peak_is_monotone_in_lora_rank(catalog, model, rank, step, qlora):
 
 
 def test_the_frame_and_a_single_estimate_are_the_same_code(catalog):
-    rows = [case_row(catalog, model=m, method="qlora", seq_len=s) for m in ("llama-2-7b", "qwen2.5-14b") for s in (512, 8192)]
+    rows = [
+        case_row(catalog, model=m, method="qlora", seq_len=s)
+        for m in ("llama-2-7b", "qwen2.5-14b")
+        for s in (512, 8192)
+    ]
     frame = estimate_frame(pd.DataFrame(rows))
     for (i, r), (_, f) in zip(enumerate(rows), frame.iterrows()):
         single = estimate(catalog, model=r["model"], method="qlora", seq_len=int(r["seq_len"]))

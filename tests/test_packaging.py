@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_wheel_ships_the_data(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(ROOT), "-w", str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     wheel = next(tmp_path.glob("vramatlas-*.whl"))

@@ -130,8 +130,10 @@ def test_comparable_figures_within_tolerance(table):
     for r in rows.itertuples():
         tol = _tolerance(r.measurement)
         if math.isnan(r.error) or abs(r.error) > tol:
-            misses.append(f"{r.measurement}: published {r.published_gib:.2f} GiB, estimate {r.estimate_compared_gib:.2f} GiB "
-                          f"({r.error:+.1%}, tolerance {tol:.0%})")
+            misses.append(
+                f"{r.measurement}: published {r.published_gib:.2f} GiB, estimate {r.estimate_compared_gib:.2f} GiB "
+                f"({r.error:+.1%}, tolerance {tol:.0%})"
+            )
     assert not misses, "\n".join(misses)
 
 

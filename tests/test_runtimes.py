@@ -26,8 +26,13 @@ def run(catalog, **kw):
 def test_llama_cpp_log_keys_and_kv_from_cells(catalog):
     out = run(catalog, model="llama-3.1-8b", runtime="llama.cpp", quant="q4_0", ctx=16384, flash_attn="on")
     log = out["runtime_log"]
-    assert set(log) == {"model_buffer_bytes", "host_model_buffer_bytes", "kv_buffer_bytes", "host_kv_buffer_bytes",
-                        "compute_buffer_bytes"}
+    assert set(log) == {
+        "model_buffer_bytes",
+        "host_model_buffer_bytes",
+        "kv_buffer_bytes",
+        "host_kv_buffer_bytes",
+        "compute_buffer_bytes",
+    }
     # 32 layers x 2 (K, V) x 8 KV heads x 128 x f16 x 16384 cells
     assert log["kv_buffer_bytes"] == 32 * 2 * 1024 * 2 * 16384
     assert log["host_kv_buffer_bytes"] == 0
@@ -36,15 +41,23 @@ def test_llama_cpp_log_keys_and_kv_from_cells(catalog):
 
 
 def test_context_is_padded_to_256_cells(catalog):
-    a = run(catalog, model="llama-3.1-8b", runtime="llama.cpp", quant="q4_0", ctx=4000)["runtime_log"]["kv_buffer_bytes"]
-    b = run(catalog, model="llama-3.1-8b", runtime="llama.cpp", quant="q4_0", ctx=4096)["runtime_log"]["kv_buffer_bytes"]
+    a = run(catalog, model="llama-3.1-8b", runtime="llama.cpp", quant="q4_0", ctx=4000)["runtime_log"][
+        "kv_buffer_bytes"
+    ]
+    b = run(catalog, model="llama-3.1-8b", runtime="llama.cpp", quant="q4_0", ctx=4096)["runtime_log"][
+        "kv_buffer_bytes"
+    ]
     assert a == b
 
 
 def test_quantized_kv_cache_has_block_scales(catalog):
     f16 = run(catalog, model="llama-3.1-8b", runtime="llama.cpp", quant="q4_0", ctx=8192, flash_attn="on")
-    q8 = run(catalog, model="llama-3.1-8b", runtime="llama.cpp", quant="q4_0", ctx=8192, flash_attn="on", kv_dtype="q8_0")
-    q4 = run(catalog, model="llama-3.1-8b", runtime="llama.cpp", quant="q4_0", ctx=8192, flash_attn="on", kv_dtype="q4_0")
+    q8 = run(
+        catalog, model="llama-3.1-8b", runtime="llama.cpp", quant="q4_0", ctx=8192, flash_attn="on", kv_dtype="q8_0"
+    )
+    q4 = run(
+        catalog, model="llama-3.1-8b", runtime="llama.cpp", quant="q4_0", ctx=8192, flash_attn="on", kv_dtype="q4_0"
+    )
     kv = f16["runtime_log"]["kv_buffer_bytes"]
     assert q8["runtime_log"]["kv_buffer_bytes"] == kv * 34 // 64  # 34 bytes per 32 values instead of 64
     assert q4["runtime_log"]["kv_buffer_bytes"] == kv * 18 // 64
@@ -57,7 +70,8 @@ def test_partial_offload_splits_gpu_and_host(catalog):
     half = run(catalog, model="llama-3.1-8b", runtime="llama.cpp", quant="q4_k_m", ctx=8192, gpu_layers=16)
     log = half["runtime_log"]
     assert log["model_buffer_bytes"] + log["host_model_buffer_bytes"] == pytest.approx(
-        full["model_buffer_bytes"] + full["host_model_buffer_bytes"], abs=2)
+        full["model_buffer_bytes"] + full["host_model_buffer_bytes"], abs=2
+    )
     assert log["kv_buffer_bytes"] == log["host_kv_buffer_bytes"] == full["kv_buffer_bytes"] // 2
     assert half["host_bytes"] >= log["host_model_buffer_bytes"] + log["host_kv_buffer_bytes"]
 
@@ -70,7 +84,9 @@ def test_host_memory_decides_fits_of_a_partial_offload(catalog):
 
 def test_ollama_multiplies_context_by_parallel_slots(catalog):
     one = run(catalog, model="llama-3-70b", runtime="ollama", quant="q4_0", ctx=2048)["runtime_log"]["kv_buffer_bytes"]
-    four = run(catalog, model="llama-3-70b", runtime="ollama", quant="q4_0", ctx=2048, parallel=4)["runtime_log"]["kv_buffer_bytes"]
+    four = run(catalog, model="llama-3-70b", runtime="ollama", quant="q4_0", ctx=2048, parallel=4)["runtime_log"][
+        "kv_buffer_bytes"
+    ]
     assert one == 640 * MiB and four == 4 * one
 
 
@@ -81,8 +97,9 @@ def test_vllm_capacity_mode(catalog):
     assert log["kv_cache_tokens"] % 16 == 0
     assert log["kv_cache_tokens"] * per_token <= log["kv_cache_bytes"] < (log["kv_cache_tokens"] + 16) * per_token
     assert log["max_concurrency"] == pytest.approx(log["kv_cache_tokens"] / 8192, abs=0.01)
-    lower = run(catalog, model="llama-3-8b", runtime="vllm", quant="bf16", ctx=8192, gpu="a100-80gb",
-                gpu_memory_utilization=0.5)["runtime_log"]
+    lower = run(
+        catalog, model="llama-3-8b", runtime="vllm", quant="bf16", ctx=8192, gpu="a100-80gb", gpu_memory_utilization=0.5
+    )["runtime_log"]
     assert lower["kv_cache_tokens"] < log["kv_cache_tokens"]
 
 
@@ -101,16 +118,51 @@ def test_an_option_the_runtime_lacks_is_refused(catalog):
 
 
 def test_cli_refuses_an_option_with_exit_2():
-    p = subprocess.run([sys.executable, "-m", "vramatlas", "estimate", "--model", "llama-3-8b", "--method", "inference",
-                        "--runtime", "vllm", "--gpu-layers", "10", "--json"], capture_output=True, text=True)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vramatlas",
+            "estimate",
+            "--model",
+            "llama-3-8b",
+            "--method",
+            "inference",
+            "--runtime",
+            "vllm",
+            "--gpu-layers",
+            "10",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 2 and "not an option of vllm" in p.stderr and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
 
 
 def test_cli_runtime_log_in_json():
-    p = subprocess.run([sys.executable, "-m", "vramatlas", "estimate", "--model", "llama-2-7b", "--method", "inference",
-                        "--runtime", "llama.cpp", "--quant", "q4_0", "--new-tokens", "0", "--json"],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vramatlas",
+            "estimate",
+            "--model",
+            "llama-2-7b",
+            "--method",
+            "inference",
+            "--runtime",
+            "llama.cpp",
+            "--quant",
+            "q4_0",
+            "--new-tokens",
+            "0",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert out["runtime_log"]["model_buffer_bytes"] > 3 * 2**30 and len(out["runtime_log_per_gpu"]) == 1
@@ -127,7 +179,9 @@ def test_accuracy_reports_every_runtime_log_measurement_per_runtime_and_quantity
 
     frame = accuracy_frame(catalog)
     logged = frame[frame["compare"].str.startswith("runtime_log.")]
-    published = [m for m in catalog.measurements.values() if m["compare"].startswith("runtime_log.") and m["comparable"]]
+    published = [
+        m for m in catalog.measurements.values() if m["compare"].startswith("runtime_log.") and m["comparable"]
+    ]
     assert len(logged) == len(published) >= 12
     assert {"llama.cpp", "ollama", "vllm", "mlx"} <= set(logged["runtime"])
     groups = summary(frame.assign(rq=frame["runtime"] + " " + frame["quantity"]), "rq")
@@ -150,7 +204,9 @@ def test_sglang_picks_its_memory_share_from_the_gpu(catalog):
 
 
 def test_vllm_context_lies_outside_its_share(catalog):
-    out = run(catalog, model="llama-3-8b", runtime="vllm", quant="bf16", ctx=8192, gpu="a100-80gb", gpu_memory_utilization=0.9)
+    out = run(
+        catalog, model="llama-3-8b", runtime="vllm", quant="bf16", ctx=8192, gpu="a100-80gb", gpu_memory_utilization=0.9
+    )
     total = catalog.gpus["a100-80gb"]["memory"]["usable_bytes"]
     assert out["peak_bytes"] == pytest.approx(0.9 * total + out["components"]["cuda_context"], abs=4)
 
@@ -163,6 +219,7 @@ def test_unsloth_offloads_checkpoints_and_fuses_the_loss(catalog):
     # the logits: one bf16 buffer instead of three fp32 ones
     from vramatlas.api import case_row
     from vramatlas.memory import logits_bytes
+
     a, b = case_row(catalog, **kw), case_row(catalog, runtime="unsloth", quant="nf4", **kw)
     assert logits_bytes(b) * 6 == logits_bytes(a)
 
@@ -171,12 +228,15 @@ def test_unsloth_offloads_checkpoints_and_fuses_the_loss(catalog):
 def test_replaying_three_layers_gives_the_whole_graphs_buffer(tokens, cells, flash):
     from vramatlas.ggml_graph import Shape, allocate, build_decoder, compute_buffer_bytes
 
-    for shape in (Shape(4096, 32, 128, 128, 8, 14336, True, 128256, 32),
-                  Shape(2048, 16, 128, 128, 2, 11008, True, 151936, 36),
-                  Shape(4096, 32, 128, 128, 8, 14336, True, 32000, 32, experts_used=2, experts=8)):
+    for shape in (
+        Shape(4096, 32, 128, 128, 8, 14336, True, 128256, 32),
+        Shape(2048, 16, 128, 128, 2, 11008, True, 151936, 36),
+        Shape(4096, 32, 128, 128, 8, 14336, True, 32000, 32, experts_used=2, experts=8),
+    ):
         for output in (True, False):
             assert compute_buffer_bytes(shape, tokens, cells, flash, output) == allocate(
-                build_decoder(shape, tokens, cells, flash, output))
+                build_decoder(shape, tokens, cells, flash, output)
+            )
 
 
 def test_llama_cpp_compute_buffer_is_the_output_phase_when_logits_dominate():

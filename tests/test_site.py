@@ -59,10 +59,16 @@ def small_stages():
     import pandas as pd
 
     stages = default_stages()
-    stages.rules_of_thumb = lambda catalog: pd.DataFrame({
-        "claim": ["A 7B needs 14 GB at 16 bit", "<i>markup</i> in a claim"],
-        "setting": ["2k, batch 1", "x"], "claimed": ["14 GB", "1"], "computed": ["14.6 GB", "2"],
-        "verdict": ["holds", "breaks"], "explanation": ["weights 13.5 GB", "[link](x)"]})
+    stages.rules_of_thumb = lambda catalog: pd.DataFrame(
+        {
+            "claim": ["A 7B needs 14 GB at 16 bit", "<i>markup</i> in a claim"],
+            "setting": ["2k, batch 1", "x"],
+            "claimed": ["14 GB", "1"],
+            "computed": ["14.6 GB", "2"],
+            "verdict": ["holds", "breaks"],
+            "explanation": ["weights 13.5 GB", "[link](x)"],
+        }
+    )
     return stages
 
 

@@ -18,12 +18,51 @@ from vramatlas.catalog import load_catalog
 BLOCK = {
     "attention_units": ["fp16"],
     "backends": [{"backend": "gpu", "vendors": ["nvidia", "amd", "apple", "intel"]}],
-    "costs": [{"backends": ["gpu"], "decode_layer_cycles": 100000, "prefill_layer_cycles": 200000, "token_seconds": 1e-4, "hop_seconds": 2e-5}],
+    "costs": [
+        {
+            "backends": ["gpu"],
+            "decode_layer_cycles": 100000,
+            "prefill_layer_cycles": 200000,
+            "token_seconds": 1e-4,
+            "hop_seconds": 2e-5,
+        }
+    ],
     "kernels": [
-        {"backends": ["gpu"], "formats": ["q4_0"], "decode_efficiency": 0.5, "decode_bytes_per_unit_cycle": 1000, "prefill_units": ["int8", "fp16"], "prefill_efficiency": 0.25, "prefill_tile": 128},
-        {"backends": ["gpu"], "formats": ["gguf"], "decode_efficiency": 0.8, "decode_bytes_per_unit_cycle": 1000, "prefill_units": ["int8", "fp16"], "prefill_efficiency": 0.5, "prefill_tile": 128},
-        {"backends": ["gpu"], "architectures": ["Hopper"], "decode_efficiency": 0.7, "decode_bytes_per_unit_cycle": 1000, "prefill_units": ["fp16"], "prefill_efficiency": 0.5, "prefill_tile": 128},
-        {"backends": ["gpu"], "decode_efficiency": 0.9, "decode_bytes_per_unit_cycle": 1000, "prefill_units": ["fp16"], "prefill_efficiency": 0.5, "prefill_tile": 128},
+        {
+            "backends": ["gpu"],
+            "formats": ["q4_0"],
+            "decode_efficiency": 0.5,
+            "decode_bytes_per_unit_cycle": 1000,
+            "prefill_units": ["int8", "fp16"],
+            "prefill_efficiency": 0.25,
+            "prefill_tile": 128,
+        },
+        {
+            "backends": ["gpu"],
+            "formats": ["gguf"],
+            "decode_efficiency": 0.8,
+            "decode_bytes_per_unit_cycle": 1000,
+            "prefill_units": ["int8", "fp16"],
+            "prefill_efficiency": 0.5,
+            "prefill_tile": 128,
+        },
+        {
+            "backends": ["gpu"],
+            "architectures": ["Hopper"],
+            "decode_efficiency": 0.7,
+            "decode_bytes_per_unit_cycle": 1000,
+            "prefill_units": ["fp16"],
+            "prefill_efficiency": 0.5,
+            "prefill_tile": 128,
+        },
+        {
+            "backends": ["gpu"],
+            "decode_efficiency": 0.9,
+            "decode_bytes_per_unit_cycle": 1000,
+            "prefill_units": ["fp16"],
+            "prefill_efficiency": 0.5,
+            "prefill_tile": 128,
+        },
     ],
     "training": {"efficiency": 0.5, "speedup": 1.0, "units": ["bf16", "fp16"]},
 }
@@ -35,10 +74,28 @@ def catalog():
     return load_catalog()
 
 
-def columns(catalog, *, model="llama-2-7b", method="inference", runtime="llama.cpp", gpu="rtx-4090", quant=Q4_K_M, block=BLOCK, layer_split=True,
-            **inputs):
+def columns(
+    catalog,
+    *,
+    model="llama-2-7b",
+    method="inference",
+    runtime="llama.cpp",
+    gpu="rtx-4090",
+    quant=Q4_K_M,
+    block=BLOCK,
+    layer_split=True,
+    **inputs,
+):
     """A catalogue case (llama.cpp by default) with the speed columns of the tiny block above."""
-    row = case_row(catalog, model=model, method=method, runtime=runtime, quant=quant["id"] if quant["id"] in catalog.quants else None, gpu=gpu, **inputs)
+    row = case_row(
+        catalog,
+        model=model,
+        method=method,
+        runtime=runtime,
+        quant=quant["id"] if quant["id"] in catalog.quants else None,
+        gpu=gpu,
+        **inputs,
+    )
     row.update(speed.speed_columns({"speed": block}, quant, catalog.gpus[gpu], layer_split=layer_split))
     return row
 
@@ -46,24 +103,99 @@ def columns(catalog, *, model="llama-2-7b", method="inference", runtime="llama.c
 def synthetic(**overrides):
     """One dense layer-free model of round numbers: 1e9 linear weights at 4 bits, no KV, no output matrix."""
     c = {
-        "layers": 10.0, "hidden": 1000.0, "heads": 10.0, "kv_heads": 10.0, "head_dim": 100.0, "v_head_dim": 100.0,
-        "intermediate": 4000.0, "moe_intermediate": 0.0, "experts": 0.0, "experts_active": 0.0, "shared_experts": 0.0,
-        "dense_layers": 10.0, "moe_layers": 0.0, "mlp_matrices": 3.0, "vocab": 1000.0, "tied": 0.0, "recurrent": 0.0,
-        "params_attn": 0.0, "params_mlp": 1e9, "params_experts": 0.0, "params_experts_active": 0.0, "params_lm_head": 0.0, "params_embed": 0.0, "params_other": 0.0,
-        "params_total": 1e9, "bpw_linear": 4.0, "bpw_lm_head": 16.0, "bpw_embedding": 16.0, "bpw_other": 16.0,
-        "kv_width": 0.0, "kv_cache_bits": 16.0, "sliding_window": 0.0, "sliding_share": 0.0, "compute_bits": 16.0,
-        "train_all": 0.0, "train_lora": 0.0, "grad_checkpointing": 0.0, "lora_rank": 0.0, "lora_io": 0.0, "adapter_bits": 32.0, "gradient_bits": 16.0,
-        "master_weight_bits": 0.0, "opt_states": 2.0, "opt_state_bytes": float("nan"), "dequantize_for_matmul": 0.0,
-        "seq_len": 1.0, "new_tokens": 1.0, "batch": 1.0, "gpus": 1.0, "training": 0.0,
-        "bandwidth": 1e12, "units": 100.0, "clock_hz": 1e9, "interconnect_bandwidth": 1e11, "host_bandwidth": 1e11, "host_link_bandwidth": 2.5e10,
-        "decode_efficiency": 0.5, "decode_bytes_per_unit_cycle": 1000.0, "decode_layer_cycles": 1000.0, "token_seconds": 0.0,
-        "prefill_peak": 1e15, "prefill_efficiency": 0.5, "prefill_layer_cycles": 0.0, "prefill_tile": 128.0, "prefill_dequantize": 0.0,
-        "attention_peak": 1e15, "rt_act_bytes": 0.0, "rt_graph_tokens": 512.0, "rt_flash_attn": 1.0, "rt_gpu_layer_share": 1.0, "rt_cpu_moe_share": 0.0, "rt_output_on_gpu": 1.0, "rt_kv_on_host": 1.0, "layer_split": 1.0,
-        "hop_seconds": 0.0, "allreduce_seconds": 0.0, "train_efficiency": 0.5, "train_peak": 1e15, "train_speedup": 1.0,
+        "layers": 10.0,
+        "hidden": 1000.0,
+        "heads": 10.0,
+        "kv_heads": 10.0,
+        "head_dim": 100.0,
+        "v_head_dim": 100.0,
+        "intermediate": 4000.0,
+        "moe_intermediate": 0.0,
+        "experts": 0.0,
+        "experts_active": 0.0,
+        "shared_experts": 0.0,
+        "dense_layers": 10.0,
+        "moe_layers": 0.0,
+        "mlp_matrices": 3.0,
+        "vocab": 1000.0,
+        "tied": 0.0,
+        "recurrent": 0.0,
+        "params_attn": 0.0,
+        "params_mlp": 1e9,
+        "params_experts": 0.0,
+        "params_experts_active": 0.0,
+        "params_lm_head": 0.0,
+        "params_embed": 0.0,
+        "params_other": 0.0,
+        "params_total": 1e9,
+        "bpw_linear": 4.0,
+        "bpw_lm_head": 16.0,
+        "bpw_embedding": 16.0,
+        "bpw_other": 16.0,
+        "kv_width": 0.0,
+        "kv_cache_bits": 16.0,
+        "sliding_window": 0.0,
+        "sliding_share": 0.0,
+        "compute_bits": 16.0,
+        "train_all": 0.0,
+        "train_lora": 0.0,
+        "grad_checkpointing": 0.0,
+        "lora_rank": 0.0,
+        "lora_io": 0.0,
+        "adapter_bits": 32.0,
+        "gradient_bits": 16.0,
+        "master_weight_bits": 0.0,
+        "opt_states": 2.0,
+        "opt_state_bytes": float("nan"),
+        "dequantize_for_matmul": 0.0,
+        "seq_len": 1.0,
+        "new_tokens": 1.0,
+        "batch": 1.0,
+        "gpus": 1.0,
+        "training": 0.0,
+        "bandwidth": 1e12,
+        "units": 100.0,
+        "clock_hz": 1e9,
+        "interconnect_bandwidth": 1e11,
+        "host_bandwidth": 1e11,
+        "host_link_bandwidth": 2.5e10,
+        "decode_efficiency": 0.5,
+        "decode_bytes_per_unit_cycle": 1000.0,
+        "decode_layer_cycles": 1000.0,
+        "token_seconds": 0.0,
+        "prefill_peak": 1e15,
+        "prefill_efficiency": 0.5,
+        "prefill_layer_cycles": 0.0,
+        "prefill_tile": 128.0,
+        "prefill_dequantize": 0.0,
+        "attention_peak": 1e15,
+        "rt_act_bytes": 0.0,
+        "rt_graph_tokens": 512.0,
+        "rt_flash_attn": 1.0,
+        "rt_gpu_layer_share": 1.0,
+        "rt_cpu_moe_share": 0.0,
+        "rt_output_on_gpu": 1.0,
+        "rt_kv_on_host": 1.0,
+        "layer_split": 1.0,
+        "hop_seconds": 0.0,
+        "allreduce_seconds": 0.0,
+        "train_efficiency": 0.5,
+        "train_peak": 1e15,
+        "train_speedup": 1.0,
     }
     c.update(
-        kv_full_width=0.0, kv_window_width=0.0, sliding_window_capped=0.0, mla_compressed=0.0, mla_latent_width=0.0, mla_full_width=0.0,
-        indexer_width=0.0, indexer_cache_bits=0.0, state_bits=0.0, state_conv_values=0.0, state_ssm_values=0.0, state_ssm_fp32=0.0,
+        kv_full_width=0.0,
+        kv_window_width=0.0,
+        sliding_window_capped=0.0,
+        mla_compressed=0.0,
+        mla_latent_width=0.0,
+        mla_full_width=0.0,
+        indexer_width=0.0,
+        indexer_cache_bits=0.0,
+        state_bits=0.0,
+        state_conv_values=0.0,
+        state_ssm_values=0.0,
+        state_ssm_fp32=0.0,
         attention_layers=c["layers"],
     )
     c.update(overrides)
@@ -102,7 +234,15 @@ def test_decode_reads_the_kv_cache_of_the_current_context(catalog):
 
 
 def test_moe_decode_streams_only_the_active_experts():
-    dense = synthetic(params_mlp=0.0, params_experts=8e9, params_experts_active=1e9, experts=8.0, experts_active=1.0, moe_intermediate=4000.0, dense_layers=0.0)
+    dense = synthetic(
+        params_mlp=0.0,
+        params_experts=8e9,
+        params_experts_active=1e9,
+        experts=8.0,
+        experts_active=1.0,
+        moe_intermediate=4000.0,
+        dense_layers=0.0,
+    )
     assert speed.streamed_weight_bytes(dense, 1.0) == pytest.approx(1e9 * 4 / 8)
     # a batch of many sequences touches nearly every expert: 8 x (1 - (7/8)^64)
     assert speed.experts_touched(dense, 64.0) == pytest.approx(8 * (1 - (7 / 8) ** 64))
@@ -216,11 +356,15 @@ def test_longer_context_decodes_slower(catalog):
 
 
 def test_training_flops_per_token():
-    c = synthetic(training=1.0, train_all=1.0, train_lora=0.0, grad_checkpointing=0.0, lora_rank=0.0, lora_io=0.0, seq_len=2.0)
+    c = synthetic(
+        training=1.0, train_all=1.0, train_lora=0.0, grad_checkpointing=0.0, lora_rank=0.0, lora_io=0.0, seq_len=2.0
+    )
     attention = speed.attention_flops(c, 1.0, 1.0)
     assert speed.train_flops_per_token(c) == pytest.approx(6e9 + 3 * attention)
     lora = dict(c, train_all=0.0, train_lora=1.0, lora_rank=8.0, lora_io=1e6, grad_checkpointing=1.0)
-    assert speed.train_flops_per_token(lora) == pytest.approx(6e9 + 6 * 8e6 + 3 * attention)  # 4N + recompute 2N + adapters
+    assert speed.train_flops_per_token(lora) == pytest.approx(
+        6e9 + 6 * 8e6 + 3 * attention
+    )  # 4N + recompute 2N + adapters
 
 
 def test_train_hours():
@@ -228,9 +372,22 @@ def test_train_hours():
 
 
 def test_training_throughput_scales_with_data_parallel_gpus(catalog):
-    one = columns(catalog, method="lora", runtime="transformers", quant={"id": "bf16", "family": "float"}, seq_len=1024, batch=4)
-    eight = columns(catalog, method="lora", runtime="transformers", quant={"id": "bf16", "family": "float"}, seq_len=1024, batch=4, gpus=8, parallelism="ddp")
-    assert speed.speed_frame(eight)["train_tokens_per_s"] == pytest.approx(8 * speed.speed_frame(one)["train_tokens_per_s"])
+    one = columns(
+        catalog, method="lora", runtime="transformers", quant={"id": "bf16", "family": "float"}, seq_len=1024, batch=4
+    )
+    eight = columns(
+        catalog,
+        method="lora",
+        runtime="transformers",
+        quant={"id": "bf16", "family": "float"},
+        seq_len=1024,
+        batch=4,
+        gpus=8,
+        parallelism="ddp",
+    )
+    assert speed.speed_frame(eight)["train_tokens_per_s"] == pytest.approx(
+        8 * speed.speed_frame(one)["train_tokens_per_s"]
+    )
     assert math.isnan(speed.speed_frame(one)["decode_tokens_per_s"])
 
 
@@ -263,7 +420,9 @@ def test_prefill_unit_is_the_first_peak_the_gpu_has(catalog):
     ada = speed.speed_columns({"speed": BLOCK}, Q4_K_M, catalog.gpus["rtx-4090"], layer_split=True)
     apple = speed.speed_columns({"speed": BLOCK}, Q4_K_M, catalog.gpus["m2-ultra"], layer_split=True)
     assert ada["prefill_peak"] == pytest.approx(catalog.gpus["rtx-4090"]["compute"]["int8_tops"] * 1e12)
-    assert apple["prefill_peak"] == pytest.approx(catalog.gpus["m2-ultra"]["compute"]["fp16_tflops"] * 1e12)  # no int8 peak
+    assert apple["prefill_peak"] == pytest.approx(
+        catalog.gpus["m2-ultra"]["compute"]["fp16_tflops"] * 1e12
+    )  # no int8 peak
     assert apple["host_bandwidth"] == catalog.gpus["m2-ultra"]["memory"]["bandwidth_bytes_per_s"]  # unified memory
 
 
@@ -322,10 +481,28 @@ INFERENCE_KEYS = {"prefill_tokens_per_s", "decode_tokens_per_s", "output_tokens_
 def test_estimate_json_has_exactly_the_speed_keys(catalog):
     from vramatlas.api import estimate
 
-    inf = estimate(catalog, model="llama-2-7b", runtime="llama.cpp", method="inference", quant="q4_0", seq_len=512, new_tokens=128, gpu="rtx-4090").as_dict()
+    inf = estimate(
+        catalog,
+        model="llama-2-7b",
+        runtime="llama.cpp",
+        method="inference",
+        quant="q4_0",
+        seq_len=512,
+        new_tokens=128,
+        gpu="rtx-4090",
+    ).as_dict()
     assert set(inf["speed"]) == INFERENCE_KEYS
     assert inf["speed"]["time_to_first_token_s"] == pytest.approx(512 / inf["speed"]["prefill_tokens_per_s"])
-    train = estimate(catalog, model="llama-2-7b", runtime="transformers", method="lora", seq_len=1024, batch=4, gpu="a100-80gb", train_tokens=1e8).as_dict()
+    train = estimate(
+        catalog,
+        model="llama-2-7b",
+        runtime="transformers",
+        method="lora",
+        seq_len=1024,
+        batch=4,
+        gpu="a100-80gb",
+        train_tokens=1e8,
+    ).as_dict()
     assert set(train["speed"]) == {"train_tokens_per_s", "train_hours"}
     assert train["speed"]["train_hours"] == pytest.approx(1e8 / train["speed"]["train_tokens_per_s"] / 3600)
     assert "speed" not in estimate(catalog, model="llama-2-7b", method="inference-bf16").as_dict()  # no GPU, no speed
@@ -335,8 +512,17 @@ def test_partial_offload_is_bound_by_host_bandwidth(catalog):
     from vramatlas.api import estimate
 
     def decode(**kw):
-        return estimate(catalog, model="llama-3-70b", runtime="llama.cpp", method="inference", quant="q4_k_m", seq_len=512, new_tokens=128,
-                        gpu="rtx-4090", **kw).extra["speed"]["decode_tokens_per_s"]
+        return estimate(
+            catalog,
+            model="llama-3-70b",
+            runtime="llama.cpp",
+            method="inference",
+            quant="q4_k_m",
+            seq_len=512,
+            new_tokens=128,
+            gpu="rtx-4090",
+            **kw,
+        ).extra["speed"]["decode_tokens_per_s"]
 
     speeds = [decode(gpu_layers=n) for n in (80, 60, 40, 20, 0)]
     assert speeds == sorted(speeds, reverse=True)  # more layers on the host: never faster
@@ -349,7 +535,20 @@ def test_cli_prints_speed_and_refuses_a_bad_host_bandwidth(tmp_path):
     import subprocess
     import sys
 
-    base = [sys.executable, "-m", "vramatlas", "estimate", "--model", "llama-2-7b", "--method", "lora", "--runtime", "transformers", "--gpu", "a100-80gb"]
+    base = [
+        sys.executable,
+        "-m",
+        "vramatlas",
+        "estimate",
+        "--model",
+        "llama-2-7b",
+        "--method",
+        "lora",
+        "--runtime",
+        "transformers",
+        "--gpu",
+        "a100-80gb",
+    ]
     out = subprocess.run(base + ["--train-tokens", "1e9"], capture_output=True, text=True)
     assert out.returncode == 0 and "tokens/s over all GPUs" in out.stdout and "hours" in out.stdout
     bad = subprocess.run(base + ["--host-bandwidth", "-3"], capture_output=True, text=True)
@@ -385,14 +584,29 @@ def test_matrix_speed_columns_are_the_estimates(catalog):
     from vramatlas import matrix as mx
     from vramatlas.api import estimate
 
-    small = mx.compute_matrix(catalog, variants=["llama-2-7b", "llama-3.1-8b"], gpus=["rtx-4090", "m2-ultra", "h100-sxm"],
-                              methods=["inference-gguf-q4-k-m", "inference-bf16", "lora", "qlora"])
+    small = mx.compute_matrix(
+        catalog,
+        variants=["llama-2-7b", "llama-3.1-8b"],
+        gpus=["rtx-4090", "m2-ultra", "h100-sxm"],
+        methods=["inference-gguf-q4-k-m", "inference-bf16", "lora", "qlora"],
+    )
     rows = small[(small["gpu_count"] == 1) & small["fits"]]
     assert len(rows) > 10
     for r in rows.itertuples(index=False):
-        e = estimate(catalog, model=str(r.model), method=str(r.method), seq_len=int(r.seq_len), batch=int(r.batch), gpu=str(r.gpu))
+        e = estimate(
+            catalog,
+            model=str(r.model),
+            method=str(r.method),
+            seq_len=int(r.seq_len),
+            batch=int(r.batch),
+            gpu=str(r.gpu),
+        )
         sp = e.extra.get("speed")
-        keys = ("train_tokens_per_s",) if r.method_kind == "training" else ("prefill_tokens_per_s", "decode_tokens_per_s", "output_tokens_per_s")
+        keys = (
+            ("train_tokens_per_s",)
+            if r.method_kind == "training"
+            else ("prefill_tokens_per_s", "decode_tokens_per_s", "output_tokens_per_s")
+        )
         if sp is None:  # no speed data for this runtime on this GPU (transformers on Apple is mps)
             assert all(math.isnan(getattr(r, k)) for k in keys)
             continue
@@ -430,8 +644,18 @@ def test_experts_kept_on_the_host_stream_at_host_bandwidth(catalog):
     from vramatlas.api import estimate
 
     def decode(**kw):
-        return estimate(catalog, model="mixtral-8x7b", runtime="llama.cpp", method="inference", quant="q4_k_m", seq_len=512,
-                        new_tokens=64, gpu="rtx-4090", gpus=2, **kw).extra["speed"]["decode_tokens_per_s"]
+        return estimate(
+            catalog,
+            model="mixtral-8x7b",
+            runtime="llama.cpp",
+            method="inference",
+            quant="q4_k_m",
+            seq_len=512,
+            new_tokens=64,
+            gpu="rtx-4090",
+            gpus=2,
+            **kw,
+        ).extra["speed"]["decode_tokens_per_s"]
 
     all_gpu, half, every = decode(), decode(cpu_moe=16), decode(cpu_moe=32)
     assert all_gpu > half > every

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import jsonschema
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -115,8 +114,11 @@ def test_two_writes_are_byte_identical(tmp_path, sub, tables, epoch):
     assert fa.keys() == fb.keys()
     assert all(fa[k] == fb[k] for k in fa)
     # recomputing from the catalogue gives the same bytes too
-    again = {"matrix": mx.compute_matrix(sub), **tb.derived_tables(mx.compute_matrix(sub), sub),
-             "rules_of_thumb": tables["rules_of_thumb"]}
+    again = {
+        "matrix": mx.compute_matrix(sub),
+        **tb.derived_tables(mx.compute_matrix(sub), sub),
+        "rules_of_thumb": tables["rules_of_thumb"],
+    }
     tb.write_tables(again, tmp_path / "c", sub)
     assert _files(tmp_path / "c") == fa
 
@@ -143,8 +145,10 @@ def test_failed_write_leaves_previous_tables_whole(tmp_path, sub, tables, epoch,
         return real(df)
 
     monkeypatch.setattr(tb, "csv_bytes", failing)
-    changed = {name: (df.assign(peak_bytes=df["peak_bytes"].astype("Int64") + 1) if "peak_bytes" in df else df)
-               for name, df in tables.items()}
+    changed = {
+        name: (df.assign(peak_bytes=df["peak_bytes"].astype("Int64") + 1) if "peak_bytes" in df else df)
+        for name, df in tables.items()
+    }
     with pytest.raises(RuntimeError, match="simulated"):
         tb.write_tables(changed, out, sub)
     after = _files(out)
@@ -197,8 +201,13 @@ def test_datapackage_validates_with_frictionless(written, sub):
     assert desc["vramatlas"]["catalog_content_hash"] == sub.content_hash
     assert desc["created"] == desc["vramatlas"]["build_date"] == "2026-01-01T00:00:00Z"
     names = {r["name"] for r in desc["resources"]}
-    assert {"matrix--parquet", "longest_context--csv", "fewest_gpus--json", "gpu_summary--parquet",
-            "rules_of_thumb--csv"} <= names
+    assert {
+        "matrix--parquet",
+        "longest_context--csv",
+        "fewest_gpus--json",
+        "gpu_summary--parquet",
+        "rules_of_thumb--csv",
+    } <= names
     assert {f"matrix--{m}--csv" for m in METHODS} <= names
     for res in desc["resources"]:
         assert (written / res["path"]).is_file()
@@ -262,15 +271,18 @@ def test_json_rows_convert_each_value_as_before(tables):
     for name, df in tables.items():
         plain = tb._plain(df)
         cols = list(df.columns)
-        rows = [{c: tb._json_value(v) for c, v in zip(cols, values)} for values in plain.itertuples(index=False, name=None)]
+        rows = [
+            {c: tb._json_value(v) for c, v in zip(cols, values)} for values in plain.itertuples(index=False, name=None)
+        ]
         expected = (json.dumps(rows, ensure_ascii=False, indent=None, separators=(",", ":")) + "\n").encode("utf-8")
         assert tb.json_bytes(df) == expected, name
 
 
 def test_derived_tables_carry_the_runtime_pairings(catalog):
     """Each runtime's `matrix` pairings reach the derived tables, on the GPUs and counts its file names."""
-    rt = mx.subset_catalog(catalog, gpus=["rtx-4090", "h100-sxm", "m4-max"], variants=["llama-3.1-8b"],
-                           methods=["inference"])
+    rt = mx.subset_catalog(
+        catalog, gpus=["rtx-4090", "h100-sxm", "m4-max"], variants=["llama-3.1-8b"], methods=["inference"]
+    )
     derived = tb.derived_tables(mx.compute_matrix(rt), rt)
     for name, table in derived.items():
         got = set(zip(table["gpu"].astype(str), table["runtime"].astype(str), table["quant"].astype(str)))
@@ -283,6 +295,14 @@ def test_derived_tables_carry_the_runtime_pairings(catalog):
     assert set(sglang["max_gpus_searched"]) == {8} and set(sglang["min_gpus"].dropna()) <= {1, 8}
     lc = derived["longest_context"]
     row = lc[(lc["runtime"] == "vllm") & (lc["quant"] == "bf16")].iloc[0]
-    e = estimate(catalog, model="llama-3.1-8b", method="inference", runtime="vllm", quant="bf16", gpu="h100-sxm",
-                 seq_len=int(row["longest_context"]), ctx=int(row["longest_context"]) + mx.DEFAULT_NEW_TOKENS)
+    e = estimate(
+        catalog,
+        model="llama-3.1-8b",
+        method="inference",
+        runtime="vllm",
+        quant="bf16",
+        gpu="h100-sxm",
+        seq_len=int(row["longest_context"]),
+        ctx=int(row["longest_context"]) + mx.DEFAULT_NEW_TOKENS,
+    )
     assert e.fits and e.peak_bytes == row["peak_bytes"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from vramatlas.api import estimate
@@ -10,8 +9,15 @@ from vramatlas.catalog import load_catalog
 from vramatlas.thumbs import COLUMNS, rules_of_thumb
 
 CLAIMS = {  # issue 4's list
-    "fp16-2gb-per-billion", "int8-halves", "full-ft-5-7x", "lora-7b-24-32gb", "qlora-less-than-lora",
-    "7b-on-rtx-a4000", "70b-int8-70gb-3x3090", "70b-340b-beyond-consumer", "matmul-free-7x-less",
+    "fp16-2gb-per-billion",
+    "int8-halves",
+    "full-ft-5-7x",
+    "lora-7b-24-32gb",
+    "qlora-less-than-lora",
+    "7b-on-rtx-a4000",
+    "70b-int8-70gb-3x3090",
+    "70b-340b-beyond-consumer",
+    "matmul-free-7x-less",
 }
 
 
@@ -64,5 +70,7 @@ def test_values_come_from_estimate(catalog, table):
     row = table[(table["claim_id"] == "lora-7b-24-32gb") & table["setting"].str.contains("2k context, batch 1")].iloc[0]
     e = estimate(catalog, model="llama-2-7b", method="lora", seq_len=2048, batch=1, grad_checkpointing=True)
     assert row["computed_value"] == e.peak_bytes
-    weights = table[(table["claim_id"] == "fp16-2gb-per-billion") & table["setting"].str.contains("weights only")].iloc[0]
+    weights = table[(table["claim_id"] == "fp16-2gb-per-billion") & table["setting"].str.contains("weights only")].iloc[
+        0
+    ]
     assert weights["verdict"] == "holds"  # 2 bytes per parameter is exactly the weights

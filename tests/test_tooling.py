@@ -33,6 +33,12 @@ def test_ruff_passes_on_the_code():
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]
 
 
+def test_code_is_ruff_formatted():
+    """Layout is ruff format's: a file left unformatted fails here, as it fails CI's `ruff format --check`."""
+    r = ruff("format", "--check", ".")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]
+
+
 def test_pre_commit_runs_validate_fmt_and_ruff_on_changed_files():
     config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
     hooks = {h["id"]: h for repo in config["repos"] for h in repo["hooks"]}
@@ -61,4 +67,5 @@ def test_vscode_maps_every_schema_to_its_catalogue_files():
 
 
 def test_test_script_runs_ruff():
-    assert "ruff check" in (ROOT / "scripts" / "test.sh").read_text()
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    assert "ruff check" in script and "ruff format --check" in script

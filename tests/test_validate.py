@@ -161,6 +161,7 @@ def test_loose_file_outside_a_catalogue(tmp_path):
 
 # ---- the real catalogue -----------------------------------------------------------------
 
+
 def _catalogue_files():
     return [p for k in KINDS for p in sorted((CATALOG_DIR / k).glob("*.yaml"))]
 
@@ -205,9 +206,11 @@ def _timed(fn) -> float:
 
 
 def test_load_catalog_does_not_import_pandas():
-    code = ("import sys; from vramatlas.catalog import load_catalog; load_catalog(); "
-            "import vramatlas.validate, vramatlas.fmt, vramatlas.cli; "
-            "bad = [m for m in ('pandas', 'altair', 'numpy') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+    code = (
+        "import sys; from vramatlas.catalog import load_catalog; load_catalog(); "
+        "import vramatlas.validate, vramatlas.fmt, vramatlas.cli; "
+        "bad = [m for m in ('pandas', 'altair', 'numpy') if m in sys.modules]; print(bad); sys.exit(bool(bad))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -232,6 +235,7 @@ def test_content_hash_changes_with_content(tmp_path):
 
 # ---- planted mistakes in a copy of the real catalogue -------------------------------------
 
+
 def _where(text: str, needle: str, offset: int = 0) -> tuple[int, int]:
     """1-based (line, col) of ``needle`` in ``text`` (plus ``offset`` columns)."""
     index = text.index(needle)
@@ -253,8 +257,11 @@ def test_planted_mistakes_are_all_found_and_located(tmp_path):
     root = tmp_path / "catalog"
     shutil.copytree(CATALOG_DIR, root)
     gpus = sorted((root / "gpus").glob("*.yaml"))
-    models = [p for p in sorted((root / "models").glob("*.yaml"))
-              if len(yaml.safe_load(p.read_text()).get("variants", [])) >= 2]
+    models = [
+        p
+        for p in sorted((root / "models").glob("*.yaml"))
+        if len(yaml.safe_load(p.read_text()).get("variants", [])) >= 2
+    ]
     assert len(gpus) >= 6 and len(models) >= 1
     expected: list[tuple[str, int, int, str, str]] = []  # file, line, col, code, message fragment
 
@@ -300,7 +307,9 @@ def test_planted_mistakes_are_all_found_and_located(tmp_path):
 
     # 7. unknown field (a typo of a known one)
     text = _mutate(gpus[4], r"^  bandwidth_bytes_per_s: ", "  bandwith_bytes_per_s: ")
-    expected.append((gpus[4].name, *_where(text, "bandwith_bytes_per_s"), "VA100", "unknown field 'bandwith_bytes_per_s'"))
+    expected.append(
+        (gpus[4].name, *_where(text, "bandwith_bytes_per_s"), "VA100", "unknown field 'bandwith_bytes_per_s'")
+    )
 
     # 8. a string where a number belongs
     text = _mutate(gpus[5], r"^release_year: (\d+)$", r"release_year: '\1'")
@@ -316,6 +325,7 @@ def test_planted_mistakes_are_all_found_and_located(tmp_path):
 
 
 # ---- CONTRIBUTING.md is generated from the schemas and the registry ------------------------
+
 
 def test_contributing_is_in_step_with_schemas_and_rules():
     from vramatlas.validate.templates import CONTRIBUTING, render
@@ -349,25 +359,74 @@ def test_templates_are_yaml_in_canonical_order(kind):
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-_KEYS = ["id", "name", "memory", "usable_bytes", "nominal", "gpu_share", "segment", "variants", "parameters",
-         "parameters_published", "active_parameters", "model", "method", "gpu", "measured", "compare",
-         "peak_allocated_bytes", "peak_reserved_bytes", "compute", "bf16_tflops", "bandwidth_bytes_per_s",
-         "interconnect", "cuda_context_bytes", "exceptions", "code", "file", "reason"]
+_KEYS = [
+    "id",
+    "name",
+    "memory",
+    "usable_bytes",
+    "nominal",
+    "gpu_share",
+    "segment",
+    "variants",
+    "parameters",
+    "parameters_published",
+    "active_parameters",
+    "model",
+    "method",
+    "gpu",
+    "measured",
+    "compare",
+    "peak_allocated_bytes",
+    "peak_reserved_bytes",
+    "compute",
+    "bf16_tflops",
+    "bandwidth_bytes_per_s",
+    "interconnect",
+    "cuda_context_bytes",
+    "exceptions",
+    "code",
+    "file",
+    "reason",
+]
 _ANY = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**15, 10**15) | st.floats(allow_nan=False, allow_infinity=False)
-    | st.sampled_from(["", "24 GB", "unified-memory", "llama-2-7b", "rtx-4090", "7B", "peak_reserved_bytes",
-                       "VA305", "models/llama-2.yaml"]),
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**15), 10**15)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(
+        [
+            "",
+            "24 GB",
+            "unified-memory",
+            "llama-2-7b",
+            "rtx-4090",
+            "7B",
+            "peak_reserved_bytes",
+            "VA305",
+            "models/llama-2.yaml",
+        ]
+    ),
     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(_KEYS), c, max_size=5),
     max_leaves=15,
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
-@given(kind_file=st.sampled_from(["gpus/rtx-4090.yaml", "gpus/apple-m4-max.yaml", "models/llama-2.yaml",
-                                  "methods/inference-bf16.yaml", "measurements/h200-inf-l2-7b-bf16.yaml",
-                                  "validation-exceptions.yaml"]),
-       data=st.dictionaries(st.sampled_from(_KEYS), _ANY, min_size=1, max_size=8))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(
+    kind_file=st.sampled_from(
+        [
+            "gpus/rtx-4090.yaml",
+            "gpus/apple-m4-max.yaml",
+            "models/llama-2.yaml",
+            "methods/inference-bf16.yaml",
+            "measurements/h200-inf-l2-7b-bf16.yaml",
+            "validation-exceptions.yaml",
+        ]
+    ),
+    data=st.dictionaries(st.sampled_from(_KEYS), _ANY, min_size=1, max_size=8),
+)
 def test_rules_never_crash_on_odd_shapes(tmp_path_factory, kind_file, data):
     root = build(tmp_path_factory.mktemp("odd"), None)
     (root / kind_file).write_text(yaml.safe_dump(data, sort_keys=False))

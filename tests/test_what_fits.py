@@ -22,8 +22,13 @@ def catalog():
 
 
 def run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "vramatlas", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "vramatlas", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
 
 
 # ------------------------------------------------------------ what would fit
@@ -57,7 +62,9 @@ def test_a_format_that_fits_is_named_when_the_asked_one_does_not(catalog):
     assert not est.fits
     option, fid = est.extra["format_that_fits_option"], est.extra["format_that_fits"]
     assert option == "--quant" and fid in catalog.quants
-    assert estimate(catalog, model="llama-3.1-8b", method="inference-bf16", gpu="rtx-4060", seq_len=2048, quant=fid).fits
+    assert estimate(
+        catalog, model="llama-3.1-8b", method="inference-bf16", gpu="rtx-4060", seq_len=2048, quant=fid
+    ).fits
 
 
 def test_parameters_and_active_parameters_are_integers_in_the_json():
@@ -77,13 +84,30 @@ def test_the_text_states_its_assumptions_and_what_fits():
 def test_a_context_beyond_the_maximum_is_refused_unless_allowed():
     out = run("estimate", "--model", "llama-2-7b", "--method", "inference-bf16", "--seq-len", "8192")
     assert out.returncode == 2 and "beyond llama-2-7b's maximum of 4096" in out.stderr and out.stderr.count("\n") == 1
-    ok = run("estimate", "--model", "llama-2-7b", "--method", "inference-bf16", "--seq-len", "8192", "--allow-beyond-max", "--json")
+    ok = run(
+        "estimate",
+        "--model",
+        "llama-2-7b",
+        "--method",
+        "inference-bf16",
+        "--seq-len",
+        "8192",
+        "--allow-beyond-max",
+        "--json",
+    )
     assert ok.returncode == 0 and json.loads(ok.stdout)["inputs"]["seq_len"] == 8192
 
 
 def test_the_default_prompt_is_shortened_to_a_short_model_maximum(catalog):
-    short = {"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-             "vocab_size": 100, "intermediate_size": 128, "max_position_embeddings": 1024}
+    short = {
+        "model_type": "llama",
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "vocab_size": 100,
+        "intermediate_size": 128,
+        "max_position_embeddings": 1024,
+    }
     row = case_row(catalog, config=short, method="inference-bf16", allow_beyond_max=False)
     assert row["seq_len"] + row["new_tokens"] == 1024
 
@@ -91,12 +115,15 @@ def test_the_default_prompt_is_shortened_to_a_short_model_maximum(catalog):
 # ------------------------------------------------------------------ errors
 
 
-@pytest.mark.parametrize("args, expected", [
-    (("--model", "llama-3.1-8", "--method", "inference-bf16"), "did you mean llama-3.1-8b"),
-    (("--model", "llama-3.1-8b", "--method", "inferense-bf16"), "did you mean inference-bf16"),
-    (("--model", "llama-3.1-8b", "--method", "inference-bf16", "--gpu", "rtx-409"), "did you mean rtx-4090"),
-    (("--model", "llama-3.1-8b", "--method", "inference-bf16", "--seq-len", "abc"), "invalid int value: 'abc'"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (("--model", "llama-3.1-8", "--method", "inference-bf16"), "did you mean llama-3.1-8b"),
+        (("--model", "llama-3.1-8b", "--method", "inferense-bf16"), "did you mean inference-bf16"),
+        (("--model", "llama-3.1-8b", "--method", "inference-bf16", "--gpu", "rtx-409"), "did you mean rtx-4090"),
+        (("--model", "llama-3.1-8b", "--method", "inference-bf16", "--seq-len", "abc"), "invalid int value: 'abc'"),
+    ],
+)
 def test_bad_input_is_one_line_with_the_closest_ids(args, expected):
     out = run("estimate", *args)
     assert out.returncode == 2
@@ -163,4 +190,7 @@ def test_revision_without_a_hub_id_is_refused():
 def test_input_errors_from_the_api_are_input_errors(catalog):
     with pytest.raises(InputError, match="did you mean"):
         estimate(catalog, model="mixtral-8x7", method="inference-bf16")
-    assert longest_context_that_fits(case_row(catalog, model="llama-3.1-70b", method="inference-bf16", gpu="rtx-4060")) == 0
+    assert (
+        longest_context_that_fits(case_row(catalog, model="llama-3.1-70b", method="inference-bf16", gpu="rtx-4060"))
+        == 0
+    )

@@ -22,8 +22,11 @@ from vramatlas.api import InputError, case_row
 from vramatlas.catalog import load_catalog
 from vramatlas.memory import COMPONENTS, estimate_columns, estimate_frame
 
-WORKLOADS = ({"seq_len": 512, "batch": 1, "new_tokens": 16}, {"seq_len": 8192, "batch": 2, "new_tokens": 256},
-             {"seq_len": 131072, "batch": 1, "new_tokens": 0})
+WORKLOADS = (
+    {"seq_len": 512, "batch": 1, "new_tokens": 16},
+    {"seq_len": 8192, "batch": 2, "new_tokens": 256},
+    {"seq_len": 131072, "batch": 1, "new_tokens": 0},
+)
 # (GPU count, parallelism): every parallelism, one GPU and several
 SPLITS = ((1, None), (4, "tp"), (2, "pp"), (4, "ddp"), (8, "zero1"), (8, "zero2"), (16, "zero3"), (8, "fsdp"))
 OPTIMIZERS = (None, "adamw", "adamw-fp32", "adamw8bit", "sgd", "sgd-nomomentum", "lion")
@@ -47,9 +50,13 @@ def rows(catalog):
             for work in WORKLOADS:
                 i = next(turn)
                 count, par = SPLITS[i % len(SPLITS)]
-                inputs = dict(model=variant, method=method, gpu=gpus[i % len(gpus)], gpus=count, parallelism=par, **work)
+                inputs = dict(
+                    model=variant, method=method, gpu=gpus[i % len(gpus)], gpus=count, parallelism=par, **work
+                )
                 if training:
-                    inputs.update(optimizer=OPTIMIZERS[i % len(OPTIMIZERS)], grad_checkpointing=(None, True, False)[i % 3])
+                    inputs.update(
+                        optimizer=OPTIMIZERS[i % len(OPTIMIZERS)], grad_checkpointing=(None, True, False)[i % 3]
+                    )
                 out.append(case_row(catalog, **inputs))
     return out
 
@@ -88,11 +95,19 @@ def test_random_cases_are_byte_identical(catalog, data):
     variant = data.draw(st.sampled_from(sorted(catalog.variants)))
     method = data.draw(st.sampled_from(sorted(catalog.methods)))
     count, par = data.draw(st.sampled_from(SPLITS))
-    inputs = dict(model=variant, method=method, gpu=data.draw(st.sampled_from([None, *sorted(catalog.gpus)])),
-                  seq_len=data.draw(st.integers(1, 2**20)), batch=data.draw(st.integers(1, 512)),
-                  new_tokens=data.draw(st.integers(0, 4096)), gpus=count, parallelism=par,
-                  lora_rank=data.draw(st.integers(1, 1024)), optimizer=data.draw(st.sampled_from(OPTIMIZERS)),
-                  grad_checkpointing=data.draw(st.sampled_from([None, True, False])))
+    inputs = dict(
+        model=variant,
+        method=method,
+        gpu=data.draw(st.sampled_from([None, *sorted(catalog.gpus)])),
+        seq_len=data.draw(st.integers(1, 2**20)),
+        batch=data.draw(st.integers(1, 512)),
+        new_tokens=data.draw(st.integers(0, 4096)),
+        gpus=count,
+        parallelism=par,
+        lora_rank=data.draw(st.integers(1, 1024)),
+        optimizer=data.draw(st.sampled_from(OPTIMIZERS)),
+        grad_checkpointing=data.draw(st.sampled_from([None, True, False])),
+    )
     try:
         row = case_row(catalog, **inputs)
     except InputError:
@@ -141,9 +156,11 @@ def test_plain_floats_stay_off_numpy_and_arrays_go_to_it():
 
 
 def test_one_estimate_imports_neither_numpy_nor_pandas():
-    code = ("import sys; from vramatlas.catalog import load_catalog; from vramatlas.api import estimate; "
-            "e = estimate(load_catalog(), model='llama-3.1-8b', method='qlora', seq_len=8192, gpu='rtx-4090'); "
-            "assert e.fewest_gpus == 2 and e.fits is False; "
-            "print(sorted(m for m in ('numpy', 'pandas') if m in sys.modules))")
+    code = (
+        "import sys; from vramatlas.catalog import load_catalog; from vramatlas.api import estimate; "
+        "e = estimate(load_catalog(), model='llama-3.1-8b', method='qlora', seq_len=8192, gpu='rtx-4090'); "
+        "assert e.fewest_gpus == 2 and e.fits is False; "
+        "print(sorted(m for m in ('numpy', 'pandas') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -72,7 +72,11 @@ def main() -> int:
         if pattern:
             table[model_type]["_layer_pattern"] = pattern
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"transformers": transformers.__version__, "source": "class-level defaults of each config class (transformers/models/*/configuration_*.py)", "defaults": table}
+    doc = {
+        "transformers": transformers.__version__,
+        "source": "class-level defaults of each config class (transformers/models/*/configuration_*.py)",
+        "defaults": table,
+    }
     OUT.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
     print(f"{OUT}: {len(table)} model types")
     return 0

@@ -21,10 +21,23 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "catalog" / "measurements"
-INT_ARGS = {"seq-len": "seq_len", "new-tokens": "new_tokens", "batch": "batch", "gpus": "gpus", "gpu-layers": "gpu_layers",
-            "ubatch": "ubatch", "lora-rank": "lora_rank"}
-STR_ARGS = {"runtime": "runtime", "quant": "quant", "flash-attn": "flash_attn", "parallelism": "parallelism",
-            "lora-targets": "lora_targets", "optimizer": "optimizer"}
+INT_ARGS = {
+    "seq-len": "seq_len",
+    "new-tokens": "new_tokens",
+    "batch": "batch",
+    "gpus": "gpus",
+    "gpu-layers": "gpu_layers",
+    "ubatch": "ubatch",
+    "lora-rank": "lora_rank",
+}
+STR_ARGS = {
+    "runtime": "runtime",
+    "quant": "quant",
+    "flash-attn": "flash_attn",
+    "parallelism": "parallelism",
+    "lora-targets": "lora_targets",
+    "optimizer": "optimizer",
+}
 
 
 def parse_args(text: str) -> dict:
@@ -39,9 +52,17 @@ def measurement(fig: dict) -> dict:
     args = parse_args(fig["estimate_args"])
     quantity = fig["read"].removeprefix("speed.")
     training = quantity == "train_tokens_per_s"
-    workload = {"seq_len": int(args["seq-len"]), "new_tokens": 0 if training else int(args.get("new-tokens", 16)),
-                "batch": int(args.get("batch", 1)), "gradient_checkpointing": None, "optimizer": None, "lora_rank": None,
-                "lora_targets": None, "gpus": int(args.get("gpus", 1)), "parallelism": None}
+    workload = {
+        "seq_len": int(args["seq-len"]),
+        "new_tokens": 0 if training else int(args.get("new-tokens", 16)),
+        "batch": int(args.get("batch", 1)),
+        "gradient_checkpointing": None,
+        "optimizer": None,
+        "lora_rank": None,
+        "lora_targets": None,
+        "gpus": int(args.get("gpus", 1)),
+        "parallelism": None,
+    }
     for flag, key in INT_ARGS.items():
         if flag in args:
             workload[key] = int(args[flag])
@@ -50,7 +71,11 @@ def measurement(fig: dict) -> dict:
         if flag in args:
             workload[key] = args[flag]
     cond = fig.get("conditions") or {}
-    software = {k: str(cond[k]) for k in ("runtime", "runtime_version", "backend", "weights_format", "flash_attn") if cond.get(k) is not None}
+    software = {
+        k: str(cond[k])
+        for k in ("runtime", "runtime_version", "backend", "weights_format", "flash_attn")
+        if cond.get(k) is not None
+    }
     return {
         "id": f"speed-{fig['id']}",
         "model": args["model"],
@@ -68,7 +93,7 @@ def measurement(fig: dict) -> dict:
             "gpu_name": cond.get("gpu"),
             "software": software or None,
             "protocol": f"published benchmark, {quantity} as the source prints it ({cond.get('n_gpus', 1)} GPU(s), offload "
-                        f"{cond.get('offload', 'all')}); the figure as the estimate call `{fig['estimate_args']}` (read {fig['read']})",
+            f"{cond.get('offload', 'all')}); the figure as the estimate call `{fig['estimate_args']}` (read {fig['read']})",
             "source": fig["source"],
             "notes": str(fig.get("quote") or "")[:3900] or None,
         },

@@ -33,7 +33,9 @@ def method_family(method: dict) -> str:
 
 def measurement_case(catalog, m: dict) -> dict[str, Any]:
     w = m["workload"]
-    model_args = {"config": m["config"], "parameters": m.get("parameters")} if m.get("config") else {"model": m["model"]}
+    model_args = (
+        {"config": m["config"], "parameters": m.get("parameters")} if m.get("config") else {"model": m["model"]}
+    )
     row = case_row(
         catalog,
         **model_args,
@@ -57,8 +59,18 @@ def measurement_case(catalog, m: dict) -> dict[str, Any]:
 
 
 # workload fields that are runtime options of `estimate` (vramatlas.runtimes.RunOptions)
-RUNTIME_OPTIONS = ("ctx", "ubatch", "parallel", "kv_dtype", "flash_attn", "gpu_layers", "cpu_moe",
-                   "gpu_memory_utilization", "max_num_seqs", "max_num_batched_tokens")
+RUNTIME_OPTIONS = (
+    "ctx",
+    "ubatch",
+    "parallel",
+    "kv_dtype",
+    "flash_attn",
+    "gpu_layers",
+    "cpu_moe",
+    "gpu_memory_utilization",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+)
 
 
 def runtime_log_quantity(rows: list[dict], compare: list[str]) -> list[float | None]:
@@ -97,15 +109,22 @@ def predicted_quantity(predicted: pd.DataFrame, compare: list[str]) -> np.ndarra
     context = predicted["cuda_context"].to_numpy()
     slack = predicted["allocator_slack"].to_numpy()
     q = np.asarray(compare, dtype=object)
-    return np.where(q == "peak_allocated_bytes", peak - context - slack, np.where(q == "peak_reserved_bytes", peak - context, peak))
+    return np.where(
+        q == "peak_allocated_bytes", peak - context - slack, np.where(q == "peak_reserved_bytes", peak - context, peak)
+    )
 
 
 def accuracy_frame(catalog) -> pd.DataFrame:
     """One row per comparable measurement: measured, predicted, signed and absolute error."""
-    chosen = [m for m in catalog.measurements.values()
-              if m.get("comparable", True) and m.get("outcome", "ok") == "ok" and not is_speed(m)]
+    chosen = [
+        m
+        for m in catalog.measurements.values()
+        if m.get("comparable", True) and m.get("outcome", "ok") == "ok" and not is_speed(m)
+    ]
     if not chosen:
-        return pd.DataFrame(columns=["measurement", "method", "family", "measured_bytes", "predicted_bytes", "error", "abs_error"])
+        return pd.DataFrame(
+            columns=["measurement", "method", "family", "measured_bytes", "predicted_bytes", "error", "abs_error"]
+        )
     rows = [measurement_case(catalog, m) for m in chosen]
     cases = pd.DataFrame(rows)
     predicted = estimate_frame(cases)
@@ -187,12 +206,21 @@ def run(args: argparse.Namespace) -> int:
     skipped = left_out(catalog)
     if getattr(args, "json", False):
         json.dump(
-            {"cases": json.loads(frame.to_json(orient="records")), "summary": json.loads(stats.to_json(orient="records")),
-             "by_runtime": json.loads(summary(frame.assign(runtime_quantity=frame["runtime"] + " " + frame["quantity"]),
-                                              "runtime_quantity").to_json(orient="records")),
-             "left_out": skipped,
-             "speed_cases": json.loads(speed.to_json(orient="records")),
-             "speed_summary": {by: json.loads(speed_summary(speed, by).to_json(orient="records")) for by in ("kind", "runtime", "gpu_family")}},
+            {
+                "cases": json.loads(frame.to_json(orient="records")),
+                "summary": json.loads(stats.to_json(orient="records")),
+                "by_runtime": json.loads(
+                    summary(
+                        frame.assign(runtime_quantity=frame["runtime"] + " " + frame["quantity"]), "runtime_quantity"
+                    ).to_json(orient="records")
+                ),
+                "left_out": skipped,
+                "speed_cases": json.loads(speed.to_json(orient="records")),
+                "speed_summary": {
+                    by: json.loads(speed_summary(speed, by).to_json(orient="records"))
+                    for by in ("kind", "runtime", "gpu_family")
+                },
+            },
             sys.stdout,
             indent=2,
         )
@@ -200,7 +228,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{'measurement':40s} {'method':16s} {'measured GiB':>12s} {'predicted GiB':>13s} {'error':>8s}  phase")
     for r in frame.itertuples():
-        print(f"{r.measurement:40s} {r.method:16s} {r.measured_bytes / GiB:12.2f} {r.predicted_bytes / GiB:13.2f} {r.error:+8.1%}  {r.phase}")
+        print(
+            f"{r.measurement:40s} {r.method:16s} {r.measured_bytes / GiB:12.2f} {r.predicted_bytes / GiB:13.2f} {r.error:+8.1%}  {r.phase}"
+        )
     print()
     print(f"{'absolute error':16s} {'cases':>5s} {'median':>8s} {'p90':>8s} {'max':>8s}")
     for r in stats.itertuples():
@@ -213,8 +243,10 @@ def run(args: argparse.Namespace) -> int:
     if skipped:
         total = sum(not is_speed(m) for m in catalog.measurements.values())
         print()
-        print(f"{len(skipped)} of {total} measurements left out: not comparable with what the model predicts "
-              "(each file's why_not_comparable says why; --json lists them one by one):")
+        print(
+            f"{len(skipped)} of {total} measurements left out: not comparable with what the model predicts "
+            "(each file's why_not_comparable says why; --json lists them one by one):"
+        )
         counts: dict[str, int] = {}
         for item in skipped:
             key = _reason_group(item["why"])

@@ -157,7 +157,9 @@ def parse_lora_targets(targets: str | Iterable[str] | None) -> tuple[str, ...]:
     out = []
     for name in (n.strip() for n in names):
         if name not in LORA_ALIASES:
-            raise InputError(f"unknown LoRA target '{name}' (use all-linear or names from {', '.join(m + '_proj' for m in LORA_MODULES)})")
+            raise InputError(
+                f"unknown LoRA target '{name}' (use all-linear or names from {', '.join(m + '_proj' for m in LORA_MODULES)})"
+            )
         out.append(LORA_ALIASES[name])
     if not out:
         raise InputError("--lora-targets is empty")
@@ -235,8 +237,10 @@ def resolve_reading(
         if variant is None:
             raise InputError(unknown_id_message("model", model, catalog.variants))
         return model, _read_within_bounds(variant["config"], variant.get("parameters"))
-    return (str(config.get("_name_or_path") or config.get("model_type") or "config"),
-            _read_within_bounds(config, parameters))
+    return (
+        str(config.get("_name_or_path") or config.get("model_type") or "config"),
+        _read_within_bounds(config, parameters),
+    )
 
 
 def resolve_model(
@@ -247,10 +251,12 @@ def resolve_model(
 
 
 def unknown_id_message(kind: str, wanted: str, known: Iterable[str]) -> str:
-    """"unknown GPU 'rtx-409' (did you mean rtx-4090, rtx-4080?; 'vramatlas list gpus' lists all)"."""
+    """ "unknown GPU 'rtx-409' (did you mean rtx-4090, rtx-4080?; 'vramatlas list gpus' lists all)"."""
     from .suggest import closest
 
-    plural = {"GPU": "gpus", "model": "models", "method": "methods", "runtime": "runtimes", "quant": "quants"}.get(kind, kind + "s")
+    plural = {"GPU": "gpus", "model": "models", "method": "methods", "runtime": "runtimes", "quant": "quants"}.get(
+        kind, kind + "s"
+    )
     near = closest(wanted, known)
     hint = f"did you mean {', '.join(near)}? " if near else ""
     return f"unknown {kind} '{wanted}' ({hint}'vramatlas list {plural}' lists them all)"
@@ -335,8 +341,11 @@ def case_row(
     row.update(gpu_columns(gpu_spec))
     runtime_spec = resolve_runtime(catalog, runtime, spec)
     row.update(runtime_cache_columns(runtime_spec))
-    row.update(_runtime_row(catalog, runtime_spec, quant, run_options, arch, gpu_spec, gpus, seq_len, new_tokens,
-                            batch, training))
+    row.update(
+        _runtime_row(
+            catalog, runtime_spec, quant, run_options, arch, gpu_spec, gpus, seq_len, new_tokens, batch, training
+        )
+    )
     row.update(
         seq_len=float(seq_len),
         new_tokens=float(new_tokens),
@@ -370,8 +379,18 @@ def _runtime_row(catalog, runtime, quant, run_options, arch, gpu, gpus, seq_len,
         raise TypeError(f"unknown estimate inputs: {', '.join(sorted(unknown))}")
     options = RunOptions(**run_options)
     try:
-        cols = runtime_columns(catalog, runtime, options, arch, gpu=gpu, gpus=gpus, seq_len=seq_len,
-                               new_tokens=new_tokens, batch=batch, training=training)
+        cols = runtime_columns(
+            catalog,
+            runtime,
+            options,
+            arch,
+            gpu=gpu,
+            gpus=gpus,
+            seq_len=seq_len,
+            new_tokens=new_tokens,
+            batch=batch,
+            training=training,
+        )
         spec = resolve_quant(catalog, runtime, quant)
         if spec is not None:
             cols.update(quant_columns(catalog, spec, arch))
@@ -443,7 +462,11 @@ def format_that_fits(catalog, row: Mapping[str, Any], method: str) -> tuple[str,
     if not row["training"] and runtime:
         for qid in runtime.get("weight_formats") or ():
             spec = catalog.quants.get(qid)
-            if spec is None or qid == row.get("quant") or (spec.get("family") in native_only and spec.get("family") != own):
+            if (
+                spec is None
+                or qid == row.get("quant")
+                or (spec.get("family") in native_only and spec.get("family") != own)
+            ):
                 continue
             cols = quant_columns(catalog, spec, row)
             candidates.append((cols["bpw_linear"], "--quant", qid, cols))
@@ -462,11 +485,30 @@ def format_that_fits(catalog, row: Mapping[str, Any], method: str) -> tuple[str,
     return None
 
 
-SHOWN_INPUTS = ("model", "method", "gpu", "seq_len", "new_tokens", "batch", "gpus", "parallelism", "grad_checkpointing", "lora_rank", "lora_targets", "optimizer")
+SHOWN_INPUTS = (
+    "model",
+    "method",
+    "gpu",
+    "seq_len",
+    "new_tokens",
+    "batch",
+    "gpus",
+    "parallelism",
+    "grad_checkpointing",
+    "lora_rank",
+    "lora_targets",
+    "optimizer",
+)
 
 
-def case_speed_block(catalog, row: Mapping[str, Any], *, parallelism: str | None = None, host_bandwidth: float | None = None,
-                     train_tokens: float | None = None) -> dict[str, float | None] | None:
+def case_speed_block(
+    catalog,
+    row: Mapping[str, Any],
+    *,
+    parallelism: str | None = None,
+    host_bandwidth: float | None = None,
+    train_tokens: float | None = None,
+) -> dict[str, float | None] | None:
     """The `speed` block of a case on a GPU (vramatlas.speed); None without a GPU, or where the runtime's
     speed data has no backend or kernel for this GPU and format."""
     from .speed import SpeedDataError, case_speed, subjects
@@ -477,8 +519,15 @@ def case_speed_block(catalog, row: Mapping[str, Any], *, parallelism: str | None
     if runtime is None:
         return None
     try:
-        return case_speed(row, runtime, quant, catalog.gpus[row["gpu"]], parallelism=parallelism,
-                          host_bandwidth=host_bandwidth, train_tokens=train_tokens)
+        return case_speed(
+            row,
+            runtime,
+            quant,
+            catalog.gpus[row["gpu"]],
+            parallelism=parallelism,
+            host_bandwidth=host_bandwidth,
+            train_tokens=train_tokens,
+        )
     except SpeedDataError:
         return None
 
@@ -503,8 +552,12 @@ def estimate(catalog, **inputs: Any) -> Estimate:
     shown["allow_beyond_max"] = bool(inputs.get("allow_beyond_max", True))
     shown["max_positions"] = int(row["max_positions"]) or None
     # the cache-layout settings that matter for this model (MLA, sliding windows, indexer, recurrent state)
-    relevant = {"mla_compressed": row["mla_latent_width"], "sliding_window_capped": row["kv_window_width"],
-                "indexer_cache_bits": row["indexer_width"], "state_bits": row["state_conv_values"] + row["state_ssm_values"]}
+    relevant = {
+        "mla_compressed": row["mla_latent_width"],
+        "sliding_window_capped": row["kv_window_width"],
+        "indexer_cache_bits": row["indexer_width"],
+        "state_bits": row["state_conv_values"] + row["state_ssm_values"],
+    }
     for key, present in relevant.items():
         if present:
             shown[key] = row.get(key, RUNTIME_CACHE_DEFAULTS[key])
@@ -521,8 +574,13 @@ def estimate(catalog, **inputs: Any) -> Estimate:
         smaller = None if bool(result["fits"]) else format_that_fits(catalog, row, row["method"])
         extra["format_that_fits"] = smaller[1] if smaller else None
         extra["format_that_fits_option"] = smaller[0] if smaller else None
-        speed = case_speed_block(catalog, row, parallelism=inputs.get("parallelism"), host_bandwidth=host_bandwidth,
-                                 train_tokens=train_tokens)
+        speed = case_speed_block(
+            catalog,
+            row,
+            parallelism=inputs.get("parallelism"),
+            host_bandwidth=host_bandwidth,
+            train_tokens=train_tokens,
+        )
         if speed is not None:
             extra["speed"] = speed
     est = Estimate(
@@ -573,7 +631,11 @@ def _add_runtime(est: Estimate, catalog, row: Mapping[str, Any], result: Mapping
             if per_gpu_keys[key] != "gpu":
                 entry[key] = value
             elif key == "compute_buffer_bytes" and gpus > 1:  # the last GPU of a layer split holds the output
-                entry[key] = int(result["activations"]) if i == gpus - 1 else int(round((value - result["activations"]) / (gpus - 1)))
+                entry[key] = (
+                    int(result["activations"])
+                    if i == gpus - 1
+                    else int(round((value - result["activations"]) / (gpus - 1)))
+                )
             else:
                 entry[key] = _log_value(key, value / gpus)
         per_gpu.append(entry)

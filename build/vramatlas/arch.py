@@ -82,57 +82,137 @@ class ConfigError(ValueError):
 # routed), parallel (attention and SSM side by side in every layer), approx (what is approximated).
 KNOWN_TYPES: dict[str, dict[str, Any]] = {
     # dense decoders
-    "llama": {}, "mistral": {}, "ministral": {}, "ministral3": {}, "mixtral": {}, "qwen2": {}, "qwen3": {"qk_norm": "head"},
-    "qwen": {"qwen_v1": True}, "phi3": {}, "phimoe": {}, "cohere": {}, "cohere2": {}, "granite": {},
-    "granitemoe": {}, "granitemoeshared": {}, "olmo": {}, "olmo2": {"qk_norm": "full"}, "olmo3": {"qk_norm": "full"}, "olmoe": {"qk_norm": "full"},
-    "smollm3": {}, "helium": {}, "glm": {}, "glm4": {"norms": 4}, "exaone4": {}, "seed_oss": {},
-    "apertus": {"mlp": "plain"}, "arcee": {"mlp": "plain"}, "internlm3": {}, "hunyuan_v1_dense": {},
-    "hunyuan_v1_moe": {}, "ernie4_5": {}, "ernie4_5_moe": {}, "dots1": {}, "minimax_m2": {"qk_norm": "full"},
-    "gemma": {"norms": 2}, "gemma2": {"norms": 4, "alternate": "sliding_first"},
-    "gemma3_text": {"norms": 4, "qk_norm": "head"}, "vaultgemma": {"norms": 2},
+    "llama": {},
+    "mistral": {},
+    "ministral": {},
+    "ministral3": {},
+    "mixtral": {},
+    "qwen2": {},
+    "qwen3": {"qk_norm": "head"},
+    "qwen": {"qwen_v1": True},
+    "phi3": {},
+    "phimoe": {},
+    "cohere": {},
+    "cohere2": {},
+    "granite": {},
+    "granitemoe": {},
+    "granitemoeshared": {},
+    "olmo": {},
+    "olmo2": {"qk_norm": "full"},
+    "olmo3": {"qk_norm": "full"},
+    "olmoe": {"qk_norm": "full"},
+    "smollm3": {},
+    "helium": {},
+    "glm": {},
+    "glm4": {"norms": 4},
+    "exaone4": {},
+    "seed_oss": {},
+    "apertus": {"mlp": "plain"},
+    "arcee": {"mlp": "plain"},
+    "internlm3": {},
+    "hunyuan_v1_dense": {},
+    "hunyuan_v1_moe": {},
+    "ernie4_5": {},
+    "ernie4_5_moe": {},
+    "dots1": {},
+    "minimax_m2": {"qk_norm": "full"},
+    "gemma": {"norms": 2},
+    "gemma2": {"norms": 4, "alternate": "sliding_first"},
+    "gemma3_text": {"norms": 4, "qk_norm": "head"},
+    "vaultgemma": {"norms": 2},
     "gpt_oss": {"alternate": "sliding_first", "expert_bias": True, "sinks": True, "o_bias": True},
     "llama4_text": {"shared_width": "intermediate_size"},
-    "falcon": {"mlp": "plain"}, "starcoder2": {"mlp": "plain"}, "nemotron": {"mlp": "plain"},
-    "gpt2": {"mlp": "plain"}, "gpt_bigcode": {"mlp": "plain"}, "gpt_neox": {"mlp": "plain"},
-    "bloom": {"mlp": "plain"}, "opt": {"mlp": "plain"}, "mpt": {"mlp": "plain"}, "phi": {"mlp": "plain"},
-    "stablelm": {}, "bitnet": {"mlp": "gated"}, "hgrn_bit": {"linear": "hgrn", "mlp": "gated"},
+    "falcon": {"mlp": "plain"},
+    "starcoder2": {"mlp": "plain"},
+    "nemotron": {"mlp": "plain"},
+    "gpt2": {"mlp": "plain"},
+    "gpt_bigcode": {"mlp": "plain"},
+    "gpt_neox": {"mlp": "plain"},
+    "bloom": {"mlp": "plain"},
+    "opt": {"mlp": "plain"},
+    "mpt": {"mlp": "plain"},
+    "phi": {"mlp": "plain"},
+    "stablelm": {},
+    "bitnet": {"mlp": "gated"},
+    "hgrn_bit": {"linear": "hgrn", "mlp": "gated"},
     # MLA and sparse attention
-    "deepseek_v2": {}, "deepseek_v3": {}, "deepseek_v32": {}, "kimi_k2": {}, "glm_moe_dsa": {},
-    "glm4_moe": {"qk_norm": "head", "qk_norm_flag": "use_qk_norm"}, "glm4_moe_lite": {}, "mistral_large3": {}, "minicpm3": {},
+    "deepseek_v2": {},
+    "deepseek_v3": {},
+    "deepseek_v32": {},
+    "kimi_k2": {},
+    "glm_moe_dsa": {},
+    "glm4_moe": {"qk_norm": "head", "qk_norm_flag": "use_qk_norm"},
+    "glm4_moe_lite": {},
+    "mistral_large3": {},
+    "minicpm3": {},
     # hybrids and recurrent
     "mimo_v2_flash": {"swa_kv_mult": 2, "mimo_default": True},
-    "qwen2_moe": {}, "qwen3_moe": {"qk_norm": "head"},
+    "qwen2_moe": {},
+    "qwen3_moe": {"qk_norm": "head"},
     "qwen3_next": {"linear": "gdn", "q_gate": True, "qk_norm": "head"},
     "qwen3_5_text": {"linear": "gdn", "q_gate": True, "qk_norm": "head"},
     "qwen3_5_moe_text": {"linear": "gdn", "q_gate": True, "qk_norm": "head"},
     "kimi_linear": {"linear": "kda", "first_dense": 1},
     "nemotron_h": {"linear": "mamba2", "mlp": "plain", "blocks": True},
-    "granitemoehybrid": {"linear": "mamba2"}, "bamba": {"linear": "mamba2"},
+    "granitemoehybrid": {"linear": "mamba2"},
+    "bamba": {"linear": "mamba2"},
     "falcon_h1": {"linear": "mamba2", "parallel": True},
-    "jamba": {"linear": "mamba1"}, "mamba": {"linear": "mamba1"}, "falcon_mamba": {"linear": "mamba1"},
+    "jamba": {"linear": "mamba1"},
+    "mamba": {"linear": "mamba1"},
+    "falcon_mamba": {"linear": "mamba1"},
     "mamba2": {"linear": "mamba2"},
     "lfm2": {"linear": "shortconv", "qk_norm": "head", "ff_auto_adjust": True},
     "nemotron-nas": {"nas": True},
     # multimodal wrappers: the language model is under text_config
-    "gemma3": {"text": "gemma3_text", "projector_norm": True}, "llama4": {"text": "llama4_text"},
-    "qwen3_vl": {"text": "qwen3_vl_text"}, "qwen3_vl_text": {"qk_norm": "head"}, "qwen3_vl_moe": {"text": "qwen3_vl_moe_text"},
-    "qwen3_vl_moe_text": {"qk_norm": "head"}, "qwen2_5_vl": {"text": "qwen2_5_vl_text"}, "qwen2_5_vl_text": {},
-    "qwen3_5": {"text": "qwen3_5_text"}, "qwen3_5_moe": {"text": "qwen3_5_moe_text"},
-    "mistral3": {"text": "mistral"}, "pixtral": {"text": "mistral"}, "llava": {"text": "llama"},
+    "gemma3": {"text": "gemma3_text", "projector_norm": True},
+    "llama4": {"text": "llama4_text"},
+    "qwen3_vl": {"text": "qwen3_vl_text"},
+    "qwen3_vl_text": {"qk_norm": "head"},
+    "qwen3_vl_moe": {"text": "qwen3_vl_moe_text"},
+    "qwen3_vl_moe_text": {"qk_norm": "head"},
+    "qwen2_5_vl": {"text": "qwen2_5_vl_text"},
+    "qwen2_5_vl_text": {},
+    "qwen3_5": {"text": "qwen3_5_text"},
+    "qwen3_5_moe": {"text": "qwen3_5_moe_text"},
+    "mistral3": {"text": "mistral"},
+    "pixtral": {"text": "mistral"},
+    "llava": {"text": "llama"},
     "gemma3n": {"text": "gemma3n_text"},
     "gemma3n_text": {"norms": 4, "qk_norm": "head"},
     "gemma4": {"text": "gemma4_text"},
-    "glm4v": {"text": "glm4v_text"}, "glm46v": {"text": "glm4v_text"}, "glm4v_moe": {"text": "glm4v_moe_text"},
-    "glm4v_text": {}, "glm4v_moe_text": {"qk_norm": "head", "qk_norm_flag": "use_qk_norm"},
-    "gemma4_text": {"norms": 4, "qk_norm": "head", "moe_beside_mlp": True, "approx": "Gemma 4's vision and audio towers are counted with the generic encoder count"},
+    "glm4v": {"text": "glm4v_text"},
+    "glm46v": {"text": "glm4v_text"},
+    "glm4v_moe": {"text": "glm4v_moe_text"},
+    "glm4v_text": {},
+    "glm4v_moe_text": {"qk_norm": "head", "qk_norm_flag": "use_qk_norm"},
+    "gemma4_text": {
+        "norms": 4,
+        "qk_norm": "head",
+        "moe_beside_mlp": True,
+        "approx": "Gemma 4's vision and audio towers are counted with the generic encoder count",
+    },
 }
 
 _NESTED_TEXT = ("text_config", "llm_config", "language_config")
 # Towers whose generic count was checked against transformers (within 1 % of the whole model); another
 # tower is counted the same way, with a warning.
-_TOWERS_CHECKED = {"siglip_vision_model", "pixtral", "llama4_vision_model", "qwen3_vl_vision", "qwen3_vl_moe_vision",
-                   "qwen3_5_vision", "qwen3_5_moe_vision", "qwen2_5_vl_vision", "clip_vision_model", "gemma3n_vision",
-                   "gemma3n_audio", "gemma4_vision", "gemma4_audio", "glm4v_vision", "glm4v_moe_vision"}
+_TOWERS_CHECKED = {
+    "siglip_vision_model",
+    "pixtral",
+    "llama4_vision_model",
+    "qwen3_vl_vision",
+    "qwen3_vl_moe_vision",
+    "qwen3_5_vision",
+    "qwen3_5_moe_vision",
+    "qwen2_5_vl_vision",
+    "clip_vision_model",
+    "gemma3n_vision",
+    "gemma3n_audio",
+    "gemma4_vision",
+    "gemma4_audio",
+    "glm4v_vision",
+    "glm4v_moe_vision",
+}
 _TOWERS = ("vision_config", "audio_config", "vision_tower_config", "audio_tower_config")
 # timm encoders named by a tower's "architecture": parameters counted with timm 1.0.31
 # (timm.create_model(name, pretrained=False), sum of parameter numel); the config holds none of their layout.
@@ -140,76 +220,308 @@ _TIMM_PARAMETERS = {"mobilenetv5_300m_enc": 294_126_912}
 
 # Every config field this reader reads (also what the defaults table is generated for).
 FIELDS_READ = (
-    "num_hidden_layers", "n_layer", "num_layers", "n_layers", "hidden_size", "n_embd", "d_model", "dim",
-    "num_attention_heads", "n_head", "num_heads", "n_heads", "num_key_value_heads", "num_kv_heads",
-    "n_head_kv", "multi_query_group_num", "multi_query", "new_decoder_architecture", "intermediate_size",
-    "ffn_hidden_size", "n_inner", "ffn_dim", "intermediate_size_mlp", "vocab_size", "padded_vocab_size",
-    "max_position_embeddings", "n_positions", "seq_length", "max_seq_len", "head_dim", "attention_head_dim", "v_head_dim",
-    "hidden_act", "hidden_activation", "activation_function", "mlp_hidden_act", "tie_word_embeddings",
-    "attention_bias", "qkv_bias", "mlp_bias", "sliding_window", "use_sliding_window", "max_window_layers",
-    "sliding_window_pattern", "layer_types", "attention_chunk_size", "no_rope_layers",
-    "no_rope_layer_interval", "final_logit_softcapping", "num_local_experts", "num_experts", "n_routed_experts",
-    "moe_num_experts", "num_experts_per_tok", "num_experts_per_token", "num_shared_experts", "moe_k", "top_k_experts", "moe_topk", "moe_intermediate_size",
-    "n_shared_experts", "shared_expert_intermediate_size", "moe_shared_expert_intermediate_size",
-    "shared_intermediate_size", "first_k_dense_replace", "moe_layer_freq", "mlp_layer_types",
-    "decoder_sparse_step", "mlp_only_layers", "moe_layers", "interleave_moe_layer_step",
-    "expert_layer_period", "expert_layer_offset", "attn_layer_period", "attn_layer_offset",
-    "moe_latent_size", "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim",
-    "index_head_dim", "index_n_heads", "indexer_types", "index_topk_pattern", "index_topk_freq",
-    "index_skip_topk_offset", "attn_layer_indices", "conv_L_cache", "conv_bias", "full_attn_idxs", "block_ff_dim",
-    "block_auto_adjust_ff_dim", "block_ffn_dim_multiplier", "block_multiple_of", "tie_embedding",
-    "linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim", "linear_value_head_dim",
-    "linear_conv_kernel_dim", "full_attention_interval", "attn_output_gate", "linear_attn_config",
-    "linear_num_heads", "linear_head_dim", "mamba_ssm_dtype", "mamba_ssm_cache_dtype",
-    "hybrid_override_pattern", "layers_block_type", "hybrid_layer_pattern", "ssm_state_size",
-    "state_size", "mamba_d_state", "conv_kernel", "mamba_d_conv", "d_conv", "expand", "mamba_expand",
-    "mamba_num_heads", "mamba_n_heads", "mamba_head_dim", "mamba_d_head", "n_groups", "mamba_n_groups",
-    "mamba_d_ssm", "time_step_rank", "mamba_dt_rank", "use_conv_bias", "mamba_conv_bias",
-    "mamba_proj_bias", "use_bias", "swa_num_attention_heads", "swa_num_key_value_heads", "swa_head_dim",
-    "swa_v_head_dim", "sliding_window_size", "global_head_dim", "num_global_key_value_heads",
-    "attention_k_eq_v", "num_kv_shared_layers", "vocab_size_per_layer_input",
-    "hidden_size_per_layer_input", "enable_moe_block", "use_double_wide_mlp", "block_configs",
-    "num_nextn_predict_layers", "mtp_num_hidden_layers", "quantization_config", "expand_ratio",
-    "hidden_ratio", "altup_num_inputs", "laurel_rank", "intermediate_size_list",
+    "num_hidden_layers",
+    "n_layer",
+    "num_layers",
+    "n_layers",
+    "hidden_size",
+    "n_embd",
+    "d_model",
+    "dim",
+    "num_attention_heads",
+    "n_head",
+    "num_heads",
+    "n_heads",
+    "num_key_value_heads",
+    "num_kv_heads",
+    "n_head_kv",
+    "multi_query_group_num",
+    "multi_query",
+    "new_decoder_architecture",
+    "intermediate_size",
+    "ffn_hidden_size",
+    "n_inner",
+    "ffn_dim",
+    "intermediate_size_mlp",
+    "vocab_size",
+    "padded_vocab_size",
+    "max_position_embeddings",
+    "n_positions",
+    "seq_length",
+    "max_seq_len",
+    "head_dim",
+    "attention_head_dim",
+    "v_head_dim",
+    "hidden_act",
+    "hidden_activation",
+    "activation_function",
+    "mlp_hidden_act",
+    "tie_word_embeddings",
+    "attention_bias",
+    "qkv_bias",
+    "mlp_bias",
+    "sliding_window",
+    "use_sliding_window",
+    "max_window_layers",
+    "sliding_window_pattern",
+    "layer_types",
+    "attention_chunk_size",
+    "no_rope_layers",
+    "no_rope_layer_interval",
+    "final_logit_softcapping",
+    "num_local_experts",
+    "num_experts",
+    "n_routed_experts",
+    "moe_num_experts",
+    "num_experts_per_tok",
+    "num_experts_per_token",
+    "num_shared_experts",
+    "moe_k",
+    "top_k_experts",
+    "moe_topk",
+    "moe_intermediate_size",
+    "n_shared_experts",
+    "shared_expert_intermediate_size",
+    "moe_shared_expert_intermediate_size",
+    "shared_intermediate_size",
+    "first_k_dense_replace",
+    "moe_layer_freq",
+    "mlp_layer_types",
+    "decoder_sparse_step",
+    "mlp_only_layers",
+    "moe_layers",
+    "interleave_moe_layer_step",
+    "expert_layer_period",
+    "expert_layer_offset",
+    "attn_layer_period",
+    "attn_layer_offset",
+    "moe_latent_size",
+    "kv_lora_rank",
+    "q_lora_rank",
+    "qk_rope_head_dim",
+    "qk_nope_head_dim",
+    "index_head_dim",
+    "index_n_heads",
+    "indexer_types",
+    "index_topk_pattern",
+    "index_topk_freq",
+    "index_skip_topk_offset",
+    "attn_layer_indices",
+    "conv_L_cache",
+    "conv_bias",
+    "full_attn_idxs",
+    "block_ff_dim",
+    "block_auto_adjust_ff_dim",
+    "block_ffn_dim_multiplier",
+    "block_multiple_of",
+    "tie_embedding",
+    "linear_num_key_heads",
+    "linear_num_value_heads",
+    "linear_key_head_dim",
+    "linear_value_head_dim",
+    "linear_conv_kernel_dim",
+    "full_attention_interval",
+    "attn_output_gate",
+    "linear_attn_config",
+    "linear_num_heads",
+    "linear_head_dim",
+    "mamba_ssm_dtype",
+    "mamba_ssm_cache_dtype",
+    "hybrid_override_pattern",
+    "layers_block_type",
+    "hybrid_layer_pattern",
+    "ssm_state_size",
+    "state_size",
+    "mamba_d_state",
+    "conv_kernel",
+    "mamba_d_conv",
+    "d_conv",
+    "expand",
+    "mamba_expand",
+    "mamba_num_heads",
+    "mamba_n_heads",
+    "mamba_head_dim",
+    "mamba_d_head",
+    "n_groups",
+    "mamba_n_groups",
+    "mamba_d_ssm",
+    "time_step_rank",
+    "mamba_dt_rank",
+    "use_conv_bias",
+    "mamba_conv_bias",
+    "mamba_proj_bias",
+    "use_bias",
+    "swa_num_attention_heads",
+    "swa_num_key_value_heads",
+    "swa_head_dim",
+    "swa_v_head_dim",
+    "sliding_window_size",
+    "global_head_dim",
+    "num_global_key_value_heads",
+    "attention_k_eq_v",
+    "num_kv_shared_layers",
+    "vocab_size_per_layer_input",
+    "hidden_size_per_layer_input",
+    "enable_moe_block",
+    "use_double_wide_mlp",
+    "block_configs",
+    "num_nextn_predict_layers",
+    "mtp_num_hidden_layers",
+    "quantization_config",
+    "expand_ratio",
+    "hidden_ratio",
+    "altup_num_inputs",
+    "laurel_rank",
+    "intermediate_size_list",
 )
 
 # Fields that only tune numerics, training, tokenisation or serving: harmless to an unknown type.
 _NEUTRAL_FIELDS = (
-    "architectures", "model_type", "_name_or_path", "transformers_version", "torch_dtype", "dtype",
-    "bos_token_id", "eos_token_id", "pad_token_id", "use_cache", "initializer_range", "rms_norm_eps",
-    "layer_norm_eps", "layer_norm_epsilon", "norm_eps", "rope_theta", "rope_scaling", "rope_parameters",
-    "partial_rotary_factor", "attention_dropout", "hidden_dropout", "dropout", "embd_pdrop", "resid_pdrop",
-    "attn_pdrop", "output_router_logits", "router_aux_loss_coef", "router_jitter_noise", "norm_topk_prob",
-    "routed_scaling_factor", "scoring_func", "topk_method", "n_group", "topk_group", "aux_loss_alpha",
-    "seq_aux", "auto_map", "pretraining_tp", "rotary_pct", "rotary_emb_base", "use_parallel_residual",
-    "bias", "logits_scaling", "embedding_multiplier", "residual_multiplier", "attention_multiplier",
-    "query_pre_attn_scalar", "attn_logit_softcapping", "generation_config", "id2label", "label2id",
-    "tokenizer_class", "use_qk_norm", "qk_norm", "qk_layernorm", "rope_interleave", "ep_size",
-    "moe_router_bias", "router_bias", "tie_encoder_decoder", "is_decoder", "is_encoder_decoder",
-    "keys_to_ignore_at_inference", "num_logits_to_keep", "time_step_min", "time_step_max",
-    "time_step_floor", "time_step_limit", "chunk_size", "residual_in_fp32", "rescale_prenorm_residual",
-    "use_mamba_kernels", "mamba_hidden_act", "attn_temperature_tuning", "floor_scale", "attn_scale",
-    "router_dtype", "swiglu_limit", "rope_type", "image_token_index", "image_token_id", "video_token_id",
-    "vision_start_token_id", "vision_end_token_id", "boi_token_index", "eoi_token_index",
-    "mm_tokens_per_image", "projector_hidden_act", "vision_feature_layer", "vision_feature_select_strategy",
-    "multimodal_projector_bias", "spatial_merge_size", "attention_value_scale", "swa_rope_theta",
-    "add_full_attention_sink_bias", "add_swa_attention_sink_bias", "index_topk", "mtp_use_dedicated_embeddings",
-    "max_window_layers", "use_bidirectional_attention", "moe_shared_expert_overlap", "experts_per_token",
+    "architectures",
+    "model_type",
+    "_name_or_path",
+    "transformers_version",
+    "torch_dtype",
+    "dtype",
+    "bos_token_id",
+    "eos_token_id",
+    "pad_token_id",
+    "use_cache",
+    "initializer_range",
+    "rms_norm_eps",
+    "layer_norm_eps",
+    "layer_norm_epsilon",
+    "norm_eps",
+    "rope_theta",
+    "rope_scaling",
+    "rope_parameters",
+    "partial_rotary_factor",
+    "attention_dropout",
+    "hidden_dropout",
+    "dropout",
+    "embd_pdrop",
+    "resid_pdrop",
+    "attn_pdrop",
+    "output_router_logits",
+    "router_aux_loss_coef",
+    "router_jitter_noise",
+    "norm_topk_prob",
+    "routed_scaling_factor",
+    "scoring_func",
+    "topk_method",
+    "n_group",
+    "topk_group",
+    "aux_loss_alpha",
+    "seq_aux",
+    "auto_map",
+    "pretraining_tp",
+    "rotary_pct",
+    "rotary_emb_base",
+    "use_parallel_residual",
+    "bias",
+    "logits_scaling",
+    "embedding_multiplier",
+    "residual_multiplier",
+    "attention_multiplier",
+    "query_pre_attn_scalar",
+    "attn_logit_softcapping",
+    "generation_config",
+    "id2label",
+    "label2id",
+    "tokenizer_class",
+    "use_qk_norm",
+    "qk_norm",
+    "qk_layernorm",
+    "rope_interleave",
+    "ep_size",
+    "moe_router_bias",
+    "router_bias",
+    "tie_encoder_decoder",
+    "is_decoder",
+    "is_encoder_decoder",
+    "keys_to_ignore_at_inference",
+    "num_logits_to_keep",
+    "time_step_min",
+    "time_step_max",
+    "time_step_floor",
+    "time_step_limit",
+    "chunk_size",
+    "residual_in_fp32",
+    "rescale_prenorm_residual",
+    "use_mamba_kernels",
+    "mamba_hidden_act",
+    "attn_temperature_tuning",
+    "floor_scale",
+    "attn_scale",
+    "router_dtype",
+    "swiglu_limit",
+    "rope_type",
+    "image_token_index",
+    "image_token_id",
+    "video_token_id",
+    "vision_start_token_id",
+    "vision_end_token_id",
+    "boi_token_index",
+    "eoi_token_index",
+    "mm_tokens_per_image",
+    "projector_hidden_act",
+    "vision_feature_layer",
+    "vision_feature_select_strategy",
+    "multimodal_projector_bias",
+    "spatial_merge_size",
+    "attention_value_scale",
+    "swa_rope_theta",
+    "add_full_attention_sink_bias",
+    "add_swa_attention_sink_bias",
+    "index_topk",
+    "mtp_use_dedicated_embeddings",
+    "max_window_layers",
+    "use_bidirectional_attention",
+    "moe_shared_expert_overlap",
+    "experts_per_token",
     # PretrainedConfig's own bookkeeping, written into every config transformers saves
-    "chunk_size_feed_forward", "output_attentions", "output_hidden_states", "return_dict", "torchscript",
-    "pruned_heads", "problem_type", "num_labels", "finetuning_task", "task_specific_params", "prefix",
-    "sep_token_id", "decoder_start_token_id", "cross_attention_hidden_size", "add_cross_attention",
-    "tokenizer_class", "use_return_dict", "bad_words_ids", "begin_suppress_tokens", "num_beams",
-    "altup_active_idx", "altup_coef_clip", "altup_correct_scale", "activation_sparsity_pattern",
-    "per_layer_config", "rope_local_base_freq", "vision_soft_tokens_per_image", "audio_soft_tokens_per_image",
+    "chunk_size_feed_forward",
+    "output_attentions",
+    "output_hidden_states",
+    "return_dict",
+    "torchscript",
+    "pruned_heads",
+    "problem_type",
+    "num_labels",
+    "finetuning_task",
+    "task_specific_params",
+    "prefix",
+    "sep_token_id",
+    "decoder_start_token_id",
+    "cross_attention_hidden_size",
+    "add_cross_attention",
+    "tokenizer_class",
+    "use_return_dict",
+    "bad_words_ids",
+    "begin_suppress_tokens",
+    "num_beams",
+    "altup_active_idx",
+    "altup_coef_clip",
+    "altup_correct_scale",
+    "activation_sparsity_pattern",
+    "per_layer_config",
+    "rope_local_base_freq",
+    "vision_soft_tokens_per_image",
+    "audio_soft_tokens_per_image",
     "use_short_conv",  # HGRN-Bit: false in every released MatMul-free LM
-    "use_mambapy", "moe_renormalize", "num_expert_group", "mamba_chunk_size", "linear_attn_config",
+    "use_mambapy",
+    "moe_renormalize",
+    "num_expert_group",
+    "mamba_chunk_size",
+    "linear_attn_config",
 )
 
 # A field this reader does not read whose name suggests it shapes the layers: a known type's config with one
 # gets a warning naming it (the count assumes it changes nothing); an unknown type's is refused.
-_STRUCTURAL = re.compile(r"expert|layer|head|window|lora|kv|state|conv|block|pattern|moe|mtp|nextn|ssm|mamba|linear|"
-                         r"chunk|shared|dense|intermediate|hidden|size|dim|rank|group|sparse|index|num_")
+_STRUCTURAL = re.compile(
+    r"expert|layer|head|window|lora|kv|state|conv|block|pattern|moe|mtp|nextn|ssm|mamba|linear|"
+    r"chunk|shared|dense|intermediate|hidden|size|dim|rank|group|sparse|index|num_"
+)
 
 _GATED_ACTS = {"silu", "swish", "swiglu", "gelu_pytorch_tanh", "geglu", "gelu_new_gated", "relu2_gated"}
 
@@ -248,7 +560,9 @@ def _int(cfg: Mapping[str, Any], *names: str, default: Any = None, required: boo
             return 0
         raise ConfigError(f"config has no '{names[0]}'" + (f" (or {', '.join(names[1:])})" if names[1:] else ""))
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 0:
-        raise ConfigError(f"config '{names[0]}' must be a positive integer (or 0 where it may be absent), got {value!r}")
+        raise ConfigError(
+            f"config '{names[0]}' must be a positive integer (or 0 where it may be absent), got {value!r}"
+        )
     return int(value)
 
 
@@ -322,9 +636,19 @@ def _gated(cfg: Mapping[str, Any], fam: Mapping[str, Any], act: str | None = Non
 
 def _attention(cfg, fam, hidden: int, heads: int, kv_heads: int, head_dim: int, v_head_dim: int, window: bool) -> Mixer:
     q_out = heads * head_dim * (2 if cfg.get("attn_output_gate", fam.get("q_gate")) else 1)
-    shapes = {"q": (hidden, q_out), "k": (hidden, kv_heads * head_dim), "v": (hidden, kv_heads * v_head_dim), "o": (heads * v_head_dim, hidden)}
+    shapes = {
+        "q": (hidden, q_out),
+        "k": (hidden, kv_heads * head_dim),
+        "v": (hidden, kv_heads * v_head_dim),
+        "o": (heads * v_head_dim, hidden),
+    }
     params = sum(i * o for i, o in shapes.values())
-    if cfg.get("attention_bias") or cfg.get("qkv_bias") or fam.get("qkv_bias_default", False) or cfg.get("model_type") == "qwen2":
+    if (
+        cfg.get("attention_bias")
+        or cfg.get("qkv_bias")
+        or fam.get("qkv_bias_default", False)
+        or cfg.get("model_type") == "qwen2"
+    ):
         params += q_out + kv_heads * (head_dim + v_head_dim) + (hidden if fam.get("o_bias") else 0)
     qk_norm = fam.get("qk_norm") if cfg.get(fam.get("qk_norm_flag", ""), True) is not False else None
     if qk_norm == "head":  # RMSNorm over each head's q and k (Qwen3, Gemma 3)
@@ -333,7 +657,14 @@ def _attention(cfg, fam, hidden: int, heads: int, kv_heads: int, head_dim: int, 
         params += (heads + kv_heads) * head_dim
     if fam.get("sinks"):  # one learned attention-sink logit per head (gpt-oss)
         params += heads
-    return Mixer("window" if window else "full", params, kv_width=kv_heads * (head_dim + v_head_dim), shapes=shapes, q_width=heads * head_dim, out_width=heads * v_head_dim)
+    return Mixer(
+        "window" if window else "full",
+        params,
+        kv_width=kv_heads * (head_dim + v_head_dim),
+        shapes=shapes,
+        q_width=heads * head_dim,
+        out_width=heads * v_head_dim,
+    )
 
 
 def _mla(cfg, hidden: int, heads: int, indexer: bool) -> Mixer:
@@ -344,14 +675,28 @@ def _mla(cfg, hidden: int, heads: int, indexer: bool) -> Mixer:
     v = _int(cfg, "v_head_dim", default=nope)
     qk = nope + rope
     q_params = hidden * q_lora + q_lora + q_lora * heads * qk if q_lora else hidden * heads * qk
-    shapes = {"q": (hidden, (q_params - q_lora) // hidden if q_lora else heads * qk), "k": (hidden, kv_lora + rope), "v": (kv_lora, heads * (nope + v)), "o": (heads * v, hidden)}
+    shapes = {
+        "q": (hidden, (q_params - q_lora) // hidden if q_lora else heads * qk),
+        "k": (hidden, kv_lora + rope),
+        "v": (kv_lora, heads * (nope + v)),
+        "o": (heads * v, hidden),
+    }
     params = q_params + hidden * (kv_lora + rope) + kv_lora + kv_lora * heads * (nope + v) + heads * v * hidden
     index_width = 0
     if indexer:
         ihd, ih = _int(cfg, "index_head_dim", default=128), _int(cfg, "index_n_heads", default=64)
         params += (q_lora or hidden) * ih * ihd + hidden * ihd + 2 * ihd + hidden * ih
         index_width = ihd
-    return Mixer("mla", params, mla_latent=kv_lora + rope, mla_full=heads * (qk + v), indexer=index_width, shapes=shapes, q_width=heads * qk, out_width=heads * v)
+    return Mixer(
+        "mla",
+        params,
+        mla_latent=kv_lora + rope,
+        mla_full=heads * (qk + v),
+        indexer=index_width,
+        shapes=shapes,
+        q_width=heads * qk,
+        out_width=heads * v,
+    )
 
 
 def _gdn(cfg, hidden: int) -> Mixer:
@@ -363,7 +708,9 @@ def _gdn(cfg, hidden: int) -> Mixer:
     conv = 2 * key + value
     shapes = {"q": (hidden, 2 * key + 2 * value + 2 * nv), "o": (value, hidden)}
     params = hidden * (2 * key + 2 * value + 2 * nv) + conv * kc + 2 * nv + dv + value * hidden
-    return Mixer("gdn", params, conv_state=conv * kc, ssm_state=nv * dk * dv, shapes=shapes, q_width=conv, out_width=value)
+    return Mixer(
+        "gdn", params, conv_state=conv * kc, ssm_state=nv * dk * dv, shapes=shapes, q_width=conv, out_width=value
+    )
 
 
 def _kda(cfg, hidden: int) -> Mixer:
@@ -375,7 +722,9 @@ def _kda(cfg, hidden: int) -> Mixer:
     qkv = heads * hd
     shapes = {"q": (hidden, qkv), "k": (hidden, qkv), "v": (hidden, qkv), "o": (qkv, hidden)}
     params = 4 * hidden * qkv + 3 * qkv * kc + 2 * (hidden * hd + hd * qkv) + hidden * heads + qkv + heads + hd
-    return Mixer("kda", params, conv_state=3 * qkv * kc, ssm_state=heads * hd * hd, shapes=shapes, q_width=qkv, out_width=qkv)
+    return Mixer(
+        "kda", params, conv_state=3 * qkv * kc, ssm_state=heads * hd * hd, shapes=shapes, q_width=qkv, out_width=qkv
+    )
 
 
 def _ssm_sizes(cfg, hidden: int) -> tuple[int, int]:
@@ -396,11 +745,23 @@ def _mamba1(cfg, hidden: int) -> Mixer:
     rank = _num(cfg, "time_step_rank", "mamba_dt_rank", default="auto")
     rank = math.ceil(hidden / 16) if rank == "auto" else int(rank)
     bias = bool(_num(cfg, "use_conv_bias", "mamba_conv_bias", default=True))
-    params = hidden * 2 * inner + inner * kc + bias * inner + inner * (rank + 2 * state) + rank * inner + inner + inner * state + inner + inner * hidden
+    params = (
+        hidden * 2 * inner
+        + inner * kc
+        + bias * inner
+        + inner * (rank + 2 * state)
+        + rank * inner
+        + inner
+        + inner * state
+        + inner
+        + inner * hidden
+    )
     if cfg.get("model_type") == "jamba":
         params += rank + 2 * state  # dt, B and C layer norms
     shapes = {"q": (hidden, 2 * inner), "o": (inner, hidden)}
-    return Mixer("mamba1", params, conv_state=inner * kc, ssm_state=inner * state, shapes=shapes, q_width=inner, out_width=inner)
+    return Mixer(
+        "mamba1", params, conv_state=inner * kc, ssm_state=inner * state, shapes=shapes, q_width=inner, out_width=inner
+    )
 
 
 def _mamba2(cfg, hidden: int) -> Mixer:
@@ -411,23 +772,42 @@ def _mamba2(cfg, hidden: int) -> Mixer:
     else:
         head_dim = _int(cfg, "mamba_head_dim", "mamba_d_head", default=64)
         heads = _int(cfg, "mamba_num_heads", "mamba_n_heads", required=False)
-    inner = _int(cfg, "mamba_d_ssm", required=False) or (heads * head_dim if heads else int(_num(cfg, "mamba_expand", "expand", default=2) * hidden))
+    inner = _int(cfg, "mamba_d_ssm", required=False) or (
+        heads * head_dim if heads else int(_num(cfg, "mamba_expand", "expand", default=2) * hidden)
+    )
     heads = heads or inner // head_dim
     groups = _int(cfg, "n_groups", "mamba_n_groups", default=1)
     conv = inner + 2 * groups * state
     bias = bool(_num(cfg, "use_conv_bias", "mamba_conv_bias", default=True))
-    params = hidden * (2 * inner + 2 * groups * state + heads) + conv * kc + bias * conv + 3 * heads + inner + inner * hidden
+    params = (
+        hidden * (2 * inner + 2 * groups * state + heads) + conv * kc + bias * conv + 3 * heads + inner + inner * hidden
+    )
     if _num(cfg, "mamba_proj_bias", default=False):
         params += 2 * inner + 2 * groups * state + heads + hidden
     shapes = {"q": (hidden, 2 * inner + 2 * groups * state + heads), "o": (inner, hidden)}
-    return Mixer("mamba2", params, conv_state=conv * kc, ssm_state=heads * head_dim * state, shapes=shapes, q_width=inner, out_width=inner)
+    return Mixer(
+        "mamba2",
+        params,
+        conv_state=conv * kc,
+        ssm_state=heads * head_dim * state,
+        shapes=shapes,
+        q_width=inner,
+        out_width=inner,
+    )
 
 
 def _hgrn(cfg, hidden: int) -> Mixer:
     """HGRN-Bit (MatMul-free LM): ternary i/f/g/o projections, a fp32 hidden state per layer."""
     inner = int(hidden * float(cfg.get("expand_ratio") or 1))
     shapes = {"q": (hidden, inner), "k": (hidden, inner), "v": (hidden, inner), "o": (inner, hidden)}
-    return Mixer("hgrn", sum(i * o for i, o in shapes.values()), ssm_state=hidden, shapes=shapes, q_width=hidden, out_width=hidden)
+    return Mixer(
+        "hgrn",
+        sum(i * o for i, o in shapes.values()),
+        ssm_state=hidden,
+        shapes=shapes,
+        q_width=hidden,
+        out_width=hidden,
+    )
 
 
 def _shortconv(cfg, hidden: int) -> Mixer:
@@ -442,7 +822,9 @@ def _shortconv(cfg, hidden: int) -> Mixer:
 def _linear_mixer(kind: str, cfg, hidden: int) -> Mixer:
     readers = {"gdn": _gdn, "kda": _kda, "mamba1": _mamba1, "mamba2": _mamba2, "hgrn": _hgrn, "shortconv": _shortconv}
     if kind not in readers:
-        raise ConfigError(f"config has linear-attention/SSM layers but its model_type '{cfg.get('model_type')}' does not say which kind")
+        raise ConfigError(
+            f"config has linear-attention/SSM layers but its model_type '{cfg.get('model_type')}' does not say which kind"
+        )
     return readers[kind](cfg, hidden)
 
 
@@ -457,16 +839,35 @@ def _mixer_kinds(cfg, fam, n: int) -> list[str]:
         if isinstance(pattern, str):
             kinds = {"M": "linear", "*": "full", "-": "none", "E": "none"}
             if set(pattern) - set(kinds):
-                raise ConfigError(f"hybrid_override_pattern has unknown block letters {sorted(set(pattern) - set(kinds))}")
+                raise ConfigError(
+                    f"hybrid_override_pattern has unknown block letters {sorted(set(pattern) - set(kinds))}"
+                )
             return [kinds[ch] for ch in pattern]
         seq = blocks if isinstance(blocks, list) else cfg["layer_types"]
-        names = {"mamba": "linear", "linear_attention": "linear", "attention": "full", "full_attention": "full", "mlp": "none", "moe": "none"}
+        names = {
+            "mamba": "linear",
+            "linear_attention": "linear",
+            "attention": "full",
+            "full_attention": "full",
+            "mlp": "none",
+            "moe": "none",
+        }
         return [names.get(str(t), "unknown:" + str(t)) for t in seq]
     layer_types = _list(cfg, "layer_types", n)
     if layer_types is not None:
-        names = {"full_attention": "full", "attention": "full", "global": "full", "sliding_attention": "window",
-                 "sliding": "window", "chunked_attention": "chunked", "linear_attention": "linear", "mamba": "linear",
-                 "indexed_attention": "full", "hgrn": "linear", "conv": "linear"}
+        names = {
+            "full_attention": "full",
+            "attention": "full",
+            "global": "full",
+            "sliding_attention": "window",
+            "sliding": "window",
+            "chunked_attention": "chunked",
+            "linear_attention": "linear",
+            "mamba": "linear",
+            "indexed_attention": "full",
+            "hgrn": "linear",
+            "conv": "linear",
+        }
         return [names.get(str(t), "unknown:" + str(t)) for t in layer_types]
     if fam.get("linear") == "shortconv":  # LFM2: attention at full_attn_idxs, short convolutions elsewhere
         listed = cfg.get("full_attn_idxs")
@@ -483,7 +884,12 @@ def _mixer_kinds(cfg, fam, n: int) -> list[str]:
     if "attn_layer_period" in cfg and fam.get("linear") == "mamba1":
         period, offset = _int(cfg, "attn_layer_period", default=8), _int(cfg, "attn_layer_offset", default=4)
         return ["full" if i % period == offset else "linear" for i in range(n)]
-    if fam.get("linear") in ("mamba1", "mamba2") and not fam.get("parallel") and "num_attention_heads" not in cfg and cfg.get("model_type") in ("mamba", "falcon_mamba", "mamba2"):
+    if (
+        fam.get("linear") in ("mamba1", "mamba2")
+        and not fam.get("parallel")
+        and "num_attention_heads" not in cfg
+        and cfg.get("model_type") in ("mamba", "falcon_mamba", "mamba2")
+    ):
         return ["linear"] * n
     if fam.get("linear") in ("mamba1", "mamba2") and cfg.get("model_type") in ("mamba", "falcon_mamba", "mamba2"):
         return ["linear"] * n
@@ -497,13 +903,31 @@ def _mixer_kinds(cfg, fam, n: int) -> list[str]:
     if interval or fam.get("linear") == "gdn":
         interval = int(interval or 4)
         return ["full" if (i + 1) % interval == 0 else "linear" for i in range(n)]
-    if cfg.get("attention_chunk_size") and cfg.get("no_rope_layers") is not None or (cfg.get("attention_chunk_size") and fam.get("shared_width")):
-        no_rope = cfg.get("no_rope_layers") or [int((i + 1) % int(cfg.get("no_rope_layer_interval") or 4) != 0) for i in range(n)]
+    if (
+        cfg.get("attention_chunk_size")
+        and cfg.get("no_rope_layers") is not None
+        or (cfg.get("attention_chunk_size") and fam.get("shared_width"))
+    ):
+        no_rope = cfg.get("no_rope_layers") or [
+            int((i + 1) % int(cfg.get("no_rope_layer_interval") or 4) != 0) for i in range(n)
+        ]
         return ["chunked" if r else "full" for r in no_rope[:n]]
     default_pattern = cfg.get("_layer_pattern")
-    if default_pattern and (cfg.get("sliding_window") or cfg.get("attention_chunk_size")) and cfg.get("use_sliding_window") is not False:
-        names = {"full_attention": "full", "sliding_attention": "window", "chunked_attention": "chunked", "linear_attention": "linear"}
-        return [names.get(default_pattern[i % len(default_pattern)], "unknown:" + default_pattern[i % len(default_pattern)]) for i in range(n)]
+    if (
+        default_pattern
+        and (cfg.get("sliding_window") or cfg.get("attention_chunk_size"))
+        and cfg.get("use_sliding_window") is not False
+    ):
+        names = {
+            "full_attention": "full",
+            "sliding_attention": "window",
+            "chunked_attention": "chunked",
+            "linear_attention": "linear",
+        }
+        return [
+            names.get(default_pattern[i % len(default_pattern)], "unknown:" + default_pattern[i % len(default_pattern)])
+            for i in range(n)
+        ]
     if fam.get("mimo_default"):
         return ["full" if (i == 0 or (i + 1) % 6 == 0) else "window" for i in range(n)]
     window = cfg.get("sliding_window")
@@ -527,7 +951,11 @@ def _ffn_kinds(cfg, fam, n: int, experts: int) -> list[str]:
     if fam.get("blocks"):
         if isinstance(pattern, str):
             return ["moe" if ch == "E" else "dense" if ch == "-" else "none" for ch in pattern]
-        seq = cfg.get("layers_block_type") if isinstance(cfg.get("layers_block_type"), list) else cfg.get("layer_types") or []
+        seq = (
+            cfg.get("layers_block_type")
+            if isinstance(cfg.get("layers_block_type"), list)
+            else cfg.get("layer_types") or []
+        )
         return ["moe" if t == "moe" else "dense" if t == "mlp" else "none" for t in seq]
     if cfg.get("model_type") in ("mamba", "falcon_mamba", "mamba2"):
         return ["none"] * n
@@ -552,7 +980,10 @@ def _ffn_kinds(cfg, fam, n: int, experts: int) -> list[str]:
     step = int(freq or 1) if not isinstance(freq, list) else 1
     sparse_step = int(cfg.get("decoder_sparse_step") or 1)
     only_mlp = set(cfg.get("mlp_only_layers") or [])
-    return ["moe" if i >= first_dense and i % step == 0 and (i + 1) % sparse_step == 0 and i not in only_mlp else "dense" for i in range(n)]
+    return [
+        "moe" if i >= first_dense and i % step == 0 and (i + 1) % sparse_step == 0 and i not in only_mlp else "dense"
+        for i in range(n)
+    ]
 
 
 def _nas_layers(cfg, hidden: int, heads: int, head_dim: int, gated: bool) -> list[tuple[Mixer, Ffn]]:
@@ -574,7 +1005,9 @@ def _nas_layers(cfg, hidden: int, heads: int, head_dim: int, gated: bool) -> lis
         elif ffn.get("replace_with_linear"):
             f = Ffn("linear", dense=hidden * hidden)
         else:
-            width = int(ffn.get("intermediate_size") or 0) or _nas_intermediate(float(ffn.get("ffn_mult") or 1.0), hidden)
+            width = int(ffn.get("intermediate_size") or 0) or _nas_intermediate(
+                float(ffn.get("ffn_mult") or 1.0), hidden
+            )
             f = Ffn("dense", dense=(3 if gated else 2) * hidden * width, width=width)
         out.append((mixer, f))
     return out
@@ -611,7 +1044,10 @@ def tower_parameters(tower: Mapping[str, Any], text_hidden: int, projector_norm:
         if timm not in _TIMM_PARAMETERS:
             raise ConfigError(f"vision tower {timm!r} is a timm model this reader has no parameter count for")
         return _TIMM_PARAMETERS[timm] + _multimodal_embedder(tower, h, text_hidden)
-    layers = int(_num(tower, "num_hidden_layers", "depth", "num_layers", "encoder_layers", "conf_num_hidden_layers", default=0) or 0)
+    layers = int(
+        _num(tower, "num_hidden_layers", "depth", "num_layers", "encoder_layers", "conf_num_hidden_layers", default=0)
+        or 0
+    )
     if not h or not layers:
         return 0
     if tower.get("conf_num_hidden_layers"):
@@ -695,11 +1131,19 @@ def native_bits(qc: Mapping[str, Any] | None) -> tuple[float, float, str]:
     method = str(qc.get("quant_method") or "").lower()
     if method == "mxfp4":
         bits, block, scale = _NATIVE_FORMATS["mxfp4"]
-        return 16.0, bits + scale / block, "experts stored as MXFP4 (4.25 bits per weight), other weights bf16: --quant mxfp4 estimates it as published"
+        return (
+            16.0,
+            bits + scale / block,
+            "experts stored as MXFP4 (4.25 bits per weight), other weights bf16: --quant mxfp4 estimates it as published",
+        )
     if method == "fp8" or qc.get("fmt") == "e4m3" or "float8" in str(qc.get("activation_scheme", "")):
         block = qc.get("weight_block_size") or [128, 128]
         per = 32 / (int(block[0]) * int(block[1])) if isinstance(block, list) and len(block) == 2 else 0.0
-        return 8 + per, 8 + per, f"FP8 e4m3 weights with one fp32 scale per {block[0]}x{block[1]} block: --quant fp8-block estimates it as published"
+        return (
+            8 + per,
+            8 + per,
+            f"FP8 e4m3 weights with one fp32 scale per {block[0]}x{block[1]} block: --quant fp8-block estimates it as published",
+        )
     bits = qc.get("bits") or qc.get("w_bit")
     if bits:
         group = int(qc.get("group_size") or qc.get("q_group_size") or 128)
@@ -755,8 +1199,10 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
                 f"model_type '{model_type or '(none)'}' is not one this reader knows, and it cannot account for "
                 f"the fields {', '.join(unknown[:8])}{' ...' if len(unknown) > 8 else ''}"
             )
-        warnings.append(f"model_type '{model_type or '(none)'}' is not one this reader knows; every field is one it reads, "
-                        "so it is counted as a standard decoder of those fields")
+        warnings.append(
+            f"model_type '{model_type or '(none)'}' is not one this reader knows; every field is one it reads, "
+            "so it is counted as a standard decoder of those fields"
+        )
     fam = _family(model_type)
     if fam.get("approx"):
         warnings.append(fam["approx"])
@@ -764,7 +1210,9 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
         understood = set(FIELDS_READ) | set(_NEUTRAL_FIELDS) | set(_NESTED_TEXT) | set(_TOWERS)
         unread = sorted(k for k in cfg if k not in understood and not k.startswith("_") and _STRUCTURAL.search(k))
         if unread:
-            warnings.append(f"fields not read: {', '.join(unread[:6])}{' ...' if len(unread) > 6 else ''} (counted as if they changed no layer's shape)")
+            warnings.append(
+                f"fields not read: {', '.join(unread[:6])}{' ...' if len(unread) > 6 else ''} (counted as if they changed no layer's shape)"
+            )
 
     hidden = _positive(cfg, "hidden_size", "n_embd", "d_model", "dim")
     vocab = _positive(cfg, "vocab_size", "padded_vocab_size")
@@ -797,7 +1245,9 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
             raise ConfigError("config 'intermediate_size' list must hold one positive integer per layer")
         intermediate = max(widths)
     else:
-        intermediate = _int(cfg, "intermediate_size", "ffn_hidden_size", "n_inner", "ffn_dim", default=4 * hidden, required=False)
+        intermediate = _int(
+            cfg, "intermediate_size", "ffn_hidden_size", "n_inner", "ffn_dim", default=4 * hidden, required=False
+        )
     if fam.get("qwen_v1"):
         intermediate //= 2  # Qwen (v1) counts both gated branches in intermediate_size
     if fam.get("linear") == "hgrn" and not cfg.get("intermediate_size"):
@@ -816,9 +1266,24 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
     experts = _int(cfg, "num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts", required=False)
     if cfg.get("enable_moe_block") is False:
         experts = 0
-    active = _int(cfg, "num_experts_per_tok", "num_experts_per_token", "moe_k", "top_k_experts", "moe_topk", "experts_per_token", default=2 if experts else 0)
+    active = _int(
+        cfg,
+        "num_experts_per_tok",
+        "num_experts_per_token",
+        "moe_k",
+        "top_k_experts",
+        "moe_topk",
+        "experts_per_token",
+        default=2 if experts else 0,
+    )
     expert_width = _int(cfg, "moe_intermediate_size", default=intermediate) if experts else 0
-    shared_total = _int(cfg, "shared_expert_intermediate_size", "moe_shared_expert_intermediate_size", "shared_intermediate_size", required=False)
+    shared_total = _int(
+        cfg,
+        "shared_expert_intermediate_size",
+        "moe_shared_expert_intermediate_size",
+        "shared_intermediate_size",
+        required=False,
+    )
     n_shared = _int(cfg, "n_shared_experts", "num_shared_experts", required=False)
     if fam.get("shared_width") and experts:
         shared_total = shared_total or intermediate
@@ -843,7 +1308,9 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
         indexer_types = cfg.get("indexer_types")
         if indexer_types is None and cfg.get("index_topk_pattern"):
             indexer_types = [{"F": "full", "S": "shared"}.get(c, c) for c in cfg["index_topk_pattern"]]
-        has_indexer = bool(cfg.get("index_head_dim")) and (model_type in ("deepseek_v32", "glm_moe_dsa") or "index_topk" in cfg)
+        has_indexer = bool(cfg.get("index_head_dim")) and (
+            model_type in ("deepseek_v32", "glm_moe_dsa") or "index_topk" in cfg
+        )
         kv_shared_from = n - _int(cfg, "num_kv_shared_layers", required=False)
         layers = []
         for i, (mk, fk) in enumerate(zip(mixer_kinds, ffn_kinds)):
@@ -855,10 +1322,19 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
                 indexed = has_indexer and (indexer_types is None or str(indexer_types[i]) == "full")
                 mixer = _mla(cfg, hidden, heads, indexed)
             elif mk == "window" and (cfg.get("swa_num_key_value_heads") or fam.get("swa_kv_mult")):
-                mixer = _attention(cfg, fam, hidden, _int(cfg, "swa_num_attention_heads", default=heads),
-                                   _int(cfg, "swa_num_key_value_heads", default=kv_heads * int(fam.get("swa_kv_mult") or 1)),
-                                   _int(cfg, "swa_head_dim", default=head_dim), _int(cfg, "swa_v_head_dim", default=v_head_dim), True)
-            elif mk == "full" and (cfg.get("global_head_dim") or _layer_override(cfg, i).get("head_dim")):  # Gemma 4: wider global layers
+                mixer = _attention(
+                    cfg,
+                    fam,
+                    hidden,
+                    _int(cfg, "swa_num_attention_heads", default=heads),
+                    _int(cfg, "swa_num_key_value_heads", default=kv_heads * int(fam.get("swa_kv_mult") or 1)),
+                    _int(cfg, "swa_head_dim", default=head_dim),
+                    _int(cfg, "swa_v_head_dim", default=v_head_dim),
+                    True,
+                )
+            elif mk == "full" and (
+                cfg.get("global_head_dim") or _layer_override(cfg, i).get("head_dim")
+            ):  # Gemma 4: wider global layers
                 ghd = int(_layer_override(cfg, i).get("head_dim") or _int(cfg, "global_head_dim"))
                 gkv = _int(cfg, "num_global_key_value_heads", default=kv_heads)
                 mixer = _attention(cfg, fam, hidden, heads, gkv, ghd, ghd, False)
@@ -886,7 +1362,9 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
             elif fk == "dense":
                 width = dense_width
                 if width <= 0:
-                    raise ConfigError(f"config 'intermediate_size' must be a positive integer for its dense MLP layers, got {width!r}")
+                    raise ConfigError(
+                        f"config 'intermediate_size' must be a positive integer for its dense MLP layers, got {width!r}"
+                    )
                 if widths is not None:
                     width = int(widths[min(i, len(widths) - 1)])
                 if cfg.get("use_double_wide_mlp") and i >= kv_shared_from:
@@ -899,18 +1377,32 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
                 if fam.get("expert_bias"):
                     per_expert += (matrices - 1) * expert_width + hidden
                 shared = matrices * hidden * shared_total
-                if cfg.get("shared_expert_intermediate_size") and model_type not in ("qwen3_5_moe_text",) and fam.get("linear") != "mamba2":
+                if (
+                    cfg.get("shared_expert_intermediate_size")
+                    and model_type not in ("qwen3_5_moe_text",)
+                    and fam.get("linear") != "mamba2"
+                ):
                     shared += hidden  # shared_expert_gate
                 elif model_type == "qwen3_5_moe_text":
                     shared += hidden
-                router = hidden * experts + (experts if fam.get("expert_bias") or cfg.get("topk_method") == "noaux_tc" else 0)
+                router = hidden * experts + (
+                    experts if fam.get("expert_bias") or cfg.get("topk_method") == "noaux_tc" else 0
+                )
                 if latent:
                     router += 2 * hidden * latent
                 shared_width = shared_total
                 if fam.get("moe_beside_mlp"):  # Gemma 4: the MoE block runs beside the layer's dense MLP
                     shared += matrices * hidden * dense_width
                     shared_width += dense_width
-                ffn = Ffn("moe", experts=experts, expert_params=per_expert, shared=shared, router=router, width=expert_width, shared_width=shared_width)
+                ffn = Ffn(
+                    "moe",
+                    experts=experts,
+                    expert_params=per_expert,
+                    shared=shared,
+                    router=router,
+                    width=expert_width,
+                    shared_width=shared_width,
+                )
             layers.append((mixer, ffn))
 
     # ----- sums
@@ -923,7 +1415,9 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
     router_params = sum(f.router for _, f in layers)
     blocks_with_norm = sum(bool(m.kind != "none") + bool(f.kind != "none") for m, f in layers)
     norms = blocks_with_norm * hidden * norms_per_layer // 2 + hidden
-    tie_default = TRANSFORMERS_DEFAULTS.get(model_type, {}).get("tie_word_embeddings", model_type in ("gemma", "gemma2", "gemma3_text", "falcon", "cohere", "cohere2", "bitnet"))
+    tie_default = TRANSFORMERS_DEFAULTS.get(model_type, {}).get(
+        "tie_word_embeddings", model_type in ("gemma", "gemma2", "gemma3_text", "falcon", "cohere", "cohere2", "bitnet")
+    )
     tied = bool(_num(cfg, "tie_word_embeddings", "tie_embedding", default=tie_default))
     embed = vocab * hidden
     # Gemma 3n / 4 side paths (transformers' Gemma3nTextModel / Gemma4TextModel). The per-layer embedding
@@ -950,7 +1444,18 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
     norms += side_other
     lm_head = 0 if tied else vocab * hidden
     tower = sum(tower_parameters(t, hidden, bool(_family(outer).get("projector_norm"))) for t in towers)
-    counted = sum_mixer + dense_params + expert_params + shared_params + router_params + embed + per_layer_embed + lm_head + norms + tower
+    counted = (
+        sum_mixer
+        + dense_params
+        + expert_params
+        + shared_params
+        + router_params
+        + embed
+        + per_layer_embed
+        + lm_head
+        + norms
+        + tower
+    )
     total = int(parameters) if parameters else counted
     other = max(total - counted, 0) + norms + router_params + tower
 
@@ -962,8 +1467,18 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
         moe_layer = next(((m, f) for m, f in reversed(layers) if f.kind == "moe"), (last_m, last_f))
         full_mixer = next((m for m, _ in reversed(layers) if m.kind in ("full", "mla")), last_m)
         f = moe_layer[1]
-        mtp_params = mtp_layers * (full_mixer.params + f.dense + f.experts * f.expert_params + f.shared + f.router + 2 * hidden * hidden + 4 * hidden)
-        notes.append(f"{mtp_layers} multi-token-prediction layer(s) ({mtp_params / 1e9:.2f} B parameters) not loaded (transformers drops them; vLLM loads them only for speculative decoding)")
+        mtp_params = mtp_layers * (
+            full_mixer.params
+            + f.dense
+            + f.experts * f.expert_params
+            + f.shared
+            + f.router
+            + 2 * hidden * hidden
+            + 4 * hidden
+        )
+        notes.append(
+            f"{mtp_layers} multi-token-prediction layer(s) ({mtp_params / 1e9:.2f} B parameters) not loaded (transformers drops them; vLLM loads them only for speculative decoding)"
+        )
     lin_bits, exp_bits, qnote = native_bits(cfg.get("quantization_config"))
     if qnote:
         notes.append("checkpoint: " + qnote)
@@ -971,8 +1486,10 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
         notes.append(f"vision/audio towers counted as loaded weights ({tower / 1e9:.2f} B parameters)")
         unchecked = sorted({str(t.get("model_type") or "unnamed") for t in towers} - _TOWERS_CHECKED)
         if unchecked:
-            warnings.append(f"tower {', '.join(unchecked)} counted with the generic encoder formula "
-                            f"({tower / 1e9:.2f} B; its own layout may differ)")
+            warnings.append(
+                f"tower {', '.join(unchecked)} counted with the generic encoder formula "
+                f"({tower / 1e9:.2f} B; its own layout may differ)"
+            )
 
     # ----- cache columns
     def total_of(attr: str, kinds: tuple[str, ...]) -> int:
@@ -987,7 +1504,10 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
         window = int(cfg.get("attention_chunk_size") or window)
     attn_layers = [m for m, _ in layers if m.kind in ("full", "window", "mla")]
     n_attn = len(attn_layers)
-    state_fp32 = fam.get("linear") in ("hgrn", "gdn", "kda") or str(_num(cfg, "mamba_ssm_dtype", "mamba_ssm_cache_dtype", default="")) == "float32"
+    state_fp32 = (
+        fam.get("linear") in ("hgrn", "gdn", "kda")
+        or str(_num(cfg, "mamba_ssm_dtype", "mamba_ssm_cache_dtype", default="")) == "float32"
+    )
     if fam.get("linear") == "hgrn":
         state_fp32 = True
     first_attn = attn_layers[0] if attn_layers else Mixer("none")
@@ -997,7 +1517,11 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
         for name, (i, o) in shapes.items():
             lora[f"lora_{name}"] += float(i + o)
     dense_io = sum((hidden + f.width) for _, f in layers if f.kind == "dense")
-    moe_io = sum((hidden + f.width) * f.experts + (hidden + f.shared_width) * bool(f.shared_width) for _, f in layers if f.kind == "moe")
+    moe_io = sum(
+        (hidden + f.width) * f.experts + (hidden + f.shared_width) * bool(f.shared_width)
+        for _, f in layers
+        if f.kind == "moe"
+    )
     lora["lora_gate"] = float(dense_io + moe_io) if gated else 0.0
     lora["lora_up"] = float(dense_io + moe_io)
     lora["lora_down"] = float(dense_io + moe_io)
@@ -1006,7 +1530,10 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
     recurrent = float(n_attn == 0)
     window_layers = sum(m.kind == "window" for m, _ in layers)
     kv_per_layer = (kv_full + kv_window) / n_attn if n_attn else 0.0
-    largest = max([hidden * dense_width if n_dense else 0, hidden * expert_width] + [i * o for s in linear_shapes for i, o in s.values()])
+    largest = max(
+        [hidden * dense_width if n_dense else 0, hidden * expert_width]
+        + [i * o for s in linear_shapes for i, o in s.values()]
+    )
 
     columns = {
         "recurrent": recurrent,
@@ -1039,7 +1566,9 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
         "state_conv_values": float(sum(m.conv_state for m, _ in layers)),
         "state_ssm_values": float(sum(m.ssm_state for m, _ in layers)),
         "state_ssm_fp32": float(state_fp32),
-        "max_positions": float(_num(cfg, "max_position_embeddings", "n_positions", "seq_length", "max_seq_len", default=0) or 0),
+        "max_positions": float(
+            _num(cfg, "max_position_embeddings", "n_positions", "seq_length", "max_seq_len", default=0) or 0
+        ),
         "logit_softcap": float(bool(cfg.get("final_logit_softcapping"))),
         "params_total": float(total),
         "params_embed": float(embed + per_layer_embed),

@@ -27,8 +27,14 @@ if TYPE_CHECKING:  # the loader imports PyYAML: only the functions that parse im
     from .loader import Document, Problem
 
 EXCEPTIONS_FILE = "validation-exceptions.yaml"
-SINGULAR = {"gpus": "gpu", "models": "model", "methods": "method", "quants": "quant", "runtimes": "runtime",
-            "measurements": "measurement"}
+SINGULAR = {
+    "gpus": "gpu",
+    "models": "model",
+    "methods": "method",
+    "quants": "quant",
+    "runtimes": "runtime",
+    "measurements": "measurement",
+}
 
 
 class CatalogError(Exception):
@@ -82,17 +88,23 @@ def scan_catalogue(root: Path) -> tuple[list[Path], list[Problem]]:
     for kind in KINDS:
         folder = root / kind
         if folder.is_symlink():
-            problems.append(_problem(folder, "VA008", "the folder is a symbolic link",
-                                     "a link could make the catalogue read files outside it; "
-                                     "keep the files in the folder itself"))
+            problems.append(
+                _problem(
+                    folder,
+                    "VA008",
+                    "the folder is a symbolic link",
+                    "a link could make the catalogue read files outside it; keep the files in the folder itself",
+                )
+            )
             continue
         if not folder.is_dir():
             continue
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
-            problems.append(_problem(folder, "VA001", f"cannot read the folder: {exc.strerror or exc}",
-                                     "check its permissions"))
+            problems.append(
+                _problem(folder, "VA001", f"cannot read the folder: {exc.strerror or exc}", "check its permissions")
+            )
             continue
         files.extend(Path(e.path) for e in entries if e.name.endswith(".yaml") and not e.name.startswith("."))
     return sorted(files), problems
@@ -199,8 +211,9 @@ class LazyDocuments(Mapping):
         return len(self._load())
 
 
-def load_catalog(root: Path | str | None = None, *, compiled: str | os.PathLike | None = None,
-                 cache: bool = True) -> Catalog:
+def load_catalog(
+    root: Path | str | None = None, *, compiled: str | os.PathLike | None = None, cache: bool = True
+) -> Catalog:
     """Load the catalogue; raise :class:`CatalogError` if any file fails to load.
 
     ``root`` defaults to the repository's (or the wheel's) catalogue;
@@ -237,8 +250,18 @@ def load_yaml_catalog(root: Path | str = CATALOG_DIR) -> Catalog:
 
     root = Path(root)
     if not root.is_dir():
-        raise CatalogError([Problem(root, 0, 0, "VA001", "the catalogue folder does not exist",
-                                    "pass the folder that holds gpus/, models/, methods/, quants/, runtimes/, measurements/")])
+        raise CatalogError(
+            [
+                Problem(
+                    root,
+                    0,
+                    0,
+                    "VA001",
+                    "the catalogue folder does not exist",
+                    "pass the folder that holds gpus/, models/, methods/, quants/, runtimes/, measurements/",
+                )
+            ]
+        )
     from .loader import load_document
 
     files, problems = scan_catalogue(root)

@@ -35,26 +35,52 @@ class Subcommand(NamedTuple):
 
 # name -> (module, add_arguments function, run function, one-line help)
 SUBCOMMANDS: dict[str, Subcommand] = {
-    "validate": Subcommand("vramatlas.validate.cli", "add_arguments", "run",
-                           "check catalogue files (YAML, schema, rules); exit 1 on any error"),
-    "fmt": Subcommand("vramatlas.fmt", "add_arguments", "run",
-                      "rewrite catalogue files in canonical order and style (--check: only report)"),
-    "estimate": Subcommand("vramatlas.estimate_cli", "add_arguments", "run",
-                           "estimate the peak GPU memory of one model, method and workload"),
-    "list": Subcommand("vramatlas.list_cli", "add_arguments", "run",
-                       "list the ids of models, GPUs, methods, runtimes or quants (--json for scripts)"),
-    "accuracy": Subcommand("vramatlas.accuracy", "add_arguments", "run",
-                           "compare estimates with every measurement in the catalogue"),
-    "build": Subcommand("vramatlas.site", "add_build_arguments", "run_build",
-                        "build tables, charts, pages and the site into dist/"),
-    "diff": Subcommand("vramatlas.diff", "add_arguments", "run",
-                       "show how the built matrix changes between two catalogues"),
-    "serve": Subcommand("vramatlas.site", "add_serve_arguments", "run_serve",
-                        "build, then serve the site locally"),
-    "measure": Subcommand("vramatlas.measure", "add_arguments", "run",
-                          "measure peak GPU memory of a case on this machine (needs the 'measure' extra)"),
-    "add": Subcommand("vramatlas.add", "add_arguments", "run",
-                      "start a catalogue file: a model from its config.json (ORG/NAME or --config), a GPU template"),
+    "validate": Subcommand(
+        "vramatlas.validate.cli",
+        "add_arguments",
+        "run",
+        "check catalogue files (YAML, schema, rules); exit 1 on any error",
+    ),
+    "fmt": Subcommand(
+        "vramatlas.fmt",
+        "add_arguments",
+        "run",
+        "rewrite catalogue files in canonical order and style (--check: only report)",
+    ),
+    "estimate": Subcommand(
+        "vramatlas.estimate_cli",
+        "add_arguments",
+        "run",
+        "estimate the peak GPU memory of one model, method and workload",
+    ),
+    "list": Subcommand(
+        "vramatlas.list_cli",
+        "add_arguments",
+        "run",
+        "list the ids of models, GPUs, methods, runtimes or quants (--json for scripts)",
+    ),
+    "accuracy": Subcommand(
+        "vramatlas.accuracy", "add_arguments", "run", "compare estimates with every measurement in the catalogue"
+    ),
+    "build": Subcommand(
+        "vramatlas.site", "add_build_arguments", "run_build", "build tables, charts, pages and the site into dist/"
+    ),
+    "diff": Subcommand(
+        "vramatlas.diff", "add_arguments", "run", "show how the built matrix changes between two catalogues"
+    ),
+    "serve": Subcommand("vramatlas.site", "add_serve_arguments", "run_serve", "build, then serve the site locally"),
+    "measure": Subcommand(
+        "vramatlas.measure",
+        "add_arguments",
+        "run",
+        "measure peak GPU memory of a case on this machine (needs the 'measure' extra)",
+    ),
+    "add": Subcommand(
+        "vramatlas.add",
+        "add_arguments",
+        "run",
+        "start a catalogue file: a model from its config.json (ORG/NAME or --config), a GPU template",
+    ),
 }
 
 
@@ -81,13 +107,15 @@ def _resolve(name: str) -> tuple[Callable, Callable]:
         # the subcommand's own module (or its package) is missing: not written yet
         if exc.name and (spec.module == exc.name or spec.module.startswith(exc.name + ".")):
             raise _NotAvailable(f"vramatlas {name}: not available yet ({spec.module} does not exist)") from None
-        raise CLIError(f"vramatlas {name}: missing dependency '{exc.name}' "
-                       f"(install it, e.g. pip install -e '.[measure]')") from None
+        raise CLIError(
+            f"vramatlas {name}: missing dependency '{exc.name}' (install it, e.g. pip install -e '.[measure]')"
+        ) from None
     add = getattr(module, spec.add_arguments, None)
     run = getattr(module, spec.run, None)
     if not callable(add) or not callable(run):
-        raise _NotAvailable(f"vramatlas {name}: not available yet "
-                            f"({spec.module} has no {spec.add_arguments}/{spec.run})")
+        raise _NotAvailable(
+            f"vramatlas {name}: not available yet ({spec.module} has no {spec.add_arguments}/{spec.run})"
+        )
     return add, run
 
 
@@ -102,7 +130,8 @@ def build_parser(selected: str | None = None) -> tuple[argparse.ArgumentParser, 
     parser = _Parser(
         prog="vramatlas",
         description="Which language models run, or can be fine-tuned, on which GPUs.",
-        epilog="Run 'vramatlas COMMAND --help' for a command's options.")
+        epilog="Run 'vramatlas COMMAND --help' for a command's options.",
+    )
     parser.add_argument("--version", action="version", version=f"vramatlas {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = None
@@ -169,8 +198,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("VRAMATLAS_DEBUG"):
             raise
         text = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"vramatlas: internal error: {type(exc).__name__}" + (f": {text}" if text else "")
-              + " (set VRAMATLAS_DEBUG=1 for details)", file=sys.stderr)
+        print(
+            f"vramatlas: internal error: {type(exc).__name__}"
+            + (f": {text}" if text else "")
+            + " (set VRAMATLAS_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
         return 2
 
 

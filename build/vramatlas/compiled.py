@@ -56,8 +56,10 @@ def from_compiled(data: Mapping[str, Any], root: Path | None = None, documents: 
     """A :class:`Catalog` from :func:`compile_catalog`'s document."""
     if not isinstance(data, Mapping) or data.get("format") != FORMAT:
         found = data.get("format") if isinstance(data, Mapping) else type(data).__name__
-        raise CompiledCatalogError(f"not a compiled vramatlas catalogue of format {FORMAT} (found {found!r}); "
-                                   "compile it again with this version")
+        raise CompiledCatalogError(
+            f"not a compiled vramatlas catalogue of format {FORMAT} (found {found!r}); "
+            "compile it again with this version"
+        )
     cat = Catalog(root=Path(root) if root is not None else Path("."), content_hash=str(data.get("content_hash", "")))
     for kind in KINDS:
         table = data.get(kind) or {}

@@ -28,8 +28,17 @@ KEYS = ["gpu", "gpu_count", "model", "method", "seq_len", "batch"]
 VALUES = ["fits", "peak_bytes", "capacity_bytes"]
 CHANGES = ["no-longer-fits", "now-fits", "peak-changed", "added", "removed"]
 DEFAULT_THRESHOLD = 0.01
-DIFF_COLUMNS = ["change", *KEYS, "old_fits", "new_fits", "old_peak_bytes", "new_peak_bytes", "peak_change",
-                "old_capacity_bytes", "new_capacity_bytes"]
+DIFF_COLUMNS = [
+    "change",
+    *KEYS,
+    "old_fits",
+    "new_fits",
+    "old_peak_bytes",
+    "new_peak_bytes",
+    "peak_change",
+    "old_capacity_bytes",
+    "new_capacity_bytes",
+]
 
 
 def matrix_path(folder: Path | str) -> Path:
@@ -61,8 +70,9 @@ def _read(folder: Path | str) -> pd.DataFrame:
 
 def diff_frames(old: pd.DataFrame, new: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> pd.DataFrame:
     """The changed rows between two matrices (see the module docstring)."""
-    merged = old[KEYS + VALUES].merge(new[KEYS + VALUES], on=KEYS, how="outer", suffixes=("_old", "_new"),
-                                      indicator=True)
+    merged = old[KEYS + VALUES].merge(
+        new[KEYS + VALUES], on=KEYS, how="outer", suffixes=("_old", "_new"), indicator=True
+    )
     both = merged["_merge"] == "both"
     old_fits = merged["fits_old"].astype("boolean")
     new_fits = merged["fits_new"].astype("boolean")
@@ -80,17 +90,19 @@ def diff_frames(old: pd.DataFrame, new: pd.DataFrame, threshold: float = DEFAULT
         ["removed", "added", "no-longer-fits", "now-fits", "peak-changed"],
         default="",
     )
-    out = pd.DataFrame({
-        "change": change,
-        **{k: merged[k] for k in KEYS},
-        "old_fits": old_fits,
-        "new_fits": new_fits,
-        "old_peak_bytes": old_peak.round().astype("Int64"),
-        "new_peak_bytes": new_peak.round().astype("Int64"),
-        "peak_change": rel.round(6),
-        "old_capacity_bytes": merged["capacity_bytes_old"].astype("Float64").round().astype("Int64"),
-        "new_capacity_bytes": merged["capacity_bytes_new"].astype("Float64").round().astype("Int64"),
-    })
+    out = pd.DataFrame(
+        {
+            "change": change,
+            **{k: merged[k] for k in KEYS},
+            "old_fits": old_fits,
+            "new_fits": new_fits,
+            "old_peak_bytes": old_peak.round().astype("Int64"),
+            "new_peak_bytes": new_peak.round().astype("Int64"),
+            "peak_change": rel.round(6),
+            "old_capacity_bytes": merged["capacity_bytes_old"].astype("Float64").round().astype("Int64"),
+            "new_capacity_bytes": merged["capacity_bytes_new"].astype("Float64").round().astype("Int64"),
+        }
+    )
     out = out[out["change"] != ""].copy()
     out["change"] = pd.Categorical(out["change"], categories=CHANGES)
     return out.sort_values(["change", *KEYS], kind="stable").reset_index(drop=True)[DIFF_COLUMNS]
@@ -121,7 +133,13 @@ def _row_text(r) -> str:
     else:
         parts.append(f"peak {_gib(r.new_peak_bytes)} GiB (unchanged)")
     old_cap, new_cap = getattr(r, "old_capacity_bytes", None), getattr(r, "new_capacity_bytes", None)
-    if old_cap is not None and new_cap is not None and not pd.isna(old_cap) and not pd.isna(new_cap) and old_cap != new_cap:
+    if (
+        old_cap is not None
+        and new_cap is not None
+        and not pd.isna(old_cap)
+        and not pd.isna(new_cap)
+        and old_cap != new_cap
+    ):
         parts.append(f"usable memory {_gib(old_cap)} -> {_gib(new_cap)} GiB")
     return f"{where}: " + "; ".join(parts)
 
@@ -154,9 +172,12 @@ def render(diff: pd.DataFrame, fmt: str = "text", limit: int = 50) -> str:
         if c in ("added", "removed"):
             # many rows per new GPU / model / method: group them
             key = "new_fits" if c == "added" else "old_fits"
-            grouped = (part.assign(fit=part[key].fillna(False).astype(bool))
-                       .groupby(["gpu", "model", "method"], sort=True)
-                       .agg(rows=("fit", "size"), fitting=("fit", "sum")).reset_index())
+            grouped = (
+                part.assign(fit=part[key].fillna(False).astype(bool))
+                .groupby(["gpu", "model", "method"], sort=True)
+                .agg(rows=("fit", "size"), fitting=("fit", "sum"))
+                .reset_index()
+            )
             for r in grouped.head(limit).itertuples(index=False):
                 lines.append(f"{'- ' if md else '  '}{r.gpu} / {r.model} / {r.method}: {r.rows} rows, {r.fitting} fit")
             if len(grouped) > limit:
@@ -176,8 +197,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("old", metavar="OLD_DIR", help="the base build's tables folder (or the folder holding tables/)")
     parser.add_argument("new", metavar="NEW_DIR", help="the new build's tables folder (or the folder holding tables/)")
     parser.add_argument("--format", choices=["text", "markdown", "csv", "json"], default="text", help="output format")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                        help="relative peak change to report when the verdict stays (default 0.01 = 1%%)")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help="relative peak change to report when the verdict stays (default 0.01 = 1%%)",
+    )
     parser.add_argument("--limit", type=int, default=50, help="rows shown per kind of change (text/markdown)")
     parser.add_argument("--out", metavar="FILE", help="write the output to FILE instead of stdout")
     parser.add_argument("--exit-code", action="store_true", help="exit 1 when any verdict changed")

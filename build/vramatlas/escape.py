@@ -26,6 +26,7 @@ def one_line(text: str) -> str:
     line (which GitHub reads as a workflow command such as ``::add-mask::``),
     nor an escape sequence reach the terminal.
     """
+
     def escape(m: re.Match) -> str:
         ch = m.group(0)
         code = ord(ch)
@@ -46,8 +47,13 @@ def json_for_html(obj: Any) -> str:
     back to the same string; NaN and infinity are refused (not JSON).
     """
     text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
 
 
 def vega_safe(obj: Any) -> Any:

@@ -17,39 +17,148 @@ MAX_CONFIG_BYTES = 1 << 20
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_mutually_exclusive_group(required=True)
-    model.add_argument("--model", metavar="ID", help="a model variant id from the catalogue (e.g. llama-3.1-8b), or a Hugging Face repo ORG/NAME (its config.json, from the local cache or the Hub)")
-    model.add_argument("--config", metavar="CONFIG.json", help="a Hugging Face config.json for a model not in the catalogue")
-    parser.add_argument("--revision", metavar="REV", help="with --model ORG/NAME: a branch, tag or commit of the repo (default main)")
-    parser.add_argument("--method", required=True, metavar="METHOD", help="a method id (e.g. inference-bf16, qlora, full-mixed)")
-    parser.add_argument("--seq-len", type=int, default=None, metavar="N", help="prompt (inference) or training sequence length in tokens (default 2048, or the model's maximum if shorter)")
-    parser.add_argument("--new-tokens", type=int, default=None, metavar="N", help="tokens generated after the prompt (inference; default 16)")
-    parser.add_argument("--batch", type=int, default=1, metavar="N", help="sequences at once (per GPU for ddp/zero/fsdp; default 1)")
+    model.add_argument(
+        "--model",
+        metavar="ID",
+        help="a model variant id from the catalogue (e.g. llama-3.1-8b), or a Hugging Face repo ORG/NAME (its config.json, from the local cache or the Hub)",
+    )
+    model.add_argument(
+        "--config", metavar="CONFIG.json", help="a Hugging Face config.json for a model not in the catalogue"
+    )
+    parser.add_argument(
+        "--revision", metavar="REV", help="with --model ORG/NAME: a branch, tag or commit of the repo (default main)"
+    )
+    parser.add_argument(
+        "--method", required=True, metavar="METHOD", help="a method id (e.g. inference-bf16, qlora, full-mixed)"
+    )
+    parser.add_argument(
+        "--seq-len",
+        type=int,
+        default=None,
+        metavar="N",
+        help="prompt (inference) or training sequence length in tokens (default 2048, or the model's maximum if shorter)",
+    )
+    parser.add_argument(
+        "--new-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="tokens generated after the prompt (inference; default 16)",
+    )
+    parser.add_argument(
+        "--batch", type=int, default=1, metavar="N", help="sequences at once (per GPU for ddp/zero/fsdp; default 1)"
+    )
     parser.add_argument("--gpu", metavar="GPU_ID", help="a GPU id: adds the verdict (fits) and the headroom")
     parser.add_argument("--gpus", type=int, default=1, metavar="N", help="number of GPUs (default 1)")
-    parser.add_argument("--parallelism", choices=("tp", "pp", "ddp", "zero1", "zero2", "zero3", "fsdp"), help="how the GPUs share the work (default: tp for inference, fsdp for training)")
+    parser.add_argument(
+        "--parallelism",
+        choices=("tp", "pp", "ddp", "zero1", "zero2", "zero3", "fsdp"),
+        help="how the GPUs share the work (default: tp for inference, fsdp for training)",
+    )
     gc = parser.add_mutually_exclusive_group()
-    gc.add_argument("--grad-checkpointing", dest="grad_checkpointing", action="store_true", default=None, help="recompute activations in backward (training)")
-    gc.add_argument("--no-grad-checkpointing", dest="grad_checkpointing", action="store_false", help="keep every activation for backward (training)")
+    gc.add_argument(
+        "--grad-checkpointing",
+        dest="grad_checkpointing",
+        action="store_true",
+        default=None,
+        help="recompute activations in backward (training)",
+    )
+    gc.add_argument(
+        "--no-grad-checkpointing",
+        dest="grad_checkpointing",
+        action="store_false",
+        help="keep every activation for backward (training)",
+    )
     parser.add_argument("--lora-rank", type=int, metavar="R", help="LoRA rank (default 16)")
-    parser.add_argument("--lora-targets", metavar="MODULES", help="all-linear (default) or a comma list such as q_proj,v_proj")
-    parser.add_argument("--optimizer", metavar="NAME", help="adamw, adamw-fp32, adamw8bit, sgd, sgd-nomomentum or lion (default: the method's)")
-    rt = parser.add_argument_group("runtime", "how the runtime allocates (an option the runtime does not have is refused)")
-    rt.add_argument("--runtime", metavar="ID", help="transformers, llama.cpp, ollama, vllm, sglang, mlx or unsloth (default: the method's, else transformers)")
-    rt.add_argument("--quant", metavar="ID", help="weight format (catalog/quants: bf16, fp8, awq-int4, nf4, q4_k_m, iq4_xs, mlx-4bit, ...) replacing the method's")
-    rt.add_argument("--ctx", type=int, metavar="N", help="context the runtime allocates (llama.cpp n_ctx, vLLM max_model_len; default seq-len + new tokens; alone, the prompt fills it)")
-    rt.add_argument("--kv-dtype", metavar="DTYPE", help="KV-cache dtype: f16, bf16, fp8 (fp8_e4m3, fp8_e5m2), q8_0, q4_0 (as the runtime offers)")
-    rt.add_argument("--flash-attn", choices=("on", "off"), help="flash attention (llama.cpp -fa; transformers training: FlashAttention-2)")
+    parser.add_argument(
+        "--lora-targets", metavar="MODULES", help="all-linear (default) or a comma list such as q_proj,v_proj"
+    )
+    parser.add_argument(
+        "--optimizer",
+        metavar="NAME",
+        help="adamw, adamw-fp32, adamw8bit, sgd, sgd-nomomentum or lion (default: the method's)",
+    )
+    rt = parser.add_argument_group(
+        "runtime", "how the runtime allocates (an option the runtime does not have is refused)"
+    )
+    rt.add_argument(
+        "--runtime",
+        metavar="ID",
+        help="transformers, llama.cpp, ollama, vllm, sglang, mlx or unsloth (default: the method's, else transformers)",
+    )
+    rt.add_argument(
+        "--quant",
+        metavar="ID",
+        help="weight format (catalog/quants: bf16, fp8, awq-int4, nf4, q4_k_m, iq4_xs, mlx-4bit, ...) replacing the method's",
+    )
+    rt.add_argument(
+        "--ctx",
+        type=int,
+        metavar="N",
+        help="context the runtime allocates (llama.cpp n_ctx, vLLM max_model_len; default seq-len + new tokens; alone, the prompt fills it)",
+    )
+    rt.add_argument(
+        "--kv-dtype",
+        metavar="DTYPE",
+        help="KV-cache dtype: f16, bf16, fp8 (fp8_e4m3, fp8_e5m2), q8_0, q4_0 (as the runtime offers)",
+    )
+    rt.add_argument(
+        "--flash-attn",
+        choices=("on", "off"),
+        help="flash attention (llama.cpp -fa; transformers training: FlashAttention-2)",
+    )
     rt.add_argument("--ubatch", type=int, metavar="N", help="llama.cpp physical micro-batch n_ubatch (default 512)")
     rt.add_argument("--parallel", type=int, metavar="N", help="llama.cpp/Ollama parallel sequences (slots)")
-    rt.add_argument("--gpu-layers", type=int, metavar="N", help="llama.cpp -ngl: layers on the GPU (more than the model has: all, output included)")
-    rt.add_argument("--cpu-moe", type=int, nargs="?", const=1 << 20, metavar="N", help="keep MoE experts in host memory (all layers, or the first N: --n-cpu-moe N)")
-    rt.add_argument("--host-memory", type=_finite_float, metavar="GIB", help="host RAM for a partial offload's CPU part (default: the runtime's, 32 GiB)")
-    rt.add_argument("--gpu-memory-utilization", type=_finite_float, metavar="F", help="vLLM gpu_memory_utilization / SGLang mem_fraction_static (0-1)")
+    rt.add_argument(
+        "--gpu-layers",
+        type=int,
+        metavar="N",
+        help="llama.cpp -ngl: layers on the GPU (more than the model has: all, output included)",
+    )
+    rt.add_argument(
+        "--cpu-moe",
+        type=int,
+        nargs="?",
+        const=1 << 20,
+        metavar="N",
+        help="keep MoE experts in host memory (all layers, or the first N: --n-cpu-moe N)",
+    )
+    rt.add_argument(
+        "--host-memory",
+        type=_finite_float,
+        metavar="GIB",
+        help="host RAM for a partial offload's CPU part (default: the runtime's, 32 GiB)",
+    )
+    rt.add_argument(
+        "--gpu-memory-utilization",
+        type=_finite_float,
+        metavar="F",
+        help="vLLM gpu_memory_utilization / SGLang mem_fraction_static (0-1)",
+    )
     rt.add_argument("--max-num-seqs", type=int, metavar="N", help="vLLM max_num_seqs (SGLang max_running_requests)")
-    rt.add_argument("--max-num-batched-tokens", type=int, metavar="N", help="vLLM max_num_batched_tokens (the profile run's tokens; SGLang chunked_prefill_size)")
-    rt.add_argument("--host-bandwidth", type=_positive_float, metavar="GBPS", help="host RAM bandwidth in GB/s for layers kept on the CPU (default 60: dual-channel DDR5-4800 as STREAM measures it)")
-    parser.add_argument("--train-tokens", type=_positive_float, metavar="N", help="training tokens to run (training): adds speed.train_hours")
-    parser.add_argument("--allow-beyond-max", action="store_true", help="estimate a context longer than the model's max_position_embeddings instead of refusing it")
+    rt.add_argument(
+        "--max-num-batched-tokens",
+        type=int,
+        metavar="N",
+        help="vLLM max_num_batched_tokens (the profile run's tokens; SGLang chunked_prefill_size)",
+    )
+    rt.add_argument(
+        "--host-bandwidth",
+        type=_positive_float,
+        metavar="GBPS",
+        help="host RAM bandwidth in GB/s for layers kept on the CPU (default 60: dual-channel DDR5-4800 as STREAM measures it)",
+    )
+    parser.add_argument(
+        "--train-tokens",
+        type=_positive_float,
+        metavar="N",
+        help="training tokens to run (training): adds speed.train_hours",
+    )
+    parser.add_argument(
+        "--allow-beyond-max",
+        action="store_true",
+        help="estimate a context longer than the model's max_position_embeddings instead of refusing it",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -88,7 +197,10 @@ def _assumptions(est) -> str:
     if "mla_compressed" in i:
         parts.append("MLA cache " + ("compressed (the latent)" if i["mla_compressed"] else "decompressed (K and V)"))
     if "sliding_window_capped" in i:
-        parts.append("sliding-window layers " + ("keep only their window" if i["sliding_window_capped"] else "cache the whole context"))
+        parts.append(
+            "sliding-window layers "
+            + ("keep only their window" if i["sliding_window_capped"] else "cache the whole context")
+        )
     return "assumes: " + ", ".join(parts)
 
 
@@ -113,7 +225,10 @@ def _no_constant(name: str):
 def render(est) -> str:
     lines = []
     i = est.inputs
-    lines.append(f"{one_line(i['model'])} · {i['method']} · seq {i['seq_len']} · batch {i['batch']}" + (f" · {i['gpus']}×{i['gpu'] or 'GPU'} ({i['parallelism']})" if i["gpus"] > 1 else ""))
+    lines.append(
+        f"{one_line(i['model'])} · {i['method']} · seq {i['seq_len']} · batch {i['batch']}"
+        + (f" · {i['gpus']}×{i['gpu'] or 'GPU'} ({i['parallelism']})" if i["gpus"] > 1 else "")
+    )
     params = f"parameters {est.parameters / 1e9:.2f} B"
     if est.active_parameters is not None and est.active_parameters != est.parameters:
         params += f" ({est.active_parameters / 1e9:.2f} B active)"
@@ -132,28 +247,57 @@ def render(est) -> str:
     if est.capacity_bytes is not None:
         verdict = "fits" if est.fits else "does NOT fit"
         lines.append("")
-        lines.append(f"{i['gpu']}: {est.capacity_bytes / GiB:.2f} GiB usable → {verdict}, headroom {est.headroom_bytes / GiB:+.2f} GiB")
+        lines.append(
+            f"{i['gpu']}: {est.capacity_bytes / GiB:.2f} GiB usable → {verdict}, headroom {est.headroom_bytes / GiB:+.2f} GiB"
+        )
         longest = est.extra.get("longest_context_that_fits")
         if longest is not None:
-            unit = "training sequence" if not i["new_tokens"] and i.get("optimizer") else "context (prompt + new tokens)"
+            unit = (
+                "training sequence" if not i["new_tokens"] and i.get("optimizer") else "context (prompt + new tokens)"
+            )
             top = i.get("max_positions")
-            lines.append(f"longest {unit} that fits on one {i['gpu']}" + (f" ×{i['gpus']}" if i["gpus"] > 1 else "") + f": {longest:,} tokens" + (" (the model's maximum)" if top and longest == top else ""))
+            lines.append(
+                f"longest {unit} that fits on one {i['gpu']}"
+                + (f" ×{i['gpus']}" if i["gpus"] > 1 else "")
+                + f": {longest:,} tokens"
+                + (" (the model's maximum)" if top and longest == top else "")
+            )
         par = est.extra.get("fewest_gpus_parallelism")
         if est.fewest_gpus is None:
             lines.append(f"fewest {i['gpu']} that fit ({par}): none up to 512")
         elif not est.fits or est.fewest_gpus < i["gpus"]:
             nodes = -(-est.fewest_gpus // 8)
-            lines.append(f"fewest {i['gpu']} that fit ({par}): {est.fewest_gpus}" + (f" ({nodes} nodes of 8)" if est.fewest_gpus > 8 else ""))
+            lines.append(
+                f"fewest {i['gpu']} that fit ({par}): {est.fewest_gpus}"
+                + (f" ({nodes} nodes of 8)" if est.fewest_gpus > 8 else "")
+            )
         if not est.fits:
             fmt, option = est.extra.get("format_that_fits"), est.extra.get("format_that_fits_option")
-            where = "method of the same kind" if i.get("optimizer") else f"weight format {i.get('runtime') or 'the runtime'} loads"
+            where = (
+                "method of the same kind"
+                if i.get("optimizer")
+                else f"weight format {i.get('runtime') or 'the runtime'} loads"
+            )
             lines.append(f"the smallest step down that fits: {option} {fmt}" if fmt else f"no smaller {where} fits")
     lines.extend(render_speed(est.extra.get("speed")))
     return "\n".join(lines)
 
 
-RUNTIME_ARGS = ("runtime", "quant", "ctx", "kv_dtype", "flash_attn", "ubatch", "parallel", "gpu_layers", "cpu_moe",
-                "host_memory", "gpu_memory_utilization", "max_num_seqs", "max_num_batched_tokens")
+RUNTIME_ARGS = (
+    "runtime",
+    "quant",
+    "ctx",
+    "kv_dtype",
+    "flash_attn",
+    "ubatch",
+    "parallel",
+    "gpu_layers",
+    "cpu_moe",
+    "host_memory",
+    "gpu_memory_utilization",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+)
 
 
 def runtime_inputs(args: argparse.Namespace) -> dict:
@@ -171,8 +315,12 @@ def render_speed(speed) -> list[str]:
         if speed.get("train_hours") is not None:
             lines.append(f"time for the training tokens: {speed['train_hours']:,.1f} hours")
         return lines
-    lines.append(f"prefill: {speed['prefill_tokens_per_s']:,.0f} tokens/s (time to first token {speed['time_to_first_token_s']:.3g} s)")
-    lines.append(f"decode: {speed['decode_tokens_per_s']:,.1f} tokens/s per sequence, {speed['output_tokens_per_s']:,.1f} tokens/s for the batch")
+    lines.append(
+        f"prefill: {speed['prefill_tokens_per_s']:,.0f} tokens/s (time to first token {speed['time_to_first_token_s']:.3g} s)"
+    )
+    lines.append(
+        f"decode: {speed['decode_tokens_per_s']:,.1f} tokens/s per sequence, {speed['output_tokens_per_s']:,.1f} tokens/s for the batch"
+    )
     return lines
 
 

@@ -32,6 +32,7 @@ from .loader import MAX_BYTES, load_bytes, load_document
 from .paths import CATALOG_DIR, SCHEMA_DIR
 from .files import write_atomic
 
+
 class _Dumper(yaml.SafeDumper):
     """PyYAML's safe block style, so ``yaml.safe_dump(data, sort_keys=False, width=120,
     allow_unicode=True)`` of canonically ordered data is already canonical."""
@@ -68,6 +69,7 @@ _Dumper.add_representer(str, _str_representer)
 
 # ---- key order from the schema -----------------------------------------------------------
 
+
 def _deref(schema: Any, root: dict, seen: frozenset = frozenset()) -> list[dict]:
     """A schema and the subschemas it composes ($ref, allOf, anyOf, oneOf, then/else), flattened."""
     if not isinstance(schema, dict):
@@ -94,7 +96,7 @@ def _deref(schema: Any, root: dict, seen: frozenset = frozenset()) -> list[dict]
 def _property_order(schemas: list[dict]) -> list[str]:
     order: dict[str, None] = {}
     for s in schemas:
-        for name in (s.get("properties") or {}):
+        for name in s.get("properties") or {}:
             order.setdefault(name, None)
     return list(order)
 
@@ -143,8 +145,16 @@ def _order(value: Any, schemas: list[dict], root: dict) -> Any:
 
 
 def dump(data: Any) -> str:
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
-                     allow_unicode=True, indent=2, width=120, explicit_start=False)
+    return yaml.dump(
+        data,
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        indent=2,
+        width=120,
+        explicit_start=False,
+    )
 
 
 def same(a: Any, b: Any) -> bool:
@@ -192,15 +202,17 @@ def collect_files(paths: list[Path]) -> list[Path]:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such file or folder")
         if path.is_dir():  # links and FIFOs are listed (and then refused), never followed or opened
-            files.extend(p for p in path.rglob("*.yaml") if not p.is_dir()
-                         and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            files.extend(
+                p
+                for p in path.rglob("*.yaml")
+                if not p.is_dir() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
         else:
             files.append(path)
     return sorted(set(files))
 
 
-def fmt_paths(paths: list[Path], check: bool = False, schema_dir: Path = SCHEMA_DIR,
-              out=None, err=None) -> int:
+def fmt_paths(paths: list[Path], check: bool = False, schema_dir: Path = SCHEMA_DIR, out=None, err=None) -> int:
     """Format (or with check=True, only report) files; return the exit status."""
     from .validate.cli import display_path
 
@@ -236,8 +248,11 @@ def fmt_paths(paths: list[Path], check: bool = False, schema_dir: Path = SCHEMA_
             write_atomic(path, text)
             print(f"reformatted {display_path(path)}", file=err)
     verb = "would reformat" if check else "reformatted"
-    print(f"vramatlas fmt: {len(files)} file{'s' if len(files) != 1 else ''}, {verb} {len(changed)}, "
-          f"{len(failed)} could not be read", file=err)
+    print(
+        f"vramatlas fmt: {len(files)} file{'s' if len(files) != 1 else ''}, {verb} {len(changed)}, "
+        f"{len(failed)} could not be read",
+        file=err,
+    )
     if failed:
         return 1
     return 1 if (check and changed) else 0
@@ -268,14 +283,19 @@ def is_canonical(path: Path, schema_dir: Path = SCHEMA_DIR) -> bool:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Rewrite catalogue files in canonical key order and YAML style "
-                          "(comments are dropped; values never change).")
-    parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="files or folders (default: the whole catalogue)")
-    parser.add_argument("--check", action="store_true",
-                        help="change nothing; list files that are not canonical and exit 1 if any")
-    parser.add_argument("--schema-dir", metavar="DIR", default=None,
-                        help="folder of <kind>.schema.json files (default: the schemas shipped with vramatlas)")
+    parser.description = (
+        "Rewrite catalogue files in canonical key order and YAML style (comments are dropped; values never change)."
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the whole catalogue)")
+    parser.add_argument(
+        "--check", action="store_true", help="change nothing; list files that are not canonical and exit 1 if any"
+    )
+    parser.add_argument(
+        "--schema-dir",
+        metavar="DIR",
+        default=None,
+        help="folder of <kind>.schema.json files (default: the schemas shipped with vramatlas)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

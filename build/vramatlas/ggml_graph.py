@@ -101,10 +101,19 @@ class Node:
 class Graph:
     nodes: list[Node] = field(default_factory=list)
 
-    def add(self, size: int = 0, *srcs: int, inplace: bool = False, view_of: int | None = None,
-            is_input: bool = False, is_output: bool = False, external: bool = False) -> int:
-        self.nodes.append(Node(size, tuple(s for s in srcs if s is not None), inplace, view_of, is_input, is_output,
-                               external))
+    def add(
+        self,
+        size: int = 0,
+        *srcs: int,
+        inplace: bool = False,
+        view_of: int | None = None,
+        is_input: bool = False,
+        is_output: bool = False,
+        external: bool = False,
+    ) -> int:
+        self.nodes.append(
+            Node(size, tuple(s for s in srcs if s is not None), inplace, view_of, is_input, is_output, external)
+        )
         return len(self.nodes) - 1
 
     def view(self, src: int) -> int:

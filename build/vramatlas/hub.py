@@ -47,13 +47,17 @@ def config_path(repo_id: str, revision: str | None = None, cache_dir: str | Path
         return Path(huggingface_hub.hf_hub_download(repo_id, "config.json", local_files_only=True, **kwargs))
     except (errors.LocalEntryNotFoundError, errors.EntryNotFoundError, FileNotFoundError):
         if _offline():
-            raise HubError(f"{where}: config.json is not in the local Hugging Face cache and HF_HUB_OFFLINE is set") from None
+            raise HubError(
+                f"{where}: config.json is not in the local Hugging Face cache and HF_HUB_OFFLINE is set"
+            ) from None
     except errors.HFValidationError as exc:
         raise HubError(f"{where}: {str(exc).splitlines()[0]}") from None
     try:
         return Path(huggingface_hub.hf_hub_download(repo_id, "config.json", **kwargs))
     except errors.GatedRepoError:
-        raise HubError(f"{where}: the repo is gated; accept its licence on huggingface.co and log in (hf auth login)") from None
+        raise HubError(
+            f"{where}: the repo is gated; accept its licence on huggingface.co and log in (hf auth login)"
+        ) from None
     except errors.RepositoryNotFoundError:
         raise HubError(f"{where}: no such repo on the Hub (or it is private: log in with hf auth login)") from None
     except errors.RevisionNotFoundError:
@@ -65,7 +69,9 @@ def config_path(repo_id: str, revision: str | None = None, cache_dir: str | Path
     except errors.HfHubHTTPError as exc:
         raise HubError(f"{where}: the Hub answered {str(exc).splitlines()[0]}") from None
     except OSError as exc:
-        raise HubError(f"{where}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'cannot reach the Hub'}") from None
+        raise HubError(
+            f"{where}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'cannot reach the Hub'}"
+        ) from None
 
 
 def read_hub_config(repo_id: str, revision: str | None = None, cache_dir: str | Path | None = None) -> dict[str, Any]:

@@ -24,15 +24,18 @@ def _entries(catalog, kind: str) -> list[dict[str, Any]]:
         out = []
         for vid, v in catalog.variants.items():
             cfg = v.get("config") or {}
-            out.append({
-                "id": vid,
-                "name": v.get("name"),
-                "family": v.get("family"),
-                "parameters": v.get("parameters"),
-                "active_parameters": v.get("active_parameters"),
-                "max_context": cfg.get("max_position_embeddings") or (cfg.get("text_config") or {}).get("max_position_embeddings"),
-                "hf_repo": v.get("hf_repo"),
-            })
+            out.append(
+                {
+                    "id": vid,
+                    "name": v.get("name"),
+                    "family": v.get("family"),
+                    "parameters": v.get("parameters"),
+                    "active_parameters": v.get("active_parameters"),
+                    "max_context": cfg.get("max_position_embeddings")
+                    or (cfg.get("text_config") or {}).get("max_position_embeddings"),
+                    "hf_repo": v.get("hf_repo"),
+                }
+            )
         return sorted(out, key=lambda e: e["id"])
     table = getattr(catalog, kind, None)
     if table is None:

@@ -117,8 +117,9 @@ class Document:
                 return (1, 1)
             path = path[:-1]
 
-    def problem(self, path: tuple, code: str, message: str, hint: str = "",
-                severity: str = "error", key: bool = False) -> Problem:
+    def problem(
+        self, path: tuple, code: str, message: str, hint: str = "", severity: str = "error", key: bool = False
+    ) -> Problem:
         line, col = self.locate(path, key=key)
         return Problem(self.path, line, col, code, message, hint, severity)
 
@@ -161,10 +162,10 @@ def _scalar(loader: _Loader, event) -> Any:
     if tag == _FLOAT:
         return loader.construct_yaml_float(node)
     if tag == _MERGE:
-        raise _Refused(*_mark(event), "VA005", "merge keys ('<<') are not allowed",
-                       "write the keys out in full")
-    raise _Refused(*_mark(event), "VA007", f"unsupported YAML tag {tag!r}",
-                   "use plain strings, numbers, booleans and null")
+        raise _Refused(*_mark(event), "VA005", "merge keys ('<<') are not allowed", "write the keys out in full")
+    raise _Refused(
+        *_mark(event), "VA007", f"unsupported YAML tag {tag!r}", "use plain strings, numbers, booleans and null"
+    )
 
 
 class _Frame:
@@ -197,21 +198,36 @@ def _build(loader: _Loader, doc: Document) -> None:
         if top.is_map:
             if top.pending_key is _NOKEY:  # this value is a key
                 if is_collection:
-                    raise _Refused(*line_col, "VA007", "mapping keys must be plain strings",
-                                   "complex keys ('? [a, b]') are not supported")
+                    raise _Refused(
+                        *line_col,
+                        "VA007",
+                        "mapping keys must be plain strings",
+                        "complex keys ('? [a, b]') are not supported",
+                    )
                 key = value
                 if not isinstance(key, str):
-                    doc.problems.append(Problem(doc.path, *line_col, "VA007",
-                                                f"key {key!r} is not a string",
-                                                f"quote it: '{key}'" if key is not None else
-                                                "write a name before the colon"))
+                    doc.problems.append(
+                        Problem(
+                            doc.path,
+                            *line_col,
+                            "VA007",
+                            f"key {key!r} is not a string",
+                            f"quote it: '{key}'" if key is not None else "write a name before the colon",
+                        )
+                    )
                     key = "null" if key is None else str(key).lower() if isinstance(key, bool) else str(key)
                 path = top.path + (key,)
                 if key in top.container:
                     first = doc.key_locations.get(path, (0, 0))
-                    doc.problems.append(Problem(
-                        doc.path, *line_col, "VA004", f"duplicate key '{key}'",
-                        f"first defined at line {first[0]}; YAML keeps only one of them, so remove one"))
+                    doc.problems.append(
+                        Problem(
+                            doc.path,
+                            *line_col,
+                            "VA004",
+                            f"duplicate key '{key}'",
+                            f"first defined at line {first[0]}; YAML keeps only one of them, so remove one",
+                        )
+                    )
                     # keep the first value; the duplicate is read into a throw-away slot
                     top.pending_key = ("\0dup", key)
                 else:
@@ -238,24 +254,41 @@ def _build(loader: _Loader, doc: Document) -> None:
         if kind == "DocumentStartEvent":
             n_docs += 1
             if n_docs > 1:
-                raise _Refused(*_mark(event), "VA006", "more than one YAML document in the file",
-                               "one entity per file: remove the second '---' and what follows")
+                raise _Refused(
+                    *_mark(event),
+                    "VA006",
+                    "more than one YAML document in the file",
+                    "one entity per file: remove the second '---' and what follows",
+                )
             continue
         if kind == "AliasEvent":
-            raise _Refused(*_mark(event), "VA005", f"alias '*{event.anchor}' is not allowed",
-                           "anchors and aliases are refused: write the value out in full")
+            raise _Refused(
+                *_mark(event),
+                "VA005",
+                f"alias '*{event.anchor}' is not allowed",
+                "anchors and aliases are refused: write the value out in full",
+            )
         if getattr(event, "anchor", None):
-            raise _Refused(*_mark(event), "VA005", f"anchor '&{event.anchor}' is not allowed",
-                           "anchors and aliases are refused: write the value out in full")
+            raise _Refused(
+                *_mark(event),
+                "VA005",
+                f"anchor '&{event.anchor}' is not allowed",
+                "anchors and aliases are refused: write the value out in full",
+            )
         if kind == "ScalarEvent":
             attach(_scalar(loader, event), _mark(event), False)
         elif kind in ("MappingStartEvent", "SequenceStartEvent"):
             if event.tag not in (None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"):
-                raise _Refused(*_mark(event), "VA007", f"unsupported YAML tag {event.tag!r}",
-                               "use plain mappings and lists")
+                raise _Refused(
+                    *_mark(event), "VA007", f"unsupported YAML tag {event.tag!r}", "use plain mappings and lists"
+                )
             if len(stack) >= MAX_DEPTH:
-                raise _Refused(*_mark(event), "VA001", f"nesting deeper than {MAX_DEPTH} levels",
-                               "catalogue files are a few levels deep")
+                raise _Refused(
+                    *_mark(event),
+                    "VA001",
+                    f"nesting deeper than {MAX_DEPTH} levels",
+                    "catalogue files are a few levels deep",
+                )
             is_map = kind == "MappingStartEvent"
             container: Any = {} if is_map else []
             path = attach(container, _mark(event), True)
@@ -280,9 +313,14 @@ def _yaml_error(doc: Document, text: str, exc: yaml.YAMLError) -> Problem:
         line, col = _position_to_line_col(text, exc.position)
         ch = exc.character
         code_point = ch if isinstance(ch, int) else ord(ch[:1] or "\0")
-        return Problem(doc.path, line, col, "VA003",
-                       f"character U+{code_point:04X} is not allowed in YAML",
-                       "remove control characters; save the file as plain UTF-8 text")
+        return Problem(
+            doc.path,
+            line,
+            col,
+            "VA003",
+            f"character U+{code_point:04X} is not allowed in YAML",
+            "remove control characters; save the file as plain UTF-8 text",
+        )
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     context = getattr(exc, "context", None)
@@ -315,18 +353,32 @@ def load_text(text: str, path: Path | str = "<string>", raw: bytes | None = None
         doc.problems.append(_yaml_error(doc, text, exc))
     except (RecursionError, MemoryError, ValueError, OverflowError) as exc:
         doc.data = None
-        doc.problems.append(Problem(doc.path, 1, 1, "VA001", f"cannot parse the file: {type(exc).__name__}",
-                                    "simplify the file"))
+        doc.problems.append(
+            Problem(doc.path, 1, 1, "VA001", f"cannot parse the file: {type(exc).__name__}", "simplify the file")
+        )
     except Exception as exc:  # noqa: BLE001 - the loader promises never to raise
         doc.data = None
-        doc.problems.append(Problem(doc.path, 1, 1, "VA001",
-                                    f"cannot parse the file: {type(exc).__name__}: {exc}".splitlines()[0],
-                                    "simplify the file"))
+        doc.problems.append(
+            Problem(
+                doc.path,
+                1,
+                1,
+                "VA001",
+                f"cannot parse the file: {type(exc).__name__}: {exc}".splitlines()[0],
+                "simplify the file",
+            )
+        )
     if doc.data is not None and not isinstance(doc.data, dict):
         kind = "a list" if isinstance(doc.data, list) else f"a single value ({_short(doc.data)})"
-        doc.problems.append(Problem(doc.path, *doc.locate(()), "VA006",
-                                    f"the top level is {kind}, not a mapping",
-                                    "a catalogue file is a YAML mapping: 'id: ...' and so on"))
+        doc.problems.append(
+            Problem(
+                doc.path,
+                *doc.locate(()),
+                "VA006",
+                f"the top level is {kind}, not a mapping",
+                "a catalogue file is a YAML mapping: 'id: ...' and so on",
+            )
+        )
         doc.data = None
     if doc.data is not None:
         _check_floats(doc)
@@ -343,8 +395,14 @@ def _check_floats(doc: Document) -> None:
         elif isinstance(value, list):
             stack.extend((path + (i,), v) for i, v in enumerate(value))
         elif isinstance(value, float) and not math.isfinite(value):
-            doc.problems.append(doc.problem(path, "VA007", f"{value} is not a number the catalogue accepts",
-                                            "write a finite number, or null for unknown"))
+            doc.problems.append(
+                doc.problem(
+                    path,
+                    "VA007",
+                    f"{value} is not a number the catalogue accepts",
+                    "write a finite number, or null for unknown",
+                )
+            )
 
 
 def _short(value: Any) -> str:
@@ -354,25 +412,45 @@ def _short(value: Any) -> str:
 
 def decode(raw: bytes, path: Path) -> tuple[str | None, Problem | None]:
     """UTF-8 text of ``raw`` (a BOM is tolerated), or a located VA003 problem."""
-    for bom, name in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
-                      (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
+    for bom, name in (
+        (b"\xff\xfe\x00\x00", "UTF-32"),
+        (b"\x00\x00\xfe\xff", "UTF-32"),
+        (b"\xff\xfe", "UTF-16"),
+        (b"\xfe\xff", "UTF-16"),
+    ):
         if raw.startswith(bom):
-            return None, Problem(path, 1, 1, "VA003", f"the file is {name}-encoded, not UTF-8",
-                                 "save the file as UTF-8 (without a byte-order mark)")
+            return None, Problem(
+                path,
+                1,
+                1,
+                "VA003",
+                f"the file is {name}-encoded, not UTF-8",
+                "save the file as UTF-8 (without a byte-order mark)",
+            )
     nul = raw.find(b"\0")
     if nul >= 0:
         line = raw.count(b"\n", 0, nul) + 1
-        return None, Problem(path, line, nul - (raw.rfind(b"\n", 0, nul) + 1) + 1, "VA003",
-                             "the file is binary (it contains a NUL byte)",
-                             "catalogue files are UTF-8 YAML text")
+        return None, Problem(
+            path,
+            line,
+            nul - (raw.rfind(b"\n", 0, nul) + 1) + 1,
+            "VA003",
+            "the file is binary (it contains a NUL byte)",
+            "catalogue files are UTF-8 YAML text",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        return None, Problem(path, line, col, "VA003",
-                             f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
-                             "save the file as UTF-8")
+        return None, Problem(
+            path,
+            line,
+            col,
+            "VA003",
+            f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+            "save the file as UTF-8",
+        )
     if text.startswith("\ufeff"):
         text = text[1:]
     return text, None
@@ -383,11 +461,21 @@ def _not_a_plain_file(mode: int) -> tuple[str, str] | None:
     if stat.S_ISREG(mode):
         return None
     if stat.S_ISLNK(mode):
-        return ("the file is a symbolic link: catalogue files must be regular files",
-                "a link could make the catalogue read a file outside it; copy the file in instead")
-    what = ("a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode)
-            else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-            else "not a regular file")
+        return (
+            "the file is a symbolic link: catalogue files must be regular files",
+            "a link could make the catalogue read a file outside it; copy the file in instead",
+        )
+    what = (
+        "a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "a folder"
+        if stat.S_ISDIR(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "not a regular file"
+    )
     return f"this is {what}, not a regular file", "catalogue entries are plain UTF-8 YAML files"
 
 
@@ -403,9 +491,16 @@ def load_document(path: Path | str, max_bytes: int = MAX_BYTES) -> Document:
             return doc
         size = info.st_size
         if size > max_bytes:
-            doc.problems.append(Problem(path, 1, 1, "VA002",
-                                        f"the file is {size:,} bytes, over the {max_bytes:,}-byte limit",
-                                        "a catalogue file describes one entity; split it or remove bulk data"))
+            doc.problems.append(
+                Problem(
+                    path,
+                    1,
+                    1,
+                    "VA002",
+                    f"the file is {size:,} bytes, over the {max_bytes:,}-byte limit",
+                    "a catalogue file describes one entity; split it or remove bulk data",
+                )
+            )
             return doc
         # O_NOFOLLOW and O_NONBLOCK: a file swapped for a link or a FIFO after the lstat is not followed
         # or waited on; the fstat then re-checks what was opened
@@ -417,12 +512,23 @@ def load_document(path: Path | str, max_bytes: int = MAX_BYTES) -> Document:
                 return doc
             raw = fh.read(max_bytes + 1)
     except OSError as exc:
-        doc.problems.append(Problem(path, 0, 0, "VA001", f"cannot read the file: {exc.strerror or exc}",
-                                    "check that it exists and is readable"))
+        doc.problems.append(
+            Problem(
+                path,
+                0,
+                0,
+                "VA001",
+                f"cannot read the file: {exc.strerror or exc}",
+                "check that it exists and is readable",
+            )
+        )
         return doc
     if len(raw) > max_bytes:  # grew between stat and read
-        doc.problems.append(Problem(path, 1, 1, "VA002", f"the file is over the {max_bytes:,}-byte limit",
-                                    "split it or remove bulk data"))
+        doc.problems.append(
+            Problem(
+                path, 1, 1, "VA002", f"the file is over the {max_bytes:,}-byte limit", "split it or remove bulk data"
+            )
+        )
         return doc
     text, problem = decode(raw, path)
     if problem is not None:
@@ -438,9 +544,16 @@ def load_bytes(raw: bytes, path: Path | str = "<bytes>", max_bytes: int = MAX_BY
     path = Path(path)
     if len(raw) > max_bytes:
         doc = Document(path, raw=b"")
-        doc.problems.append(Problem(path, 1, 1, "VA002",
-                                    f"the file is {len(raw):,} bytes, over the {max_bytes:,}-byte limit",
-                                    "split it or remove bulk data"))
+        doc.problems.append(
+            Problem(
+                path,
+                1,
+                1,
+                "VA002",
+                f"the file is {len(raw):,} bytes, over the {max_bytes:,}-byte limit",
+                "split it or remove bulk data",
+            )
+        )
         return doc
     text, problem = decode(raw, path)
     if problem is not None:

@@ -83,7 +83,7 @@ from .api import (
     runtime_cache_columns,
 )
 from .arch import architecture
-from .memory import COMPONENTS, PHASES, estimate_columns, estimate_frame, frame_of_columns
+from .memory import COMPONENTS, PHASES, estimate_columns, frame_of_columns
 from .speed import SPEED_COLUMNS, speed_frame, speed_table
 
 CHUNK_ROWS = 1 << 15  # rows evaluated at once: ~100 float64 inputs x 32Ki rows ~ 25 MiB of case frame
@@ -210,23 +210,32 @@ def gpu_allowed(methods: pd.DataFrame, gpus: pd.DataFrame) -> np.ndarray:
     """[m, g]: whether method row m has rows on GPU g (a runtime pairing: only the segments and vendors
     its catalogue file names; a method: every GPU)."""
     seg, ven = gpus["segment"].tolist(), gpus["vendor"].tolist()
-    return np.array([[(s is None or seg[g] in s) and (v is None or ven[g] in v) for g in range(len(gpus))]
-                     for s, v in zip(methods["gpu_segments"], methods["gpu_vendors"])], dtype=bool).reshape(len(methods), len(gpus))
+    return np.array(
+        [
+            [(s is None or seg[g] in s) and (v is None or ven[g] in v) for g in range(len(gpus))]
+            for s, v in zip(methods["gpu_segments"], methods["gpu_vendors"])
+        ],
+        dtype=bool,
+    ).reshape(len(methods), len(gpus))
 
 
 def count_allowed(methods: pd.DataFrame, m: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Whether method row m takes each GPU count (a runtime pairing: its ``gpu_counts``; a method: any)."""
     top = np.array([max(c) if c else np.iinfo(np.int64).max for c in methods["gpu_counts"]], dtype=np.int64)
     listed = [set(c) if c else None for c in methods["gpu_counts"]]
-    return np.array([listed[mi] is None or int(n) in listed[mi] for mi, n in zip(m.tolist(), counts.tolist())],
-                    dtype=bool) & (counts <= top[m])
+    return np.array(
+        [listed[mi] is None or int(n) in listed[mi] for mi, n in zip(m.tolist(), counts.tolist())], dtype=bool
+    ) & (counts <= top[m])
 
 
 def method_pairs(variants: pd.DataFrame, methods: pd.DataFrame) -> pd.DataFrame:
     """(v, m) for every sensible model x method: a method that names the weights it is
     for (`for_weights_native`, e.g. ternary inference) pairs only with those families."""
     allowed = np.array(
-        [[not wanted or native in wanted for wanted in methods["for_weights_native"]] for native in variants["weights_native"]],
+        [
+            [not wanted or native in wanted for wanted in methods["for_weights_native"]]
+            for native in variants["weights_native"]
+        ],
         dtype=bool,
     ).reshape(len(variants), len(methods))
     v, m = np.nonzero(allowed)
@@ -236,10 +245,32 @@ def method_pairs(variants: pd.DataFrame, methods: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------ case frames
 
 # Columns of `variants` / `methods` / `gpus` that are not inputs of the memory model.
-_NOT_INPUTS = {"model", "model_family", "weights_native", "parameters", "lora_io_default", "lora_in_width_default",
-               "method", "method_kind", "for_weights_native", "optimizer", "lora_on", "gpu", "vendor", "segment",
-               "runtime", "runtime_spec", "runtime_quants", "runtime_arg", "quant_arg", "quant", "gpu_segments",
-               "gpu_vendors", "gpu_counts", "gpu_spec"}
+_NOT_INPUTS = {
+    "model",
+    "model_family",
+    "weights_native",
+    "parameters",
+    "lora_io_default",
+    "lora_in_width_default",
+    "method",
+    "method_kind",
+    "for_weights_native",
+    "optimizer",
+    "lora_on",
+    "gpu",
+    "vendor",
+    "segment",
+    "runtime",
+    "runtime_spec",
+    "runtime_quants",
+    "runtime_arg",
+    "quant_arg",
+    "quant",
+    "gpu_segments",
+    "gpu_vendors",
+    "gpu_counts",
+    "gpu_spec",
+}
 
 
 _NOT_INPUTS |= {f"lora_{name}" for name in LORA_MODULES} | {"max_positions", "moe_layers"}
@@ -295,8 +326,9 @@ def run_options(seq_len: int, new_tokens: int):
     return RunOptions(ctx=int(seq_len) + int(new_tokens))
 
 
-def runtime_case_columns(keys: pd.DataFrame, variants: pd.DataFrame, methods: pd.DataFrame, gpus: pd.DataFrame,
-                         cols: dict[str, np.ndarray]) -> None:
+def runtime_case_columns(
+    keys: pd.DataFrame, variants: pd.DataFrame, methods: pd.DataFrame, gpus: pd.DataFrame, cols: dict[str, np.ndarray]
+) -> None:
     """Add the rt_* columns (vramatlas.runtimes) to ``cols``, for rows whose method row runs on a
     preallocating runtime (llama.cpp for the GGUF methods, each runtime's ``matrix`` pairings), that
     runtime's cache layout and KV dtype, and the weight format's bits (a pairing's --quant) on those rows.
@@ -317,8 +349,9 @@ def runtime_case_columns(keys: pd.DataFrame, variants: pd.DataFrame, methods: pd
     cols["rt_model"] = np.zeros(n)
     if not uses.any():
         return
-    uniq, inverse = np.unique(keys[uses][["v", "m", "seq_len", "batch"]].to_numpy(dtype=np.int64), axis=0,
-                              return_inverse=True)
+    uniq, inverse = np.unique(
+        keys[uses][["v", "m", "seq_len", "batch"]].to_numpy(dtype=np.int64), axis=0, return_inverse=True
+    )
     computed = []
     records = None
     model_ids = variants["model"].tolist()
@@ -330,9 +363,17 @@ def runtime_case_columns(keys: pd.DataFrame, variants: pd.DataFrame, methods: pd
             method = methods.iloc[int(mi)]
             quants = SimpleNamespace(quants=method["runtime_quants"])
             row = runtime_columns(
-                quants, method["runtime_spec"], run_options(seq, method["new_tokens"]),
-                records[int(v)], gpu=None, gpus=1, seq_len=int(seq), new_tokens=int(method["new_tokens"]),
-                batch=int(batch), training=bool(method["training"]))
+                quants,
+                method["runtime_spec"],
+                run_options(seq, method["new_tokens"]),
+                records[int(v)],
+                gpu=None,
+                gpus=1,
+                seq_len=int(seq),
+                new_tokens=int(method["new_tokens"]),
+                batch=int(batch),
+                training=bool(method["training"]),
+            )
             if isinstance(method["quant_arg"], str):
                 row.update(quant_columns(quants, method["runtime_quants"][method["quant_arg"]], records[int(v)]))
             _RUNTIME_ROWS[key] = row
@@ -346,16 +387,21 @@ def runtime_case_columns(keys: pd.DataFrame, variants: pd.DataFrame, methods: pd
             cols[name] = np.zeros(n)
         known = ~np.isnan(values) | (name.startswith("rt_"))  # a format's bits: only where the row has --quant
         cols[name][rows[known]] = values[known]
-    per_gpu, where = np.unique(keys[uses][["m", "g", "gpu_count"]].to_numpy(dtype=np.int64), axis=0,
-                               return_inverse=True)
+    per_gpu, where = np.unique(
+        keys[uses][["m", "g", "gpu_count"]].to_numpy(dtype=np.int64), axis=0, return_inverse=True
+    )
     specs_of_gpu = gpus["gpu_spec"].tolist()
-    gpu_cols = [runtime_gpu_columns(methods["runtime_spec"].iloc[int(mi)], run_options(0, 0), specs_of_gpu[int(g)], int(count))
-                for mi, g, count in per_gpu.tolist()]
+    gpu_cols = [
+        runtime_gpu_columns(methods["runtime_spec"].iloc[int(mi)], run_options(0, 0), specs_of_gpu[int(g)], int(count))
+        for mi, g, count in per_gpu.tolist()
+    ]
     for name in gpu_cols[0]:
         cols[name][rows] = np.asarray([c[name] for c in gpu_cols], dtype=np.float64)[where.ravel()]
 
 
-def _speed_of_chunk(keys: pd.DataFrame, case: pd.DataFrame, fits: np.ndarray, speeds: dict, n_gpus: int) -> dict[str, np.ndarray]:
+def _speed_of_chunk(
+    keys: pd.DataFrame, case: pd.DataFrame, fits: np.ndarray, speeds: dict, n_gpus: int
+) -> dict[str, np.ndarray]:
     """The speed model (vramatlas.speed) on one chunk: the case columns with each row's method x GPU speed
     columns; NaN where the case does not fit (nothing runs) or the runtime has no speed data for the GPU."""
     code = keys["m"].to_numpy() * n_gpus + keys["g"].to_numpy()
@@ -363,11 +409,21 @@ def _speed_of_chunk(keys: pd.DataFrame, case: pd.DataFrame, fits: np.ndarray, sp
     cols.update({name: values[code] for name, values in speeds.items()})
     with np.errstate(invalid="ignore", divide="ignore"):  # NaN rows: GPUs the runtime has no speed data for
         out = speed_frame(cols)
-    return {name: np.where(fits, np.asarray(out[name], dtype=np.float64), np.nan).astype(np.float32) for name in SPEED_COLUMNS}
+    return {
+        name: np.where(fits, np.asarray(out[name], dtype=np.float64), np.nan).astype(np.float32)
+        for name in SPEED_COLUMNS
+    }
 
 
-def _estimate_keys(keys, variants, methods, gpus, chunk_rows: int | None = None, speeds: dict | None = None,
-                   on_progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+def _estimate_keys(
+    keys,
+    variants,
+    methods,
+    gpus,
+    chunk_rows: int | None = None,
+    speeds: dict | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
     """:func:`estimate_frame` for every row of ``keys``, :data:`CHUNK_ROWS` rows at a time (and, with the
     method x GPU ``speeds`` of :func:`vramatlas.speed.speed_table`, the speed columns).
 
@@ -380,7 +436,7 @@ def _estimate_keys(keys, variants, methods, gpus, chunk_rows: int | None = None,
     step, n = chunk_rows or CHUNK_ROWS, len(keys)
     full: dict[str, np.ndarray] = {}
     for start in range(0, n, step):
-        part = keys.iloc[start:start + step]
+        part = keys.iloc[start : start + step]
         case = case_frame(part, variants, methods, gpus)
         cols = estimate_columns(case)
         if speeds is not None:
@@ -390,7 +446,7 @@ def _estimate_keys(keys, variants, methods, gpus, chunk_rows: int | None = None,
                 continue
             if name not in full:
                 full[name] = np.empty(n, dtype=values.dtype)
-            full[name][start:start + len(values)] = values
+            full[name][start : start + len(values)] = values
         if on_progress is not None:
             on_progress(start + len(part), n)
     frame = frame_of_columns(full, pd.RangeIndex(n))
@@ -399,8 +455,9 @@ def _estimate_keys(keys, variants, methods, gpus, chunk_rows: int | None = None,
     return frame
 
 
-def gpu_count_table(pairs: pd.DataFrame, variants, methods, gpus,
-                    counts: Iterable[int] = GPU_COUNTS, nodes: Iterable[int] = NODE_COUNTS) -> pd.DataFrame:
+def gpu_count_table(
+    pairs: pd.DataFrame, variants, methods, gpus, counts: Iterable[int] = GPU_COUNTS, nodes: Iterable[int] = NODE_COUNTS
+) -> pd.DataFrame:
     """(v, m, gpu_count): the base counts for every pair; node counts where one node is not enough.
 
     A pair gets 16, 32, ... GPUs until it fits (at the shortest context, batch 1)
@@ -413,7 +470,9 @@ def gpu_count_table(pairs: pd.DataFrame, variants, methods, gpus,
         return base
     ladder = (max(counts),) + nodes
     big = int(np.argmax(gpus["capacity_bytes"].to_numpy()))
-    shortest = np.minimum(min(CONTEXTS), np.where(variants["max_positions"] > 0, variants["max_positions"], min(CONTEXTS)))
+    shortest = np.minimum(
+        min(CONTEXTS), np.where(variants["max_positions"] > 0, variants["max_positions"], min(CONTEXTS))
+    )
     probe = pairs.merge(pd.DataFrame({"gpu_count": np.asarray(ladder, dtype=np.int64)}), how="cross")
     probe["g"] = big
     probe["seq_len"] = shortest[probe["v"].to_numpy()]
@@ -462,8 +521,9 @@ def result_frame(keys: pd.DataFrame, variants, methods, gpus, est: pd.DataFrame)
         "seq_len": keys["seq_len"].to_numpy().astype(np.int32),
         "batch": keys["batch"].to_numpy().astype(np.int16),
         "method_kind": pd.Categorical.from_codes(np.where(training, 1, 0), categories=["inference", "training"]),
-        "parallelism": pd.Categorical.from_codes(np.where(count <= 1, 0, np.where(training, 2, 1)),
-                                                 categories=["none", "tp", "fsdp"]),
+        "parallelism": pd.Categorical.from_codes(
+            np.where(count <= 1, 0, np.where(training, 2, 1)), categories=["none", "tp", "fsdp"]
+        ),
         "new_tokens": methods["new_tokens"].to_numpy()[m].astype(np.int32),
         "grad_checkpointing": methods["grad_checkpointing"].to_numpy()[m] > 0,
         "optimizer": pd.Categorical.from_codes(opt_code[m], categories=opt_cats),
@@ -477,7 +537,9 @@ def result_frame(keys: pd.DataFrame, variants, methods, gpus, est: pd.DataFrame)
     out["headroom_bytes"] = est["headroom_bytes"].to_numpy(dtype=np.int64)
     out["fits"] = est["fits"].to_numpy(dtype=bool)
     for name in SPEED_COLUMNS:  # empty when evaluated without the speed table
-        out[name] = est[name].to_numpy(dtype=np.float32) if name in est else np.full(len(keys), np.nan, dtype=np.float32)
+        out[name] = (
+            est[name].to_numpy(dtype=np.float32) if name in est else np.full(len(keys), np.nan, dtype=np.float32)
+        )
     return pd.DataFrame(out, copy=False)[list(MATRIX_COLUMNS)]
 
 
@@ -487,7 +549,8 @@ def matrix_keys(variants, methods, gpus) -> pd.DataFrame:
     counted = gpu_count_table(pairs, variants, methods, gpus)
     counted = counted[count_allowed(methods, counted["m"].to_numpy(), counted["gpu_count"].to_numpy())]
     inner = counted.merge(context_table(variants), on="v", how="inner").merge(
-        pd.DataFrame({"batch": np.asarray(BATCHES, dtype=np.int64)}), how="cross")
+        pd.DataFrame({"batch": np.asarray(BATCHES, dtype=np.int64)}), how="cross"
+    )
     inner = inner[(inner["gpu_count"] == 1) | inner["batch"].isin(MULTI_GPU_BATCHES)]
     inner = inner.sort_values(["gpu_count", "v", "m", "seq_len", "batch"], kind="stable").reset_index(drop=True)
     allowed = gpu_allowed(methods, gpus)[inner["m"].to_numpy()]  # [row of inner, g]
@@ -511,21 +574,32 @@ def _ids_or_none(column: pd.Series) -> list[str | None]:
     return [x if isinstance(x, str) else None for x in column]
 
 
-def compute_matrix(catalog, *, variants: Iterable[str] | None = None, methods: Iterable[str] | None = None,
-                   gpus: Iterable[str] | None = None,
-                   on_progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+def compute_matrix(
+    catalog,
+    *,
+    variants: Iterable[str] | None = None,
+    methods: Iterable[str] | None = None,
+    gpus: Iterable[str] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
     """The full matrix (see the module docstring). Optional id lists restrict it to a subset;
     ``on_progress(rows_done, rows_total)`` follows the evaluation chunk by chunk."""
     vt, mt, gt = variant_table(catalog, variants), method_table(catalog, methods), gpu_table(catalog, gpus)
     keys = matrix_keys(vt, mt, gt)
-    speeds = speed_table(catalog, list(mt["method"]), list(gt["gpu"]), _ids_or_none(mt["runtime_arg"]),
-                         _ids_or_none(mt["quant_arg"]))
+    speeds = speed_table(
+        catalog, list(mt["method"]), list(gt["gpu"]), _ids_or_none(mt["runtime_arg"]), _ids_or_none(mt["quant_arg"])
+    )
     est = _estimate_keys(keys, vt, mt, gt, speeds=speeds, on_progress=on_progress)
     return result_frame(keys, vt, mt, gt, est)
 
 
-def subset_catalog(catalog, *, gpus: Iterable[str] | None = None, variants: Iterable[str] | None = None,
-                   methods: Iterable[str] | None = None):
+def subset_catalog(
+    catalog,
+    *,
+    gpus: Iterable[str] | None = None,
+    variants: Iterable[str] | None = None,
+    methods: Iterable[str] | None = None,
+):
     """A copy of the catalogue restricted to some GPUs, model variants and methods (for tests and previews).
 
     Families keep only the listed variants; the content hash is the full catalogue's.

@@ -72,7 +72,14 @@ OPTIMIZERS = {
 }
 
 # Phases the peak can fall in: inference, then training (the order of `phase_code`).
-PHASES = ("prefill", "decode", "loss", "backward", "optimizer-step", "start-up")  # start-up: a runtime's preallocated buffers
+PHASES = (
+    "prefill",
+    "decode",
+    "loss",
+    "backward",
+    "optimizer-step",
+    "start-up",
+)  # start-up: a runtime's preallocated buffers
 
 PARALLELISMS = ("none", "tp", "pp", "ddp", "zero1", "zero2", "zero3", "fsdp")
 
@@ -326,8 +333,12 @@ def logits_bytes(c: pd.DataFrame) -> np.ndarray:
     # a fused cross-entropy (Unsloth: over vocabulary blocks, the gradient written into the logits) keeps
     # one logits buffer in the compute dtype instead of the fp32 copies
     fused = _runtime_col(c, "rt_loss_chunk") > 0
-    loss = np.where(fused, tokens * vocab * _a(c["compute_bits"]) / 8,
-                    LOSS_BUFFERS * tokens * vocab * _a(c["logits_bits"]) / 8) + softcap
+    loss = (
+        np.where(
+            fused, tokens * vocab * _a(c["compute_bits"]) / 8, LOSS_BUFFERS * tokens * vocab * _a(c["logits_bits"]) / 8
+        )
+        + softcap
+    )
     generate = 2 * _a(c["batch"]) * vocab * 4  # last-token logits and scores, fp32
     return np.where(training, loss, generate)
 
@@ -425,7 +436,9 @@ def allocator_slack(c: pd.DataFrame, kv_final, prefill_act, phases: dict[str, np
 
     checkpointed = _a(c["grad_checkpointing"]) > 0
     loss_block = _a(c["batch"]) * _a(c["seq_len"]) * _a(c["vocab"]) * _a(c["logits_bits"]) / 8 * phases["logits_share"]
-    activation = np.where(checkpointed, RECOMPUTE_SLACK * phases["layer_working_set"], SAVED_ACTIVATION_SLACK * phases["saved"])
+    activation = np.where(
+        checkpointed, RECOMPUTE_SLACK * phases["layer_working_set"], SAVED_ACTIVATION_SLACK * phases["saved"]
+    )
     copies = np.where(phases["at_step"], phases["step_slack"], 0.0)
     train = LOSS_POOL_SLACK * loss_block + activation + copies
     return np.where(training, train, inference)

@@ -122,7 +122,9 @@ def layer_tensors(arch: Mapping[str, float], i: int) -> dict[str, tuple[float, i
     return out
 
 
-def category_bytes(quant: Mapping[str, Any], quants: Mapping[str, Mapping], arch: Mapping[str, float]) -> dict[str, float]:
+def category_bytes(
+    quant: Mapping[str, Any], quants: Mapping[str, Mapping], arch: Mapping[str, float]
+) -> dict[str, float]:
     """Bytes of the model's weights in this format, by kind: linear, embedding, lm_head, other.
 
     Every quantizable tensor gets its category's type for its layer; a tied
@@ -161,7 +163,9 @@ def category_bytes(quant: Mapping[str, Any], quants: Mapping[str, Mapping], arch
     }
 
 
-def bits_per_kind(quant: Mapping[str, Any], quants: Mapping[str, Mapping], arch: Mapping[str, float]) -> dict[str, float]:
+def bits_per_kind(
+    quant: Mapping[str, Any], quants: Mapping[str, Mapping], arch: Mapping[str, float]
+) -> dict[str, float]:
     """Effective bits per weight of each weight kind of this model in this format (the method columns' bpw_*)."""
     by_kind = category_bytes(quant, quants, arch)
     params = {

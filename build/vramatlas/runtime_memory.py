@@ -39,7 +39,6 @@ from typing import Any, Mapping
 from . import xp as np
 from .memory import (
     _a,
-    _mlp_width,
     kv_cache_bytes,
     prefill_activation_bytes,
     shard_factors,
@@ -49,9 +48,19 @@ from .memory import (
 TENSORS, GGML_GRAPH, PROFILE_RUN, LAZY, STATIC_FRACTION = 0.0, 1.0, 2.0, 3.0, 4.0
 SAMPLER_LOGITS_COPIES = 2  # vLLM's sampler dummy run: fp32 logits and their softmax for max_num_seqs rows
 LOG_KEYS = (
-    "model_buffer_bytes", "kv_buffer_bytes", "compute_buffer_bytes", "host_model_buffer_bytes", "host_kv_buffer_bytes",
-    "model_weights_bytes", "activation_peak_bytes", "non_torch_bytes", "cuda_graph_bytes", "kv_cache_bytes",
-    "kv_cache_tokens", "max_concurrency", "peak_memory_bytes",
+    "model_buffer_bytes",
+    "kv_buffer_bytes",
+    "compute_buffer_bytes",
+    "host_model_buffer_bytes",
+    "host_kv_buffer_bytes",
+    "model_weights_bytes",
+    "activation_peak_bytes",
+    "non_torch_bytes",
+    "cuda_graph_bytes",
+    "kv_cache_bytes",
+    "kv_cache_tokens",
+    "max_concurrency",
+    "peak_memory_bytes",
 )
 
 
@@ -98,8 +107,12 @@ def ggml_terms(c) -> dict[str, Any]:
     per_layer_total = kinds["linear"] + kinds["other"]
     gpu_weights = per_layer_total * layers_share - cpu_experts + out_on_gpu * output
     embd_on_cpu = _a(c["rt_token_embd_on_cpu"]) > 0
-    host_weights = (per_layer_total * (1 - layers_share) + cpu_experts + (1 - out_on_gpu) * output
-                    + np.where(embd_on_cpu, kinds["embedding"], 0.0))
+    host_weights = (
+        per_layer_total * (1 - layers_share)
+        + cpu_experts
+        + (1 - out_on_gpu) * output
+        + np.where(embd_on_cpu, kinds["embedding"], 0.0)
+    )
     gpu_weights = gpu_weights + np.where(embd_on_cpu, 0.0, kinds["embedding"])
     kv = ggml_kv_bytes(c)
     kv_gpu = kv * np.where(_a(c["rt_kv_on_host"]) > 0, layers_share, 1.0)
@@ -144,8 +157,12 @@ def pool_terms(c) -> dict[str, Any]:
     """The KV pool of a server that claims a share of GPU memory up front (vLLM, SGLang)."""
     shard = shard_factors(c)
     n = np.maximum(_a(c["gpus"]), 1)
-    weights = (weight_bytes_by_kind(c)["linear"] + weight_bytes_by_kind(c)["embedding"]
-               + weight_bytes_by_kind(c)["lm_head"] + weight_bytes_by_kind(c)["other"]) * shard["weights"]
+    weights = (
+        weight_bytes_by_kind(c)["linear"]
+        + weight_bytes_by_kind(c)["embedding"]
+        + weight_bytes_by_kind(c)["lm_head"]
+        + weight_bytes_by_kind(c)["other"]
+    ) * shard["weights"]
     profiled = _a(c["rt_model"]) == PROFILE_RUN
     activation = np.where(profiled, profiled_activation_bytes(c) * shard["activations"], 0.0)
     # what the server's own start-up adds outside PyTorch: cuBLAS workspaces, NCCL buffers with tensor parallelism

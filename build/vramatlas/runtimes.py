@@ -95,8 +95,9 @@ def kv_dtype_quant(runtime: Mapping[str, Any], name: str | None) -> str:
     dtypes = runtime["kv_cache"]["dtypes"]
     chosen = name or runtime["defaults"]["kv_dtype"]
     if chosen not in dtypes:
-        raise RuntimeInputError(f"--kv-dtype {chosen} is not a KV-cache dtype of {runtime['id']} "
-                                f"(it has: {', '.join(sorted(dtypes))})")
+        raise RuntimeInputError(
+            f"--kv-dtype {chosen} is not a KV-cache dtype of {runtime['id']} (it has: {', '.join(sorted(dtypes))})"
+        )
     return dtypes[chosen]
 
 
@@ -110,7 +111,9 @@ def resolve_quant(catalog, runtime: Mapping[str, Any], quant: str | None) -> Map
 
         raise RuntimeInputError(unknown_id_message("quant", quant, catalog.quants))
     if quant not in runtime["weight_formats"]:
-        raise RuntimeInputError(f"{runtime['id']} does not load {quant} (it loads: {', '.join(runtime['weight_formats'])})")
+        raise RuntimeInputError(
+            f"{runtime['id']} does not load {quant} (it loads: {', '.join(runtime['weight_formats'])})"
+        )
     return spec
 
 
@@ -122,22 +125,44 @@ def quant_columns(catalog, quant: Mapping[str, Any], arch: Mapping[str, float]) 
     }
 
 
-def runtime_columns(catalog, runtime: Mapping[str, Any], options: RunOptions, arch: Mapping[str, float], *,
-                    gpu: Mapping[str, Any] | None, gpus: int, seq_len: int, new_tokens: int, batch: int,
-                    training: bool) -> dict[str, float]:
+def runtime_columns(
+    catalog,
+    runtime: Mapping[str, Any],
+    options: RunOptions,
+    arch: Mapping[str, float],
+    *,
+    gpu: Mapping[str, Any] | None,
+    gpus: int,
+    seq_len: int,
+    new_tokens: int,
+    batch: int,
+    training: bool,
+) -> dict[str, float]:
     """The rt_* columns of one case (see vramatlas.runtime_memory for what each term does with them)."""
     check_options(runtime, options)
-    for name, value, low in (("ctx", options.ctx, 1), ("ubatch", options.ubatch, 1), ("parallel", options.parallel, 1),
-                             ("gpu-layers", options.gpu_layers, 0), ("cpu-moe", options.cpu_moe, 0),
-                             ("host-memory", options.host_memory, 0), ("max-num-seqs", options.max_num_seqs, 1),
-                             ("max-num-batched-tokens", options.max_num_batched_tokens, 1)):
+    for name, value, low in (
+        ("ctx", options.ctx, 1),
+        ("ubatch", options.ubatch, 1),
+        ("parallel", options.parallel, 1),
+        ("gpu-layers", options.gpu_layers, 0),
+        ("cpu-moe", options.cpu_moe, 0),
+        ("host-memory", options.host_memory, 0),
+        ("max-num-seqs", options.max_num_seqs, 1),
+        ("max-num-batched-tokens", options.max_num_batched_tokens, 1),
+    ):
         _positive(name, value, low)
     util = options.gpu_memory_utilization
     if util is not None and not 0 < util <= 1:
         raise RuntimeInputError(f"--gpu-memory-utilization must be in (0, 1], got {util!r}")
     if options.flash_attn not in (None, "on", "off"):
         raise RuntimeInputError(f"--flash-attn must be on or off, got {options.flash_attn!r}")
-    d, kv, comp, over, host = runtime["defaults"], runtime["kv_cache"], runtime["compute"], runtime["overheads"], runtime["host"]
+    d, kv, comp, over, host = (
+        runtime["defaults"],
+        runtime["kv_cache"],
+        runtime["compute"],
+        runtime["overheads"],
+        runtime["host"],
+    )
 
     total_gpu = None
     if gpu is not None:
@@ -155,22 +180,28 @@ def runtime_columns(catalog, runtime: Mapping[str, Any], options: RunOptions, ar
     swa_extra = graph_tokens if kv["sliding_window_extra"] == "ubatch" else 0
     swa_cells = cells
     if kv["sliding_window_capped"] and window:
-        swa_cells = min(cells, int(math.ceil((window * (1 if kv["per_sequence_context"] else seqs) + swa_extra) / pad) * pad))
+        swa_cells = min(
+            cells, int(math.ceil((window * (1 if kv["per_sequence_context"] else seqs) + swa_extra) / pad) * pad)
+        )
 
     flash = options.flash_attn or d["flash_attn"]
     flash_on = flash in ("on", "auto")  # auto: on where the backend supports it (CUDA, Metal, Vulkan, ROCm do)
     kv_quant = catalog.quants[kv_dtype_quant(runtime, options.kv_dtype)]
     kv_bits = storage_bits(kv_quant)
     if kv["quantized_v_needs_flash_attn"] and kv_quant["family"] == "gguf" and not flash_on:
-        raise RuntimeInputError(f"a {kv_quant['id']} KV cache needs --flash-attn on in {runtime['id']} "
-                                "(V cache quantization requires flash_attn)")
+        raise RuntimeInputError(
+            f"a {kv_quant['id']} KV cache needs --flash-attn on in {runtime['id']} "
+            "(V cache quantization requires flash_attn)"
+        )
 
     layers = int(arch["layers"])
     gpu_layers = options.gpu_layers if options.gpu_layers is not None else ALL_LAYERS
     on_gpu = min(gpu_layers, layers)
     output_on_gpu = float(gpu_layers > layers)
     cpu_moe = min(options.cpu_moe or 0, layers) if arch.get("experts") else 0
-    host_memory = options.host_memory * GiB if options.host_memory is not None else float(host["default_host_memory_bytes"])
+    host_memory = (
+        options.host_memory * GiB if options.host_memory is not None else float(host["default_host_memory_bytes"])
+    )
 
     full_buffer = layers_buffer = 0.0
     if comp["model"] == "ggml-graph":
@@ -216,16 +247,18 @@ def runtime_columns(catalog, runtime: Mapping[str, Any], options: RunOptions, ar
     return cols
 
 
-def runtime_gpu_columns(runtime: Mapping[str, Any], options: RunOptions, gpu: Mapping[str, Any] | None,
-                        gpus: int) -> dict[str, float]:
+def runtime_gpu_columns(
+    runtime: Mapping[str, Any], options: RunOptions, gpu: Mapping[str, Any] | None, gpus: int
+) -> dict[str, float]:
     """The rt_* columns that depend on the GPU and the count (the rest depend on the model and the context
     only): its memory, and the memory share and chunked-prefill tokens a server picks from it."""
     d = runtime["defaults"]
     util = options.gpu_memory_utilization
     batched_tokens = options.max_num_batched_tokens or d.get("max_num_batched_tokens") or 0
     if util is None and d.get("gpu_memory_utilization_rule") and gpu is not None:
-        util, tier_tokens = fraction_from_rule(d["gpu_memory_utilization_rule"], float(gpu["memory"]["usable_bytes"]),
-                                               options.max_num_batched_tokens, gpus)
+        util, tier_tokens = fraction_from_rule(
+            d["gpu_memory_utilization_rule"], float(gpu["memory"]["usable_bytes"]), options.max_num_batched_tokens, gpus
+        )
         batched_tokens = options.max_num_batched_tokens or tier_tokens
     return {
         "rt_mem_util": float(util if util is not None else (d.get("gpu_memory_utilization") or 0.0)),
@@ -234,14 +267,20 @@ def runtime_gpu_columns(runtime: Mapping[str, Any], options: RunOptions, gpu: Ma
     }
 
 
-def fraction_from_rule(rule: Mapping[str, Any], gpu_bytes: float, batched_tokens: int | None, gpus: int) -> tuple[float, int]:
+def fraction_from_rule(
+    rule: Mapping[str, Any], gpu_bytes: float, batched_tokens: int | None, gpus: int
+) -> tuple[float, int]:
     """(memory share, chunked-prefill tokens) a server picks itself from the GPU's memory (SGLang's
     server_args._handle_gpu_memory_settings): the tier's defaults, then (memory - reserve) / memory."""
     mib = gpu_bytes / 2**20
     tier = next(t for t in rule["tiers"] if t["below_mib"] is None or mib < t["below_mib"])
     tokens = batched_tokens or tier["batched_tokens"]
-    reserved = (rule["base_mib"] + rule["per_token_mib"] * max(tokens, rule["min_tokens"])
-                + rule["per_8_gpus_mib"] * gpus / 8 + rule["per_graph_sequence_mib"] * tier["graph_sequences"])
+    reserved = (
+        rule["base_mib"]
+        + rule["per_token_mib"] * max(tokens, rule["min_tokens"])
+        + rule["per_8_gpus_mib"] * gpus / 8
+        + rule["per_graph_sequence_mib"] * tier["graph_sequences"]
+    )
     if mib > rule["floor_above_mib"]:
         reserved = max(reserved, rule["floor_mib"])
     return round((mib - reserved) / mib, 3), int(tokens)
@@ -251,19 +290,29 @@ def graph_shape(arch: Mapping[str, float]) -> Shape:
     """The decoder layer llama.cpp builds for this model (MoE: the routed experts' widths)."""
     moe = arch.get("experts", 0) > 0
     return Shape(
-        hidden=int(arch["hidden"]), heads=int(arch["heads"]), head_dim=int(arch["head_dim"]),
-        v_head_dim=int(arch["v_head_dim"]), kv_heads=max(int(arch["kv_heads"]), 1),
-        ffn=int(arch["moe_intermediate"] if moe else arch["intermediate"]), gated=arch["mlp_matrices"] >= 3,
-        vocab=int(arch["vocab"]), layers=int(arch["layers"]),
-        experts_used=int(arch["experts_active"]) if moe else 0, experts=int(arch["experts"]) if moe else 0,
+        hidden=int(arch["hidden"]),
+        heads=int(arch["heads"]),
+        head_dim=int(arch["head_dim"]),
+        v_head_dim=int(arch["v_head_dim"]),
+        kv_heads=max(int(arch["kv_heads"]), 1),
+        ffn=int(arch["moe_intermediate"] if moe else arch["intermediate"]),
+        gated=arch["mlp_matrices"] >= 3,
+        vocab=int(arch["vocab"]),
+        layers=int(arch["layers"]),
+        experts_used=int(arch["experts_active"]) if moe else 0,
+        experts=int(arch["experts"]) if moe else 0,
     )
 
 
 def shown_options(cols: Mapping[str, float], runtime: Mapping[str, Any], options: RunOptions) -> dict[str, Any]:
     """The runtime settings used, defaults included, for the JSON's `inputs`."""
     kv_name = options.kv_dtype or runtime["defaults"]["kv_dtype"]
-    out: dict[str, Any] = {"runtime": runtime["id"], "runtime_version": runtime["version"], "kv_dtype": kv_name,
-                           "flash_attn": "on" if cols["rt_flash_attn"] else "off"}
+    out: dict[str, Any] = {
+        "runtime": runtime["id"],
+        "runtime_version": runtime["version"],
+        "kv_dtype": kv_name,
+        "flash_attn": "on" if cols["rt_flash_attn"] else "off",
+    }
     if "ctx" in runtime["options"]:
         out["ctx"] = int(cols["rt_ctx"])
     for key, col in (("ubatch", "rt_graph_tokens"), ("parallel", "rt_seqs")):

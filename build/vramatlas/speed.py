@@ -119,7 +119,9 @@ def activation_elements_per_token(c) -> object:
     gate, up, the gated product, down projection, residual (MLP half)."""
     kv = c["kv_heads"] * c["head_dim"]
     q = c["heads"] * c["head_dim"]
-    mlp = ops.where(c["dense_layers"] > 0, c["intermediate"], c["moe_intermediate"] * (c["experts_active"] + c["shared_experts"]))
+    mlp = ops.where(
+        c["dense_layers"] > 0, c["intermediate"], c["moe_intermediate"] * (c["experts_active"] + c["shared_experts"])
+    )
     attention_side = 4 * c["hidden"] + 2 * q + 2 * kv + c["heads"] * c["v_head_dim"]
     mlp_side = 3 * c["hidden"] + c["mlp_matrices"] * mlp
     return 2 * c["layers"] * (attention_side + mlp_side)  # written once, read once
@@ -175,7 +177,11 @@ def host_weight_bytes(c, tokens) -> object:
     output = output_bytes(c)
     experts = c["params_experts"] / ops.maximum(c["experts"], 1.0) * experts_touched(c, tokens) * c["bpw_linear"] / 8
     layers = streamed_weight_bytes(c, tokens) - output
-    return (1 - share) * layers + ops.minimum(c["rt_cpu_moe_share"], share) * experts + (1 - c["rt_output_on_gpu"]) * output
+    return (
+        (1 - share) * layers
+        + ops.minimum(c["rt_cpu_moe_share"], share) * experts
+        + (1 - c["rt_output_on_gpu"]) * output
+    )
 
 
 def decode_step_seconds(c, sequences, context) -> object:
@@ -223,7 +229,9 @@ def layer_matmuls(c) -> tuple:
     """(input width, output width, count per layer) of each linear projection of one layer."""
     q = c["heads"] * c["head_dim"]
     kv = c["kv_heads"] * c["head_dim"]
-    mlp = ops.where(c["dense_layers"] > 0, c["intermediate"], c["moe_intermediate"] * (c["experts_active"] + c["shared_experts"]))
+    mlp = ops.where(
+        c["dense_layers"] > 0, c["intermediate"], c["moe_intermediate"] * (c["experts_active"] + c["shared_experts"])
+    )
     hidden = c["hidden"]
     return (
         (hidden, q, 1.0),
@@ -281,7 +289,9 @@ def prefill_seconds(c) -> object:
     scores = (1 - c["rt_flash_attn"]) * 4 * c["attention_layers"] * c["heads"] * tokens * context * c["rt_act_bytes"]
     activations = (tokens * activation_elements_per_token(c) * c["rt_act_bytes"] + scores) / bandwidth
     fixed = micro_batches * (layer_seconds(c, c["prefill_layer_cycles"]) + hop_seconds(c))
-    host = micro_batches * host_weight_bytes(c, ubatch) / c["host_link_bandwidth"]  # op offload: host weights cross the link
+    host = (
+        micro_batches * host_weight_bytes(c, ubatch) / c["host_link_bandwidth"]
+    )  # op offload: host weights cross the link
     gpu = c["rt_gpu_layer_share"] * (matmul + dequant + attention + activations)
     return gpu + fixed + host + allreduce_seconds(c, ubatch) * micro_batches
 
@@ -307,7 +317,9 @@ def train_step_bytes(c) -> object:
     and backward."""
     trained = ops.where(c["train_all"] > 0, c["params_total"], c["train_lora"] * c["lora_rank"] * c["lora_io"])
     param_bits = ops.where(c["train_all"] > 0, c["bpw_linear"], c["adapter_bits"])
-    states = c["opt_states"] * ops.where(c["opt_state_bytes"] == c["opt_state_bytes"], c["opt_state_bytes"], param_bits / 8)
+    states = c["opt_states"] * ops.where(
+        c["opt_state_bytes"] == c["opt_state_bytes"], c["opt_state_bytes"], param_bits / 8
+    )
     per_param = 2 * (param_bits / 8 + states + c["master_weight_bits"] / 8) + c["gradient_bits"] / 8
     optimizer = trained * per_param
     passes = 2 + c["grad_checkpointing"]
@@ -320,14 +332,22 @@ def train_tokens_per_s(c) -> object:
     """Training tokens per second over all GPUs (data parallel: each GPU its own batch)."""
     tokens_step = c["batch"] * c["seq_len"]
     achieved = c["train_efficiency"] * c["train_speedup"] * c["train_peak"]
-    compute = tokens_step * train_flops_per_token(c) / ops.where(achieved > 0, achieved, 1.0)  # 0: not a training runtime
+    compute = (
+        tokens_step * train_flops_per_token(c) / ops.where(achieved > 0, achieved, 1.0)
+    )  # 0: not a training runtime
     memory = train_step_bytes(c) / (c["decode_efficiency"] * c["bandwidth"])
     return ops.maximum(c["gpus"], 1.0) * tokens_step / (compute + memory)
 
 
 # ------------------------------------------------------------ the frame
 
-SPEED_COLUMNS = ("prefill_tokens_per_s", "decode_tokens_per_s", "output_tokens_per_s", "time_to_first_token_s", "train_tokens_per_s")
+SPEED_COLUMNS = (
+    "prefill_tokens_per_s",
+    "decode_tokens_per_s",
+    "output_tokens_per_s",
+    "time_to_first_token_s",
+    "train_tokens_per_s",
+)
 
 
 def speed_frame(c) -> dict[str, object]:
@@ -405,7 +425,13 @@ def backend_for(block, gpu) -> str:
 def kernel_for(block, backend: str, quant, gpu):
     """The kernel entry for this backend and GPU that names the weight format's id, else its family,
     else the backend's catch-all entry (one without `formats`)."""
-    candidates = [k for k in block["kernels"] if _matches(k, backends=backend, vendors=gpu["vendor"], architectures=gpu["architecture"], segments=gpu["segment"])]
+    candidates = [
+        k
+        for k in block["kernels"]
+        if _matches(
+            k, backends=backend, vendors=gpu["vendor"], architectures=gpu["architecture"], segments=gpu["segment"]
+        )
+    ]
     for fmt in (quant["id"], quant["family"]):
         named = next((k for k in candidates if k.get("formats") and fmt in k["formats"]), None)
         if named is not None:
@@ -426,7 +452,13 @@ def speed_columns(runtime, quant, gpu, *, layer_split: bool, host_bandwidth: flo
     block = runtime["speed"]
     backend = backend_for(block, gpu)
     kernel = kernel_for(block, backend, quant, gpu)
-    cost = _first(block["costs"], backends=backend, vendors=gpu["vendor"], architectures=gpu["architecture"], segments=gpu["segment"])
+    cost = _first(
+        block["costs"],
+        backends=backend,
+        vendors=gpu["vendor"],
+        architectures=gpu["architecture"],
+        segments=gpu["segment"],
+    )
     if cost is None:
         raise SpeedDataError(f"no fixed costs for the {backend} backend")
     compute, memory, link = gpu["compute"], gpu["memory"], gpu["interconnect"]
@@ -438,7 +470,9 @@ def speed_columns(runtime, quant, gpu, *, layer_split: bool, host_bandwidth: flo
         "clock_hz": float(compute["boost_clock_mhz"]) * 1e6,
         "interconnect_bandwidth": float(link.get("bandwidth_bytes_per_s") or DEFAULT_HOST_LINK * 2),
         # unified memory: the CPU's share streams from the same memory
-        "host_bandwidth": float(memory["bandwidth_bytes_per_s"] if unified else (host_bandwidth or DEFAULT_HOST_BANDWIDTH)),
+        "host_bandwidth": float(
+            memory["bandwidth_bytes_per_s"] if unified else (host_bandwidth or DEFAULT_HOST_BANDWIDTH)
+        ),
         "host_link_bandwidth": float(memory["bandwidth_bytes_per_s"] if unified else DEFAULT_HOST_LINK),
         "decode_efficiency": float(kernel["decode_efficiency"]),
         "decode_bytes_per_unit_cycle": float(kernel["decode_bytes_per_unit_cycle"]),
@@ -459,8 +493,16 @@ def speed_columns(runtime, quant, gpu, *, layer_split: bool, host_bandwidth: flo
     }
 
 
-def case_speed(row, runtime, quant, gpu, *, parallelism: str | None = None, host_bandwidth: float | None = None,
-               train_tokens: float | None = None) -> dict[str, float | None]:
+def case_speed(
+    row,
+    runtime,
+    quant,
+    gpu,
+    *,
+    parallelism: str | None = None,
+    host_bandwidth: float | None = None,
+    train_tokens: float | None = None,
+) -> dict[str, float | None]:
     """The `speed` block of one estimate: the row's columns with the runtime x format x GPU speed columns.
 
     `parallelism` is the one asked for (None: the runtime's own default split
@@ -475,8 +517,14 @@ def case_speed(row, runtime, quant, gpu, *, parallelism: str | None = None, host
     out = speed_frame(cols)
     if float(row["training"]) > 0:
         tps = float(out["train_tokens_per_s"])
-        return {"train_tokens_per_s": tps, "train_hours": float(train_hours(tps, train_tokens)) if train_tokens else None}
-    return {key: float(out[key]) for key in ("prefill_tokens_per_s", "decode_tokens_per_s", "output_tokens_per_s", "time_to_first_token_s")}
+        return {
+            "train_tokens_per_s": tps,
+            "train_hours": float(train_hours(tps, train_tokens)) if train_tokens else None,
+        }
+    return {
+        key: float(out[key])
+        for key in ("prefill_tokens_per_s", "decode_tokens_per_s", "output_tokens_per_s", "time_to_first_token_s")
+    }
 
 
 def subjects(catalog, method_id: str, runtime_id: str | None = None, quant_id: str | None = None):
@@ -518,11 +566,20 @@ def speed_table(catalog, method_ids, gpu_ids, runtime_ids=None, quant_ids=None) 
     method's own) are a matrix method row's --runtime and --quant."""
     import numpy as np
 
-    keys = SPEED_INPUTS + ("rt_flash_attn", "rt_graph_tokens", "rt_act_bytes", "rt_gpu_layer_share", "rt_cpu_moe_share",
-                           "rt_output_on_gpu", "rt_kv_on_host")
+    keys = SPEED_INPUTS + (
+        "rt_flash_attn",
+        "rt_graph_tokens",
+        "rt_act_bytes",
+        "rt_gpu_layer_share",
+        "rt_cpu_moe_share",
+        "rt_output_on_gpu",
+        "rt_kv_on_host",
+    )
     out = {k: np.full(len(method_ids) * len(gpu_ids), np.nan) for k in keys}
     for m, mid in enumerate(method_ids):
-        runtime, quant = subjects(catalog, mid, (runtime_ids or {}) and runtime_ids[m], (quant_ids or {}) and quant_ids[m])
+        runtime, quant = subjects(
+            catalog, mid, (runtime_ids or {}) and runtime_ids[m], (quant_ids or {}) and quant_ids[m]
+        )
         if runtime is None:
             continue
         run = default_run_columns(runtime)

@@ -16,10 +16,27 @@ from .lazy import lazy
 np, pd = lazy("numpy"), lazy("pandas")
 
 SPEED_QUANTITIES = ("prefill_tokens_per_s", "decode_tokens_per_s", "output_tokens_per_s", "train_tokens_per_s")
-KINDS = {"prefill_tokens_per_s": "prefill", "decode_tokens_per_s": "decode", "output_tokens_per_s": "batched decode",
-         "train_tokens_per_s": "training"}
-COLUMNS = ["measurement", "kind", "runtime", "model", "quant", "gpu", "gpu_family", "gpus", "measured", "predicted", "error",
-           "abs_error", "source"]
+KINDS = {
+    "prefill_tokens_per_s": "prefill",
+    "decode_tokens_per_s": "decode",
+    "output_tokens_per_s": "batched decode",
+    "train_tokens_per_s": "training",
+}
+COLUMNS = [
+    "measurement",
+    "kind",
+    "runtime",
+    "model",
+    "quant",
+    "gpu",
+    "gpu_family",
+    "gpus",
+    "measured",
+    "predicted",
+    "error",
+    "abs_error",
+    "source",
+]
 
 
 def is_speed(measurement: dict) -> bool:
@@ -34,9 +51,26 @@ def gpu_family(gpu: dict) -> str:
 def estimate_inputs(m: dict) -> dict[str, Any]:
     """The `estimate` inputs of a speed measurement."""
     w = m["workload"]
-    inputs: dict[str, Any] = {"model": m["model"], "method": m["method"], "gpu": m["gpu"], "seq_len": w["seq_len"],
-                              "new_tokens": w.get("new_tokens") or 0, "batch": w.get("batch") or 1, "gpus": w.get("gpus") or 1}
-    for key in ("runtime", "quant", "flash_attn", "gpu_layers", "ubatch", "parallelism", "lora_rank", "lora_targets", "optimizer"):
+    inputs: dict[str, Any] = {
+        "model": m["model"],
+        "method": m["method"],
+        "gpu": m["gpu"],
+        "seq_len": w["seq_len"],
+        "new_tokens": w.get("new_tokens") or 0,
+        "batch": w.get("batch") or 1,
+        "gpus": w.get("gpus") or 1,
+    }
+    for key in (
+        "runtime",
+        "quant",
+        "flash_attn",
+        "gpu_layers",
+        "ubatch",
+        "parallelism",
+        "lora_rank",
+        "lora_targets",
+        "optimizer",
+    ):
         if w.get(key) is not None:
             inputs[key] = w[key]
     if w.get("gradient_checkpointing") is not None:
@@ -68,12 +102,23 @@ def speed_accuracy_frame(catalog) -> pd.DataFrame:
         gpu = catalog.gpus[m["gpu"]]
         w = m["workload"]
         runtime = w.get("runtime") or catalog.methods[m["method"]].get("runtime") or "transformers"
-        rows.append({
-            "measurement": mid, "kind": KINDS[m["compare"]], "runtime": runtime, "model": m["model"],
-            "quant": w.get("quant") or "", "gpu": m["gpu"], "gpu_family": gpu_family(gpu), "gpus": int(w.get("gpus") or 1),
-            "measured": measured, "predicted": predicted, "error": predicted / measured - 1,
-            "abs_error": abs(predicted / measured - 1), "source": (m.get("provenance") or {}).get("source", ""),
-        })
+        rows.append(
+            {
+                "measurement": mid,
+                "kind": KINDS[m["compare"]],
+                "runtime": runtime,
+                "model": m["model"],
+                "quant": w.get("quant") or "",
+                "gpu": m["gpu"],
+                "gpu_family": gpu_family(gpu),
+                "gpus": int(w.get("gpus") or 1),
+                "measured": measured,
+                "predicted": predicted,
+                "error": predicted / measured - 1,
+                "abs_error": abs(predicted / measured - 1),
+                "source": (m.get("provenance") or {}).get("source", ""),
+            }
+        )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -84,15 +129,23 @@ def speed_summary(frame: pd.DataFrame, by: str) -> pd.DataFrame:
     rows = []
     for name, g in groups:
         errors = np.nan_to_num(g["abs_error"].to_numpy(dtype=float), nan=1.0)
-        rows.append({"group": name, "cases": len(g), "unanswered": int(g["predicted"].isna().sum()),
-                     "median": float(np.median(errors)) if len(errors) else float("nan"),
-                     "p90": float(np.percentile(errors, 90)) if len(errors) else float("nan"),
-                     "max": float(errors.max()) if len(errors) else float("nan")})
+        rows.append(
+            {
+                "group": name,
+                "cases": len(g),
+                "unanswered": int(g["predicted"].isna().sum()),
+                "median": float(np.median(errors)) if len(errors) else float("nan"),
+                "p90": float(np.percentile(errors, 90)) if len(errors) else float("nan"),
+                "max": float(errors.max()) if len(errors) else float("nan"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def print_report(frame: pd.DataFrame) -> None:
-    print(f"{'speed measurement':48s} {'kind':8s} {'runtime':12s} {'measured t/s':>12s} {'predicted':>10s} {'error':>8s}")
+    print(
+        f"{'speed measurement':48s} {'kind':8s} {'runtime':12s} {'measured t/s':>12s} {'predicted':>10s} {'error':>8s}"
+    )
     for r in frame.itertuples():
         print(f"{r.measurement:48s} {r.kind:8s} {r.runtime:12s} {r.measured:12.1f} {r.predicted:10.1f} {r.error:+8.1%}")
     for by in ("kind", "runtime", "gpu_family"):

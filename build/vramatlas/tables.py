@@ -127,15 +127,17 @@ def longest_context(catalog, vt=None, mt=None, gt=None) -> pd.DataFrame:
     out.loc[~ok, "longest_context"] = pd.NA
     out["limited_by"] = pd.Categorical(
         np.where(~ok, "does-not-fit", np.where(longest >= maxpos, "model-max", "memory")),
-        categories=["model-max", "memory", "does-not-fit"])
+        categories=["model-max", "memory", "does-not-fit"],
+    )
     out["peak_bytes"] = _nullable(peak, ok)
     out["headroom_bytes"] = _nullable(headroom, ok)
     out["capacity_bytes"] = gt["capacity_bytes"].to_numpy()[base["g"].to_numpy()].astype(np.int64)
     return out
 
 
-def fewest_gpus(catalog, vt=None, mt=None, gt=None, ladder: Iterable[int] = GPU_LADDER,
-                context: int = FEWEST_GPUS_CONTEXT) -> pd.DataFrame:
+def fewest_gpus(
+    catalog, vt=None, mt=None, gt=None, ladder: Iterable[int] = GPU_LADDER, context: int = FEWEST_GPUS_CONTEXT
+) -> pd.DataFrame:
     """Per GPU kind x model x method at 8k (or the model's maximum if shorter), batch 1:
     the fewest GPUs that fit (tensor parallel for inference, FSDP for training)."""
     vt = mx.variant_table(catalog) if vt is None else vt
@@ -145,8 +147,9 @@ def fewest_gpus(catalog, vt=None, mt=None, gt=None, ladder: Iterable[int] = GPU_
     base = _pair_keys(vt, mt, gt)
     maxpos = vt["max_positions"].to_numpy()
     seq_v = np.where(maxpos > 0, np.minimum(context, maxpos), context).astype(np.int64)
-    keys = base.reset_index(names="case").merge(pd.DataFrame({"gpu_count": np.asarray(ladder, dtype=np.int64)}),
-                                                how="cross")
+    keys = base.reset_index(names="case").merge(
+        pd.DataFrame({"gpu_count": np.asarray(ladder, dtype=np.int64)}), how="cross"
+    )
     keys["seq_len"] = seq_v[keys["v"].to_numpy()]
     keys["batch"] = 1
     est = mx._estimate_keys(keys, vt, mt, gt)
@@ -180,13 +183,19 @@ def gpu_summary(matrix: pd.DataFrame, catalog) -> pd.DataFrame:
     one = one.assign(parameters=one["model"].map(params).astype(np.int64))
     by = ["gpu", "method", "runtime", "quant"]
     group = one.groupby(by, observed=True, sort=True)
-    out = group.agg(method_kind=("method_kind", "first"), capacity_bytes=("capacity_bytes", "first"),
-                    context=("seq_len", "min"), models_considered=("model", "size"),
-                    models_fitting=("fits", "sum")).reset_index()
+    out = group.agg(
+        method_kind=("method_kind", "first"),
+        capacity_bytes=("capacity_bytes", "first"),
+        context=("seq_len", "min"),
+        models_considered=("model", "size"),
+        models_fitting=("fits", "sum"),
+    ).reset_index()
     fit = one[one["fits"]].sort_values([*by, "parameters", "model"], kind="stable")
     fit_group = fit.groupby(by, observed=True, sort=True)
     largest = fit_group.tail(1).set_index(by)
-    names = fit_group["model"].agg(lambda s: ";".join(str(x) for x in s)).astype(object)  # (one model: not its category)
+    names = (
+        fit_group["model"].agg(lambda s: ";".join(str(x) for x in s)).astype(object)
+    )  # (one model: not its category)
     idx = pd.MultiIndex.from_frame(out[by])
     out["largest_model"] = pd.Series(largest["model"].astype(object).reindex(idx).to_numpy(), dtype="string")
     out["largest_model_parameters"] = pd.array(largest["parameters"].reindex(idx).to_numpy(), dtype="Int64")
@@ -222,15 +231,17 @@ def _ids(base: pd.DataFrame, vt, mt, gt) -> pd.DataFrame:
     v, m, g = base["v"].to_numpy(), base["m"].to_numpy(), base["g"].to_numpy()
     family_cats = list(dict.fromkeys(vt["model_family"]))
     family_code = pd.Index(family_cats).get_indexer(vt["model_family"])
-    return pd.DataFrame({
-        "gpu": pd.Categorical.from_codes(g, categories=list(gt["gpu"])),
-        "model_family": pd.Categorical.from_codes(family_code[v], categories=family_cats),
-        "model": pd.Categorical.from_codes(v, categories=list(vt["model"])),
-        "method": mx._id_column(mt["method"], m),
-        "runtime": mx._id_column(mt["runtime"], m),
-        "quant": mx._id_column(mt["quant"], m),
-        "method_kind": pd.Categorical(mt["method_kind"].to_numpy()[m], categories=["inference", "training"]),
-    })
+    return pd.DataFrame(
+        {
+            "gpu": pd.Categorical.from_codes(g, categories=list(gt["gpu"])),
+            "model_family": pd.Categorical.from_codes(family_code[v], categories=family_cats),
+            "model": pd.Categorical.from_codes(v, categories=list(vt["model"])),
+            "method": mx._id_column(mt["method"], m),
+            "runtime": mx._id_column(mt["runtime"], m),
+            "quant": mx._id_column(mt["quant"], m),
+            "method_kind": pd.Categorical(mt["method_kind"].to_numpy()[m], categories=["inference", "training"]),
+        }
+    )
 
 
 def _nullable(values: np.ndarray, ok: np.ndarray, dtype: str = "Int64") -> pd.arrays.IntegerArray:
@@ -248,68 +259,174 @@ FIELDS: dict[str, tuple[str, str | None, str, Any]] = {
     "model_family": ("string", None, "Model family id (catalog/models/<id>.yaml)", "llama-3.1"),
     "model": ("string", None, "Model variant id (a variant inside its family's file)", "llama-3.1-8b"),
     "method": ("string", None, "Method id (catalog/methods/<id>.yaml)", "qlora"),
-    "runtime": ("string", None, "Runtime the number is for (catalog/runtimes/<id>.yaml): the method's own, or a runtime "
-                "pairing of the runtime's `matrix` field (vramatlas estimate --runtime)", "llama.cpp"),
-    "quant": ("string", None, "Weight format of the linear layers: a runtime pairing's --quant (catalog/quants), "
-              "else the method's own format", "q4_k_m"),
+    "runtime": (
+        "string",
+        None,
+        "Runtime the number is for (catalog/runtimes/<id>.yaml): the method's own, or a runtime "
+        "pairing of the runtime's `matrix` field (vramatlas estimate --runtime)",
+        "llama.cpp",
+    ),
+    "quant": (
+        "string",
+        None,
+        "Weight format of the linear layers: a runtime pairing's --quant (catalog/quants), "
+        "else the method's own format",
+        "q4_k_m",
+    ),
     "method_kind": ("string", None, "inference or training", "training"),
     "seq_len": ("integer", "tokens", "Context length: prompt tokens for inference, sequence length for training", 8192),
     "batch": ("integer", "sequences", "Sequences processed at once", 1),
-    "parallelism": ("string", None, "How the model is split over several GPUs: none (one GPU), tp (tensor parallel, "
-                    "inference), fsdp (fully sharded data parallel, training)", "tp"),
+    "parallelism": (
+        "string",
+        None,
+        "How the model is split over several GPUs: none (one GPU), tp (tensor parallel, "
+        "inference), fsdp (fully sharded data parallel, training)",
+        "tp",
+    ),
     "new_tokens": ("integer", "tokens", "Tokens generated after the prompt (inference; 0 for training)", 16),
     "grad_checkpointing": ("boolean", None, "Gradient (activation) checkpointing on (training methods' default)", True),
     "optimizer": ("string", None, "Optimizer of a training method (empty for inference)", "adamw"),
     "lora_rank": ("integer", None, "LoRA rank on all linear layers (0 when no adapter is trained)", 16),
-    "peak_bytes": ("integer", "bytes", "Predicted peak GPU memory of the process per GPU, as nvidia-smi shows it", 17179869184),
-    "phase": ("string", None, "Phase at which the peak occurs: prefill, decode (inference); loss, backward, "
-              "optimizer-step (training); start-up (a runtime that preallocates its buffers: llama.cpp for the GGUF methods)", "decode"),
-    "capacity_bytes": ("integer", "bytes", "Usable memory of one GPU (driver-reported total; times the GPU's share "
-                       "of unified memory)", 25757220864),
+    "peak_bytes": (
+        "integer",
+        "bytes",
+        "Predicted peak GPU memory of the process per GPU, as nvidia-smi shows it",
+        17179869184,
+    ),
+    "phase": (
+        "string",
+        None,
+        "Phase at which the peak occurs: prefill, decode (inference); loss, backward, "
+        "optimizer-step (training); start-up (a runtime that preallocates its buffers: llama.cpp for the GGUF methods)",
+        "decode",
+    ),
+    "capacity_bytes": (
+        "integer",
+        "bytes",
+        "Usable memory of one GPU (driver-reported total; times the GPU's share of unified memory)",
+        25757220864,
+    ),
     "fits": ("boolean", None, "Whether the peak fits in the GPU's capacity (headroom_bytes >= 0)", True),
     "headroom_bytes": ("integer", "bytes", "capacity_bytes - peak_bytes (negative: short by that much)", 4294967296),
     # speed (vramatlas.speed), empty where the row does not fit or the runtime has no speed data for the GPU
-    "prefill_tokens_per_s": ("number", "tokens/s", "Predicted prompt throughput: seq_len tokens per sequence x batch over the "
-                             "prefill time (llama-bench ppN), at the method's runtime defaults; empty for training rows", 9645.9),
-    "decode_tokens_per_s": ("number", "tokens/s", "Predicted generation speed of one sequence after the prompt (llama-bench "
-                            "tgN); empty for training rows", 134.9),
-    "output_tokens_per_s": ("number", "tokens/s", "Predicted generation throughput of all batch sequences together; empty for "
-                            "training rows", 1079.2),
-    "time_to_first_token_s": ("number", "s", "Predicted time to the first token: the whole batch's prefill; empty for training "
-                              "rows", 0.21),
-    "train_tokens_per_s": ("number", "tokens/s", "Predicted training throughput over all GPUs (batch x seq_len tokens per step); "
-                           "empty for inference rows", 1789.5),
+    "prefill_tokens_per_s": (
+        "number",
+        "tokens/s",
+        "Predicted prompt throughput: seq_len tokens per sequence x batch over the "
+        "prefill time (llama-bench ppN), at the method's runtime defaults; empty for training rows",
+        9645.9,
+    ),
+    "decode_tokens_per_s": (
+        "number",
+        "tokens/s",
+        "Predicted generation speed of one sequence after the prompt (llama-bench tgN); empty for training rows",
+        134.9,
+    ),
+    "output_tokens_per_s": (
+        "number",
+        "tokens/s",
+        "Predicted generation throughput of all batch sequences together; empty for training rows",
+        1079.2,
+    ),
+    "time_to_first_token_s": (
+        "number",
+        "s",
+        "Predicted time to the first token: the whole batch's prefill; empty for training rows",
+        0.21,
+    ),
+    "train_tokens_per_s": (
+        "number",
+        "tokens/s",
+        "Predicted training throughput over all GPUs (batch x seq_len tokens per step); empty for inference rows",
+        1789.5,
+    ),
     # derived tables
-    "max_position_embeddings": ("integer", "tokens", "The model's maximum context (config.json max_position_embeddings)", 131072),
-    "longest_context": ("integer", "tokens", "Longest context that fits on one GPU at batch 1, searched over powers of "
-                        "two and 1.5x steps from 512 and the model's maximum (empty: not even 512 fits)", 49152),
-    "limited_by": ("string", None, "What stops a longer context: model-max (the model's own limit), memory, or "
-                   "does-not-fit (no context fits)", "memory"),
-    "min_gpus": ("integer", "GPUs", "Fewest GPUs of this kind that fit (ladder 1, 2, 4, 8, then nodes of 8; empty: "
-                 "more than max_gpus_searched)", 2),
+    "max_position_embeddings": (
+        "integer",
+        "tokens",
+        "The model's maximum context (config.json max_position_embeddings)",
+        131072,
+    ),
+    "longest_context": (
+        "integer",
+        "tokens",
+        "Longest context that fits on one GPU at batch 1, searched over powers of "
+        "two and 1.5x steps from 512 and the model's maximum (empty: not even 512 fits)",
+        49152,
+    ),
+    "limited_by": (
+        "string",
+        None,
+        "What stops a longer context: model-max (the model's own limit), memory, or does-not-fit (no context fits)",
+        "memory",
+    ),
+    "min_gpus": (
+        "integer",
+        "GPUs",
+        "Fewest GPUs of this kind that fit (ladder 1, 2, 4, 8, then nodes of 8; empty: more than max_gpus_searched)",
+        2,
+    ),
     "nodes": ("integer", "nodes", "Nodes of 8 GPUs that min_gpus needs (ceil(min_gpus / 8))", 1),
-    "max_gpus_searched": ("integer", "GPUs", "Largest GPU count tried (a runtime pairing: the most its gpu_counts allow)", 512),
+    "max_gpus_searched": (
+        "integer",
+        "GPUs",
+        "Largest GPU count tried (a runtime pairing: the most its gpu_counts allow)",
+        512,
+    ),
     "context": ("integer", "tokens", "Context length of the check (the shortest in the matrix, 2048)", 2048),
     "models_considered": ("integer", "models", "Model variants this method applies to", 33),
     "models_fitting": ("integer", "models", "Model variants that fit on one GPU at this context, batch 1", 12),
-    "largest_model": ("string", None, "Largest fitting model variant by parameter count (empty: none fits)", "qwen2.5-14b"),
+    "largest_model": (
+        "string",
+        None,
+        "Largest fitting model variant by parameter count (empty: none fits)",
+        "qwen2.5-14b",
+    ),
     "largest_model_parameters": ("integer", "parameters", "Parameter count of largest_model", 14770033664),
-    "models_fitting_list": ("string", None, "Fitting model variant ids, by size, separated by ';'", "llama-3.2-1b;llama-3.2-3b"),
+    "models_fitting_list": (
+        "string",
+        None,
+        "Fitting model variant ids, by size, separated by ';'",
+        "llama-3.2-1b;llama-3.2-3b",
+    ),
     # rules of thumb
     "claim_id": ("string", None, "Short id of the claim", "fp16-2gb-per-billion"),
     "claim": ("string", None, "The rule of thumb as people repeat it", "About 2 GB per billion parameters at 16 bit"),
-    "setting": ("string", None, "The setting checked (model, method, context, batch, ...); 'overall' sums up the claim",
-                "llama-2-7b, inference-bf16, 2k context, batch 1"),
+    "setting": (
+        "string",
+        None,
+        "The setting checked (model, method, context, batch, ...); 'overall' sums up the claim",
+        "llama-2-7b, inference-bf16, 2k context, batch 1",
+    ),
     "claimed": ("string", None, "What the claim says for this setting", "7B ~ 14 GB"),
     "computed": ("string", None, "What the memory model computes, in GB (10^9 bytes) and GiB", "14.6 GB (13.6 GiB)"),
-    "computed_value": ("number", None, "The computed number the verdict rests on (bytes, or a ratio where the claim is a "
-                       "ratio; see value_unit)", 14600000000.0),
+    "computed_value": (
+        "number",
+        None,
+        "The computed number the verdict rests on (bytes, or a ratio where the claim is a ratio; see value_unit)",
+        14600000000.0,
+    ),
     "value_unit": ("string", None, "Unit of computed_value: bytes, ratio, tokens or GPUs", "bytes"),
-    "verdict": ("string", None, "holds, breaks, or depends (overall rows: holds in some settings, breaks in others)", "holds"),
-    "explanation": ("string", None, "Why the verdict, in one or two sentences", "Weights are 13.5 GB; the KV cache adds ..."),
+    "verdict": (
+        "string",
+        None,
+        "holds, breaks, or depends (overall rows: holds in some settings, breaks in others)",
+        "holds",
+    ),
+    "explanation": (
+        "string",
+        None,
+        "Why the verdict, in one or two sentences",
+        "Weights are 13.5 GB; the KV cache adds ...",
+    ),
 }
 for _c in COMPONENTS:
-    FIELDS[_c] = ("integer", "bytes", f"Component of peak_bytes: {_c.replace('_', ' ')} at the peak phase, per GPU", 1073741824)
+    FIELDS[_c] = (
+        "integer",
+        "bytes",
+        f"Component of peak_bytes: {_c.replace('_', ' ')} at the peak phase, per GPU",
+        1073741824,
+    )
 
 TITLES = {
     "matrix": "Compatibility matrix: every GPU x count x model x method (x runtime and weight format) x context x batch",
@@ -345,13 +462,19 @@ def table_schema(name: str, columns: Iterable[str]) -> dict[str, Any]:
 
 # The physical maximum of each numeric column (vramatlas.bounds, with its reason): by unit, then by name.
 _UNIT_LIMITS = {
-    "tokens": bounds.TOKENS, "sequences": bounds.BATCH, "GPUs": bounds.GPUS,
+    "tokens": bounds.TOKENS,
+    "sequences": bounds.BATCH,
+    "GPUs": bounds.GPUS,
     "nodes": bounds.GPUS,  # a node holds at least one GPU
-    "bytes": bounds.PREDICTED_BYTES, "parameters": bounds.PARAMETERS, "models": bounds.CATALOGUE_ENTRIES,
-    "tokens/s": bounds.THROUGHPUT, "s": bounds.SECONDS,
+    "bytes": bounds.PREDICTED_BYTES,
+    "parameters": bounds.PARAMETERS,
+    "models": bounds.CATALOGUE_ENTRIES,
+    "tokens/s": bounds.THROUGHPUT,
+    "s": bounds.SECONDS,
 }
 _COLUMN_LIMITS = {
-    "capacity_bytes": bounds.GPU_BYTES, "headroom_bytes": bounds.GPU_BYTES,  # one GPU's memory, not a prediction
+    "capacity_bytes": bounds.GPU_BYTES,
+    "headroom_bytes": bounds.GPU_BYTES,  # one GPU's memory, not a prediction
     "lora_rank": bounds.LORA_RANK,
     "computed_value": bounds.PREDICTED_BYTES,  # bytes, a ratio, tokens or GPUs: the bytes bound covers them all
 }
@@ -366,10 +489,23 @@ def column_limit(name: str) -> bounds.Limit | None:
 
 
 _JSON_TYPES = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean"}
-_NULLABLE = {"longest_context", "min_gpus", "nodes", "peak_bytes@longest_context", "headroom_bytes@longest_context",
-             "peak_bytes@fewest_gpus", "parallelism@fewest_gpus", "largest_model", "largest_model_parameters",
-             "optimizer", "prefill_tokens_per_s", "decode_tokens_per_s", "output_tokens_per_s", "time_to_first_token_s",
-             "train_tokens_per_s"}
+_NULLABLE = {
+    "longest_context",
+    "min_gpus",
+    "nodes",
+    "peak_bytes@longest_context",
+    "headroom_bytes@longest_context",
+    "peak_bytes@fewest_gpus",
+    "parallelism@fewest_gpus",
+    "largest_model",
+    "largest_model_parameters",
+    "optimizer",
+    "prefill_tokens_per_s",
+    "decode_tokens_per_s",
+    "output_tokens_per_s",
+    "time_to_first_token_s",
+    "train_tokens_per_s",
+}
 
 
 def row_json_schema(name: str, columns: Iterable[str]) -> dict[str, Any]:
@@ -385,8 +521,10 @@ def row_json_schema(name: str, columns: Iterable[str]) -> dict[str, Any]:
         if limit:
             description += f". Physical maximum: {limit.reason}."
         prop = {"type": jtype, "description": description, "examples": [example]}
-        if unit in ("bytes", "tokens", "GPUs", "nodes", "sequences", "models", "parameters", "tokens/s", "s") \
-                and col != "headroom_bytes":
+        if (
+            unit in ("bytes", "tokens", "GPUs", "nodes", "sequences", "models", "parameters", "tokens/s", "s")
+            and col != "headroom_bytes"
+        ):
             prop["minimum"] = 0
         if limit:
             prop["maximum"] = limit.maximum
@@ -395,9 +533,11 @@ def row_json_schema(name: str, columns: Iterable[str]) -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://vramatlas.invalid/schema/tables/{name}.schema.json",
         "title": TITLES.get(name, name),
-        "description": (f"One row of the '{name}' table, as written to {name}.json (an array of such objects)."
-                        if name != "matrix" else
-                        "One row of the compatibility matrix (matrix.parquet; matrix-csv/<method>.csv.gz)."),
+        "description": (
+            f"One row of the '{name}' table, as written to {name}.json (an array of such objects)."
+            if name != "matrix"
+            else "One row of the compatibility matrix (matrix.parquet; matrix-csv/<method>.csv.gz)."
+        ),
         "type": "object",
         "additionalProperties": False,
         "required": list(columns),
@@ -424,8 +564,14 @@ def build_date(catalog) -> str:
         return _iso(int(epoch))
     root = Path(catalog.root)
     try:
-        res = subprocess.run(["git", "log", "-1", "--format=%ct", "--", "."], cwd=root, capture_output=True,
-                             text=True, timeout=10, check=False)
+        res = subprocess.run(
+            ["git", "log", "-1", "--format=%ct", "--", "."],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
         if res.returncode == 0 and res.stdout.strip().isdigit():
             return _iso(int(res.stdout.strip()))
     except (OSError, subprocess.SubprocessError):
@@ -469,8 +615,11 @@ def csv_bytes(df: pd.DataFrame) -> bytes:
 
     buf = io.BytesIO()
     buf.write((",".join(map(str, df.columns)) + "\n").encode("utf-8"))
-    pa_csv.write_csv(pa.Table.from_arrays(arrays, names=[str(c) for c in df.columns]), buf,
-                     pa_csv.WriteOptions(include_header=False, quoting_style="none"))
+    pa_csv.write_csv(
+        pa.Table.from_arrays(arrays, names=[str(c) for c in df.columns]),
+        buf,
+        pa_csv.WriteOptions(include_header=False, quoting_style="none"),
+    )
     return buf.getvalue()
 
 
@@ -491,10 +640,15 @@ def _arrow_csv_columns(df: pd.DataFrame) -> list | None:
             if any(ch in label for label in labels for ch in _NEEDS_QUOTES):
                 return None
             codes = s.cat.codes.to_numpy()
-            arrays.append(pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), pa.array(labels, pa.string())))
+            arrays.append(
+                pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), pa.array(labels, pa.string()))
+            )
         elif s.dtype == bool:  # pandas writes True / False
-            arrays.append(pa.DictionaryArray.from_arrays(pa.array(s.to_numpy().astype(np.int8)),
-                                                         pa.array(["False", "True"], pa.string())))
+            arrays.append(
+                pa.DictionaryArray.from_arrays(
+                    pa.array(s.to_numpy().astype(np.int8)), pa.array(["False", "True"], pa.string())
+                )
+            )
         elif isinstance(s.dtype, np.dtype) and s.dtype.kind in "iu":
             arrays.append(pa.array(s.to_numpy()))
         elif isinstance(s.dtype, pd.Int64Dtype):  # nullable integers: missing is ""
@@ -588,42 +742,70 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path | str, catalo
     for name, df in tables.items():
         data = parquet_bytes(df)
         written.append(_atomic_write(out / f"{name}.parquet", data))
-        resources.append(_resource(f"{name}--parquet", f"{name}.parquet", "parquet", df, data,
-                                   mediatype="application/vnd.apache.parquet", title=TITLES.get(name, name)))
+        resources.append(
+            _resource(
+                f"{name}--parquet",
+                f"{name}.parquet",
+                "parquet",
+                df,
+                data,
+                mediatype="application/vnd.apache.parquet",
+                title=TITLES.get(name, name),
+            )
+        )
         if name == "matrix":
-            for method in df["method"].cat.categories if isinstance(df["method"].dtype, pd.CategoricalDtype) \
-                    else sorted(df["method"].unique()):
+            for method in (
+                df["method"].cat.categories
+                if isinstance(df["method"].dtype, pd.CategoricalDtype)
+                else sorted(df["method"].unique())
+            ):
                 part = df[df["method"] == method]
                 if part.empty:
                     continue
                 rel = f"{MATRIX_CSV_DIR}/{_slug(str(method))}.csv.gz"
                 data = gzip_bytes(csv_bytes(part))
                 written.append(_atomic_write(out / rel, data))
-                resources.append(_resource(f"matrix--{_slug(str(method))}--csv", rel, "csv", part, data,
-                                           compression="gz", mediatype="text/csv", encoding="utf-8",
-                                           title=f"Compatibility matrix, method {method} (gzipped CSV)"))
+                resources.append(
+                    _resource(
+                        f"matrix--{_slug(str(method))}--csv",
+                        rel,
+                        "csv",
+                        part,
+                        data,
+                        compression="gz",
+                        mediatype="text/csv",
+                        encoding="utf-8",
+                        title=f"Compatibility matrix, method {method} (gzipped CSV)",
+                    )
+                )
             continue
         data = csv_bytes(df)
         written.append(_atomic_write(out / f"{name}.csv", data))
-        resources.append(_resource(f"{name}--csv", f"{name}.csv", "csv", df, data, mediatype="text/csv",
-                                   encoding="utf-8"))
+        resources.append(
+            _resource(f"{name}--csv", f"{name}.csv", "csv", df, data, mediatype="text/csv", encoding="utf-8")
+        )
         data = json_bytes(df)
         written.append(_atomic_write(out / f"{name}.json", data))
-        resources.append(_resource(f"{name}--json", f"{name}.json", "json", df, data,
-                                   mediatype="application/json", encoding="utf-8"))
+        resources.append(
+            _resource(f"{name}--json", f"{name}.json", "json", df, data, mediatype="application/json", encoding="utf-8")
+        )
     package = {
         "name": PACKAGE_NAME,
         "title": "vramatlas: which language models run, or can be fine-tuned, on which GPUs",
         "description": "Predicted peak GPU memory for every GPU x GPU count x model x method x context x batch "
-                       "in the vramatlas catalogue, with derived answers and checked rules of thumb. "
-                       "Bytes are integers; GB = 10^9 bytes, GiB = 2^30 bytes.",
+        "in the vramatlas catalogue, with derived answers and checked rules of thumb. "
+        "Bytes are integers; GB = 10^9 bytes, GiB = 2^30 bytes.",
         "version": _version(),
         "created": build_date(catalog),
-        "licenses": [{"name": "Apache-2.0", "path": "https://www.apache.org/licenses/LICENSE-2.0",
-                      "title": "Apache License 2.0"}],
+        "licenses": [
+            {"name": "Apache-2.0", "path": "https://www.apache.org/licenses/LICENSE-2.0", "title": "Apache License 2.0"}
+        ],
         "sources": [{"title": "vramatlas catalogue (catalog/*.yaml)", "path": "catalog/"}],
-        "vramatlas": {"catalog_content_hash": catalog.content_hash, "build_date": build_date(catalog),
-                      "catalog_counts": catalog.counts()},
+        "vramatlas": {
+            "catalog_content_hash": catalog.content_hash,
+            "build_date": build_date(catalog),
+            "catalog_counts": catalog.counts(),
+        },
         "resources": resources,
     }
     data = (json.dumps(package, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
@@ -644,12 +826,14 @@ def main(argv: list[str] | None = None) -> int:
     from .catalog import load_catalog
     from .paths import CATALOG_DIR
 
-    parser = argparse.ArgumentParser(prog="python -m vramatlas.tables",
-                                     description="Compute the matrix and write the tables (no site).")
+    parser = argparse.ArgumentParser(
+        prog="python -m vramatlas.tables", description="Compute the matrix and write the tables (no site)."
+    )
     parser.add_argument("--catalog", default=str(CATALOG_DIR), help="catalogue folder (default: the repository's)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (default: dist/tables)")
-    parser.add_argument("--write-schemas", metavar="DIR",
-                        help="also (re)write the tables' row JSON Schemas into DIR (schema/tables)")
+    parser.add_argument(
+        "--write-schemas", metavar="DIR", help="also (re)write the tables' row JSON Schemas into DIR (schema/tables)"
+    )
     args = parser.parse_args(argv)
     catalog = load_catalog(args.catalog)
     tables = build_tables(catalog)

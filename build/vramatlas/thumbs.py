@@ -26,7 +26,17 @@ from .memory import estimate_frame
 
 GB = 1e9
 GiB = 2**30
-COLUMNS = ("claim_id", "claim", "setting", "claimed", "computed", "computed_value", "value_unit", "verdict", "explanation")
+COLUMNS = (
+    "claim_id",
+    "claim",
+    "setting",
+    "claimed",
+    "computed",
+    "computed_value",
+    "value_unit",
+    "verdict",
+    "explanation",
+)
 
 
 @dataclass
@@ -72,8 +82,21 @@ def _case(model, method, seq_len, batch=1, **kw) -> dict[str, Any]:
 
 
 def _breakdown(r: pd.Series) -> str:
-    parts = [(k, r[k]) for k in ("weights", "kv_cache", "activations", "logits", "gradients", "optimizer_states",
-                                  "master_weights", "cuda_context", "allocator_slack") if r[k] > 0.05 * r["peak_bytes"]]
+    parts = [
+        (k, r[k])
+        for k in (
+            "weights",
+            "kv_cache",
+            "activations",
+            "logits",
+            "gradients",
+            "optimizer_states",
+            "master_weights",
+            "cuda_context",
+            "allocator_slack",
+        )
+        if r[k] > 0.05 * r["peak_bytes"]
+    ]
     return ", ".join(f"{k.replace('_', ' ')} {v / GB:.1f}" for k, v in parts) + " GB"
 
 
@@ -98,11 +121,14 @@ def claims(catalog) -> list[Claim]:
             r = rs[0]
             value = float(r["weights"] if what == "weights" else r["peak_bytes"])
             ok = _within(value, claimed, claimed, 0.10)
-            why = (f"{'Weights alone' if what == 'weights' else 'Peak'} {value / GB:.1f} GB against the rule's "
-                   f"{claimed / GB:.1f} GB ({value / claimed:.2f}x)")
+            why = (
+                f"{'Weights alone' if what == 'weights' else 'Peak'} {value / GB:.1f} GB against the rule's "
+                f"{claimed / GB:.1f} GB ({value / claimed:.2f}x)"
+            )
             if what != "weights":
                 why += f"; at the peak: {_breakdown(r)}"
             return gb(value), value, "bytes", ok, why
+
         return claimed, judge
 
     for model, method, seq, batch, what in [
@@ -117,7 +143,9 @@ def claims(catalog) -> list[Claim]:
     ]:
         claimed, judge = per_billion(model, what)
         label = _label(model, method, seq, batch, "weights only" if what == "weights" else "peak")
-        c.checks.append(Check(c.claim_id, label, f"≈ {claimed / GB:.1f} GB (±10%)", [_case(model, method, seq, batch)], judge))
+        c.checks.append(
+            Check(c.claim_id, label, f"≈ {claimed / GB:.1f} GB (±10%)", [_case(model, method, seq, batch)], judge)
+        )
     out.append(c)
 
     # 2. 8-bit halves memory
@@ -130,18 +158,32 @@ def claims(catalog) -> list[Claim]:
     def int8_ratio(rs):
         ratio = float(rs[0]["peak_bytes"] / rs[1]["peak_bytes"])
         ok = ratio <= 0.55
-        why = (f"int8 {rs[0]['peak_bytes'] / GB:.1f} GB against fp16 {rs[1]['peak_bytes'] / GB:.1f} GB; "
-               "the KV cache, activations and CUDA context are not quantized")
+        why = (
+            f"int8 {rs[0]['peak_bytes'] / GB:.1f} GB against fp16 {rs[1]['peak_bytes'] / GB:.1f} GB; "
+            "the KV cache, activations and CUDA context are not quantized"
+        )
         return f"{ratio:.2f}x the fp16 peak", ratio, "ratio", ok, why
 
     for seq, batch in [(512, 1), (2048, 1), (4096, 1), (4096, 8)]:
-        c.checks.append(Check(c.claim_id, _label("llama-2-7b", "inference-int8", seq, batch), "7–8 GB",
-                              [_case("llama-2-7b", "inference-int8", seq, batch)], int8_abs))
+        c.checks.append(
+            Check(
+                c.claim_id,
+                _label("llama-2-7b", "inference-int8", seq, batch),
+                "7–8 GB",
+                [_case("llama-2-7b", "inference-int8", seq, batch)],
+                int8_abs,
+            )
+        )
     for seq, batch in [(2048, 1), (4096, 8)]:
-        c.checks.append(Check(c.claim_id, _label("llama-2-7b", "inference-int8 vs inference-fp16", seq, batch),
-                              "≈ 0.5x the 16-bit peak (≤ 0.55x)",
-                              [_case("llama-2-7b", "inference-int8", seq, batch),
-                               _case("llama-2-7b", "inference-fp16", seq, batch)], int8_ratio))
+        c.checks.append(
+            Check(
+                c.claim_id,
+                _label("llama-2-7b", "inference-int8 vs inference-fp16", seq, batch),
+                "≈ 0.5x the 16-bit peak (≤ 0.55x)",
+                [_case("llama-2-7b", "inference-int8", seq, batch), _case("llama-2-7b", "inference-fp16", seq, batch)],
+                int8_ratio,
+            )
+        )
     out.append(c)
 
     # 3. Full fine-tuning 5-7x the model
@@ -150,8 +192,13 @@ def claims(catalog) -> list[Claim]:
 
     def full_ft(rs):
         v = float(rs[0]["peak_bytes"])
-        return (f"{gb(v)}, {v / fp16_weights:.1f}x the 16-bit weights", v, "bytes", _within(v, 70 * GB, 98 * GB),
-                f"At the peak ({rs[0]['phase']}): {_breakdown(rs[0])}")
+        return (
+            f"{gb(v)}, {v / fp16_weights:.1f}x the 16-bit weights",
+            v,
+            "bytes",
+            _within(v, 70 * GB, 98 * GB),
+            f"At the peak ({rs[0]['phase']}): {_breakdown(rs[0])}",
+        )
 
     for method, seq, batch, kw, extra in [
         ("full-mixed", 512, 1, {}, "AdamW fp32 states + fp32 master weights, no checkpointing"),
@@ -161,8 +208,15 @@ def claims(catalog) -> list[Claim]:
         ("full-bf16", 2048, 1, {}, "bf16 weights and AdamW states, checkpointing"),
         ("full-adamw8bit", 2048, 1, {}, "8-bit AdamW, checkpointing"),
     ]:
-        c.checks.append(Check(c.claim_id, _label("llama-2-7b", method, seq, batch, extra), "70–98 GB (5–7x of 14 GB)",
-                              [_case("llama-2-7b", method, seq, batch, **kw)], full_ft))
+        c.checks.append(
+            Check(
+                c.claim_id,
+                _label("llama-2-7b", method, seq, batch, extra),
+                "70–98 GB (5–7x of 14 GB)",
+                [_case("llama-2-7b", method, seq, batch, **kw)],
+                full_ft,
+            )
+        )
     out.append(c)
 
     # 4. LoRA fits a 7B in 24-32 GB
@@ -171,13 +225,28 @@ def claims(catalog) -> list[Claim]:
     def lora_fit(rs):
         v = float(rs[0]["peak_bytes"])
         ok = v <= 32 * GB * 1.05
-        why = ("fits a 24 GB card" if v <= 24 * GB else "needs a 32 GB card" if v <= 32 * GB else "over 32 GB") + \
-              f"; at the peak: {_breakdown(rs[0])}"
+        why = (
+            "fits a 24 GB card" if v <= 24 * GB else "needs a 32 GB card" if v <= 32 * GB else "over 32 GB"
+        ) + f"; at the peak: {_breakdown(rs[0])}"
         return gb(v), v, "bytes", ok, why
 
-    for seq, batch, gc in [(512, 1, True), (2048, 1, True), (2048, 4, True), (2048, 4, False), (4096, 8, True), (4096, 8, False)]:
-        c.checks.append(Check(c.claim_id, _label("llama-2-7b", "lora", seq, batch, f"checkpointing {'on' if gc else 'off'}, rank 16 all-linear"),
-                              "≤ 32 GB", [_case("llama-2-7b", "lora", seq, batch, grad_checkpointing=gc)], lora_fit))
+    for seq, batch, gc in [
+        (512, 1, True),
+        (2048, 1, True),
+        (2048, 4, True),
+        (2048, 4, False),
+        (4096, 8, True),
+        (4096, 8, False),
+    ]:
+        c.checks.append(
+            Check(
+                c.claim_id,
+                _label("llama-2-7b", "lora", seq, batch, f"checkpointing {'on' if gc else 'off'}, rank 16 all-linear"),
+                "≤ 32 GB",
+                [_case("llama-2-7b", "lora", seq, batch, grad_checkpointing=gc)],
+                lora_fit,
+            )
+        )
     out.append(c)
 
     # 5. QLoRA needs less again
@@ -185,15 +254,30 @@ def claims(catalog) -> list[Claim]:
 
     def qlora_less(rs):
         ratio = float(rs[0]["peak_bytes"] / rs[1]["peak_bytes"])
-        why = (f"QLoRA {rs[0]['peak_bytes'] / GB:.1f} GB against LoRA {rs[1]['peak_bytes'] / GB:.1f} GB; "
-               "the 4-bit base shrinks the weights only, activations are the same")
+        why = (
+            f"QLoRA {rs[0]['peak_bytes'] / GB:.1f} GB against LoRA {rs[1]['peak_bytes'] / GB:.1f} GB; "
+            "the 4-bit base shrinks the weights only, activations are the same"
+        )
         return f"{ratio:.2f}x the LoRA peak", ratio, "ratio", ratio < 1.0, why
 
-    for model, seq, batch, gc in [("llama-2-7b", 512, 1, True), ("llama-2-7b", 2048, 4, True), ("llama-2-7b", 4096, 8, False),
-                                  ("llama-3.1-70b", 8192, 1, True)]:
-        c.checks.append(Check(c.claim_id, _label(model, "qlora vs lora", seq, batch, f"checkpointing {'on' if gc else 'off'}"),
-                              "QLoRA < LoRA", [_case(model, "qlora", seq, batch, grad_checkpointing=gc),
-                                               _case(model, "lora", seq, batch, grad_checkpointing=gc)], qlora_less))
+    for model, seq, batch, gc in [
+        ("llama-2-7b", 512, 1, True),
+        ("llama-2-7b", 2048, 4, True),
+        ("llama-2-7b", 4096, 8, False),
+        ("llama-3.1-70b", 8192, 1, True),
+    ]:
+        c.checks.append(
+            Check(
+                c.claim_id,
+                _label(model, "qlora vs lora", seq, batch, f"checkpointing {'on' if gc else 'off'}"),
+                "QLoRA < LoRA",
+                [
+                    _case(model, "qlora", seq, batch, grad_checkpointing=gc),
+                    _case(model, "lora", seq, batch, grad_checkpointing=gc),
+                ],
+                qlora_less,
+            )
+        )
     out.append(c)
 
     # 6. 7B on a 16 GB RTX A4000, 8B only at short context
@@ -203,19 +287,36 @@ def claims(catalog) -> list[Claim]:
         def judge(rs):
             r = rs[0]
             fits = bool(r["fits"])
-            return (f"{'fits' if fits else 'does not fit'}: {gb(float(r['peak_bytes']))} of {gb(float(r['capacity_bytes']))}",
-                    float(r["peak_bytes"]), "bytes", fits == expect, f"headroom {r['headroom_bytes'] / GB:+.2f} GB; {_breakdown(r)}")
+            return (
+                f"{'fits' if fits else 'does not fit'}: {gb(float(r['peak_bytes']))} of {gb(float(r['capacity_bytes']))}",
+                float(r["peak_bytes"]),
+                "bytes",
+                fits == expect,
+                f"headroom {r['headroom_bytes'] / GB:+.2f} GB; {_breakdown(r)}",
+            )
+
         return judge
 
     for model, method, seq, expect in [
-        ("llama-2-7b", "inference-fp16", 2048, True), ("llama-2-7b", "inference-fp16", 4096, True),
-        ("mistral-7b-v0.1", "inference-bf16", 2048, True), ("mistral-7b-v0.1", "inference-bf16", 32768, False),
-        ("llama-3.1-8b", "inference-bf16", 1024, True), ("llama-3.1-8b", "inference-bf16", 2048, True),
-        ("llama-3.1-8b", "inference-bf16", 8192, False), ("llama-3.1-8b", "inference-int8", 8192, True),
+        ("llama-2-7b", "inference-fp16", 2048, True),
+        ("llama-2-7b", "inference-fp16", 4096, True),
+        ("mistral-7b-v0.1", "inference-bf16", 2048, True),
+        ("mistral-7b-v0.1", "inference-bf16", 32768, False),
+        ("llama-3.1-8b", "inference-bf16", 1024, True),
+        ("llama-3.1-8b", "inference-bf16", 2048, True),
+        ("llama-3.1-8b", "inference-bf16", 8192, False),
+        ("llama-3.1-8b", "inference-int8", 8192, True),
     ]:
         claimed = "runs" if expect else "does not run (long context)"
-        c.checks.append(Check(c.claim_id, _label(model, method, seq, 1, "rtx-a4000"), claimed,
-                              [_case(model, method, seq, 1, gpu="rtx-a4000")], runs(expect)))
+        c.checks.append(
+            Check(
+                c.claim_id,
+                _label(model, method, seq, 1, "rtx-a4000"),
+                claimed,
+                [_case(model, method, seq, 1, gpu="rtx-a4000")],
+                runs(expect),
+            )
+        )
     out.append(c)
 
     # 7. 70B at 8-bit ~70 GB, or three RTX 3090s
@@ -226,13 +327,25 @@ def claims(catalog) -> list[Claim]:
         return gb(v), v, "bytes", _within(v, 70 * GB, 70 * GB, 0.10), f"At the peak: {_breakdown(rs[0])}"
 
     for seq, batch in [(2048, 1), (8192, 1), (32768, 1), (8192, 8)]:
-        c.checks.append(Check(c.claim_id, _label("llama-3.1-70b", "inference-int8", seq, batch, "one GPU"), "≈ 70 GB (±10%)",
-                              [_case("llama-3.1-70b", "inference-int8", seq, batch)], seventy))
+        c.checks.append(
+            Check(
+                c.claim_id,
+                _label("llama-3.1-70b", "inference-int8", seq, batch, "one GPU"),
+                "≈ 70 GB (±10%)",
+                [_case("llama-3.1-70b", "inference-int8", seq, batch)],
+                seventy,
+            )
+        )
     for seq in (2048, 8192, 32768):
-        c.checks.append(Check(c.claim_id, _label("llama-3.1-70b", "inference-int8", seq, 1, "3x rtx-3090, pipeline (layers split)"),
-                              "runs on three RTX 3090s",
-                              [_case("llama-3.1-70b", "inference-int8", seq, 1, gpu="rtx-3090", gpus=3, parallelism="pp")],
-                              runs(True)))
+        c.checks.append(
+            Check(
+                c.claim_id,
+                _label("llama-3.1-70b", "inference-int8", seq, 1, "3x rtx-3090, pipeline (layers split)"),
+                "runs on three RTX 3090s",
+                [_case("llama-3.1-70b", "inference-int8", seq, 1, gpu="rtx-3090", gpus=3, parallelism="pp")],
+                runs(True),
+            )
+        )
     out.append(c)
 
     # 8. 70B and 340B beyond consumer hardware
@@ -241,8 +354,13 @@ def claims(catalog) -> list[Claim]:
     def beyond(rs):
         r = rs[0]
         fits = bool(r["fits"])
-        return (f"{'fits' if fits else 'does not fit'}: {gb(float(r['peak_bytes']))} per GPU of {gb(float(r['capacity_bytes']))}",
-                float(r["peak_bytes"]), "bytes", not fits, f"headroom {r['headroom_bytes'] / GB:+.2f} GB; {_breakdown(r)}")
+        return (
+            f"{'fits' if fits else 'does not fit'}: {gb(float(r['peak_bytes']))} per GPU of {gb(float(r['capacity_bytes']))}",
+            float(r["peak_bytes"]),
+            "bytes",
+            not fits,
+            f"headroom {r['headroom_bytes'] / GB:+.2f} GB; {_breakdown(r)}",
+        )
 
     for model, method, seq, gpu, n, note in [
         ("llama-3.1-70b", "inference-gguf-q4-k-m", 2048, "rtx-5090", 1, "one RTX 5090 (32 GB)"),
@@ -252,17 +370,29 @@ def claims(catalog) -> list[Claim]:
         ("nemotron-4-340b", "inference-gguf-q4-k-m", 2048, "rtx-5090", 1, "one RTX 5090"),
         ("nemotron-4-340b", "inference-gguf-q4-k-m", 2048, "rtx-5090", 8, "eight RTX 5090, tensor parallel"),
     ]:
-        c.checks.append(Check(c.claim_id, _label(model, method, seq, 1, note), "does not fit",
-                              [_case(model, method, seq, 1, gpu=gpu, gpus=n)], beyond))
+        c.checks.append(
+            Check(
+                c.claim_id,
+                _label(model, method, seq, 1, note),
+                "does not fit",
+                [_case(model, method, seq, 1, gpu=gpu, gpus=n)],
+                beyond,
+            )
+        )
     out.append(c)
 
     # 9. Matmul-free / ternary up to 7x less memory
-    c = Claim("matmul-free-7x-less", "MatMul-free (ternary) models need up to 7× less memory than a standard model of the same size")
+    c = Claim(
+        "matmul-free-7x-less",
+        "MatMul-free (ternary) models need up to 7× less memory than a standard model of the same size",
+    )
 
     def seven(rs):
         ratio = float(rs[1]["peak_bytes"] / rs[0]["peak_bytes"])
-        why = (f"ternary {rs[0]['peak_bytes'] / GB:.2f} GB against 16-bit {rs[1]['peak_bytes'] / GB:.2f} GB: "
-               f"ternary {_breakdown(rs[0])}")
+        why = (
+            f"ternary {rs[0]['peak_bytes'] / GB:.2f} GB against 16-bit {rs[1]['peak_bytes'] / GB:.2f} GB: "
+            f"ternary {_breakdown(rs[0])}"
+        )
         return f"{ratio:.1f}x less", ratio, "ratio", _within(ratio, 7, 7, 0.10), why
 
     for tern, std, method_t, method_s, seq, batch in [
@@ -274,8 +404,15 @@ def claims(catalog) -> list[Claim]:
         ("mmfreelm-2.7b", "mmfreelm-2.7b", "train-ternary", "full-bf16", 2048, 1),
     ]:
         label = f"{tern} {method_t} vs {std} {method_s}, {_ctx(seq)} context, batch {batch}"
-        c.checks.append(Check(c.claim_id, label, "≈ 7x less (±10%)",
-                              [_case(tern, method_t, seq, batch), _case(std, method_s, seq, batch)], seven))
+        c.checks.append(
+            Check(
+                c.claim_id,
+                label,
+                "≈ 7x less (±10%)",
+                [_case(tern, method_t, seq, batch), _case(std, method_s, seq, batch)],
+                seven,
+            )
+        )
     out.append(c)
     return out
 
@@ -305,16 +442,42 @@ def rules_of_thumb(catalog) -> pd.DataFrame:
             results = [est.iloc[unique[tuple(sorted(i.items()))]] for i in check.cases]
             computed, value, unit, holds, why = check.judge(results)
             verdicts.append((check.setting, holds))
-            out.append((claim.claim_id, claim.claim, check.setting, check.claimed, computed, float(value), unit,
-                        "holds" if holds else "breaks", why))
+            out.append(
+                (
+                    claim.claim_id,
+                    claim.claim,
+                    check.setting,
+                    check.claimed,
+                    computed,
+                    float(value),
+                    unit,
+                    "holds" if holds else "breaks",
+                    why,
+                )
+            )
         n_hold = sum(h for _, h in verdicts)
         verdict = "holds" if n_hold == len(verdicts) else "breaks" if n_hold == 0 else "depends"
         broken = [s for s, h in verdicts if not h]
-        why = ("Holds in every setting checked." if not broken else
-               "Breaks in every setting checked." if n_hold == 0 else
-               "Breaks for: " + "; ".join(broken) + ".")
-        out.append((claim.claim_id, claim.claim, "overall", claim.claim, f"holds in {n_hold} of {len(verdicts)} settings",
-                    float(n_hold / len(verdicts)), "ratio", verdict, why))
+        why = (
+            "Holds in every setting checked."
+            if not broken
+            else "Breaks in every setting checked."
+            if n_hold == 0
+            else "Breaks for: " + "; ".join(broken) + "."
+        )
+        out.append(
+            (
+                claim.claim_id,
+                claim.claim,
+                "overall",
+                claim.claim,
+                f"holds in {n_hold} of {len(verdicts)} settings",
+                float(n_hold / len(verdicts)),
+                "ratio",
+                verdict,
+                why,
+            )
+        )
     table = pd.DataFrame(out, columns=list(COLUMNS))
     for col in ("claim_id", "claim", "setting", "claimed", "computed", "value_unit", "verdict", "explanation"):
         table[col] = table[col].astype("string")

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-GIB = 2 ** 30
+GIB = 2**30
 _BOOL_FLAGS = {"grad_checkpointing"}
 
 
@@ -135,10 +135,15 @@ def main(argv: list[str] | None = None) -> int:
             got = m.get(doc.get("compare") or "process_peak_bytes")
             pred = (doc.get("predicted") or {}).get("peak_bytes")
             err = (doc.get("predicted") or {}).get("error")
-            rows.append((doc["id"], doc.get("outcome", "ok") + f" {took:.0f}s",
-                         f"{got / GIB:.2f}" if got else "",
-                         f"{pred / GIB:.2f}" if pred else "",
-                         f"{err * 100:+.1f}%" if err is not None else ""))
+            rows.append(
+                (
+                    doc["id"],
+                    doc.get("outcome", "ok") + f" {took:.0f}s",
+                    f"{got / GIB:.2f}" if got else "",
+                    f"{pred / GIB:.2f}" if pred else "",
+                    f"{err * 100:+.1f}%" if err is not None else "",
+                )
+            )
     if args.dry_run:
         return 0
     print("\n| case | outcome | measured GiB | predicted GiB | error |\n| --- | --- | --- | --- | --- |")

@@ -32,15 +32,15 @@ class MethodError(ValueError):
 @dataclass(frozen=True)
 class MethodSpec:
     id: str
-    kind: str                   # inference | training
-    linear_format: str          # bf16 | fp16 | fp32 | int8 | nf4 | fp4
-    base_format: str            # bf16 | fp16 | fp32: embeddings, norms, lm_head (and linears when dense)
-    trainable: str              # none | all | lora
-    autocast: bool              # fp32 weights under bf16/fp16 autocast (full-mixed)
+    kind: str  # inference | training
+    linear_format: str  # bf16 | fp16 | fp32 | int8 | nf4 | fp4
+    base_format: str  # bf16 | fp16 | fp32: embeddings, norms, lm_head (and linears when dense)
+    trainable: str  # none | all | lora
+    autocast: bool  # fp32 weights under bf16/fp16 autocast (full-mixed)
     optimizer_default: str | None
-    compute_dtype: str          # bf16 | fp16 | fp32
-    gc_default: bool            # gradient checkpointing unless asked otherwise
-    source: str                 # where the meaning came from
+    compute_dtype: str  # bf16 | fp16 | fp32
+    gc_default: bool  # gradient checkpointing unless asked otherwise
+    source: str  # where the meaning came from
 
     @property
     def base_dtype(self) -> str:
@@ -65,8 +65,16 @@ class MethodSpec:
 
 
 def _spec(kind, linear, base, trainable, autocast, opt, compute, gc):
-    return dict(kind=kind, linear_format=linear, base_format=base, trainable=trainable,
-                autocast=autocast, optimizer_default=opt, compute_dtype=compute, gc_default=gc)
+    return dict(
+        kind=kind,
+        linear_format=linear,
+        base_format=base,
+        trainable=trainable,
+        autocast=autocast,
+        optimizer_default=opt,
+        compute_dtype=compute,
+        gc_default=gc,
+    )
 
 
 # The protocol's table (catalog/measurements/README.md), used when the
@@ -83,8 +91,15 @@ _FALLBACK: dict[str, dict[str, Any]] = {
     "qlora": _spec("training", "nf4", "bf16", "lora", False, "adamw", "bf16", False),
 }
 
-_DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32",
-                  "float": "fp32", "llm.int8": "int8", "int8-llm": "int8"}
+_DTYPE_ALIASES = {
+    "bfloat16": "bf16",
+    "float16": "fp16",
+    "half": "fp16",
+    "float32": "fp32",
+    "float": "fp32",
+    "llm.int8": "int8",
+    "int8-llm": "int8",
+}
 
 
 def _norm(value: Any) -> str | None:
@@ -113,16 +128,21 @@ def from_mapping(method_id: str, data: dict[str, Any], source: str) -> MethodSpe
     """
     kind = _norm(data.get("kind"))
     if kind not in ("inference", "training"):
-        raise MethodError(f"method {method_id!r}: kind {data.get('kind')!r} is not one that "
-                          "`measure` runs (inference or training)")
+        raise MethodError(
+            f"method {method_id!r}: kind {data.get('kind')!r} is not one that `measure` runs (inference or training)"
+        )
     runtime = data.get("runtime")
     if runtime is not None and _norm(runtime) not in ("transformers", "pytorch", "torch"):
-        raise MethodError(f"method {method_id!r} runs under {runtime}; `measure` runs PyTorch/"
-                          f"transformers workloads only ({', '.join(sorted(measurable()))})")
+        raise MethodError(
+            f"method {method_id!r} runs under {runtime}; `measure` runs PyTorch/"
+            f"transformers workloads only ({', '.join(sorted(measurable()))})"
+        )
     fmt = _norm(_dig(data, "weights", "linear", "format")) or "bf16"
     if fmt not in DENSE_FORMATS | QUANT_FORMATS:
-        raise MethodError(f"method {method_id!r}: linear weights in {fmt!r} cannot be built by "
-                          f"`measure` (it builds {', '.join(sorted(DENSE_FORMATS | QUANT_FORMATS))})")
+        raise MethodError(
+            f"method {method_id!r}: linear weights in {fmt!r} cannot be built by "
+            f"`measure` (it builds {', '.join(sorted(DENSE_FORMATS | QUANT_FORMATS))})"
+        )
     base = _norm(_dig(data, "weights", "other", "format") or _dig(data, "weights", "embedding", "format"))
     if base not in DENSE_FORMATS:
         base = fmt if fmt in DENSE_FORMATS else "bf16"
@@ -131,16 +151,18 @@ def from_mapping(method_id: str, data: dict[str, Any], source: str) -> MethodSpe
         trainable = trainable.get("what") or trainable.get("kind")
     trainable = _norm(trainable) or ("none" if kind == "inference" else "all")
     if trainable not in ("none", "all", "lora"):
-        raise MethodError(f"method {method_id!r}: trainable {trainable!r} is not one that "
-                          "`measure` runs (none, all or lora)")
+        raise MethodError(
+            f"method {method_id!r}: trainable {trainable!r} is not one that `measure` runs (none, all or lora)"
+        )
     if kind == "training" and trainable == "all" and fmt in QUANT_FORMATS:
         raise MethodError(f"method {method_id!r}: full training of {fmt} weights is not measurable")
     master = data.get("master_weights")
     if isinstance(master, dict):
         master = master.get("dtype")
     master = _norm(master)
-    autocast = (master == "fp32" or (data.get("master_weight_bits") or 0) >= 32
-                or (data.get("autocast_copy_bits") or 0) > 0)
+    autocast = (
+        master == "fp32" or (data.get("master_weight_bits") or 0) >= 32 or (data.get("autocast_copy_bits") or 0) > 0
+    )
     if master == "fp32" and base != "fp32":
         base = "fp32"
         fmt = "fp32" if fmt in DENSE_FORMATS else fmt
@@ -159,10 +181,18 @@ def from_mapping(method_id: str, data: dict[str, Any], source: str) -> MethodSpe
             compute = "bf16"
     if autocast and compute == "fp32":
         compute = "bf16"
-    return MethodSpec(id=method_id, kind=kind, linear_format=fmt, base_format=base,
-                      trainable=trainable, autocast=autocast, optimizer_default=opt_default,
-                      compute_dtype=compute, gc_default=bool(data.get("gradient_checkpointing")),
-                      source=source)
+    return MethodSpec(
+        id=method_id,
+        kind=kind,
+        linear_format=fmt,
+        base_format=base,
+        trainable=trainable,
+        autocast=autocast,
+        optimizer_default=opt_default,
+        compute_dtype=compute,
+        gc_default=bool(data.get("gradient_checkpointing")),
+        source=source,
+    )
 
 
 def measurable(catalog_dir: Path | None = None) -> list[str]:
@@ -177,8 +207,11 @@ def measurable(catalog_dir: Path | None = None) -> list[str]:
                 kind = _norm(data.get("kind"))
                 rt = data.get("runtime")
                 fmt = _norm(_dig(data, "weights", "linear", "format")) or "bf16"
-                if (kind in ("inference", "training") and fmt in DENSE_FORMATS | QUANT_FORMATS
-                        and (rt is None or _norm(rt) in ("transformers", "pytorch", "torch"))):
+                if (
+                    kind in ("inference", "training")
+                    and fmt in DENSE_FORMATS | QUANT_FORMATS
+                    and (rt is None or _norm(rt) in ("transformers", "pytorch", "torch"))
+                ):
                     ok.add(mid)
         except Exception:
             continue
@@ -200,5 +233,4 @@ def resolve(method_id: str, catalog_dir: Path | None = None) -> MethodSpec:
         return from_mapping(method_id, data, source=str(path))
     if method_id in _FALLBACK:
         return MethodSpec(id=method_id, source="protocol table", **_FALLBACK[method_id])
-    raise MethodError(f"unknown method {method_id!r}; `measure` runs: "
-                      f"{', '.join(measurable(catalog_dir))}")
+    raise MethodError(f"unknown method {method_id!r}; `measure` runs: {', '.join(measurable(catalog_dir))}")

@@ -24,13 +24,16 @@ from .. import __version__
 from ..paths import CATALOG_DIR, SCHEMA_DIR
 from . import PROTOCOL
 
-PROTOCOL_TEXT = (f"{PROTOCOL}: random weights built from the config on the device; one process "
-                 "per case; weights_loaded after build; allocator emptied and peak counters reset "
-                 "before the work; process_peak = peak reserved + CUDA context "
-                 "(catalog/measurements/README.md)")
+PROTOCOL_TEXT = (
+    f"{PROTOCOL}: random weights built from the config on the device; one process "
+    "per case; weights_loaded after build; allocator emptied and peak counters reset "
+    "before the work; process_peak = peak reserved + CUDA context "
+    "(catalog/measurements/README.md)"
+)
 
 
 # --------------------------------------------------------------------------- versions
+
 
 def _dist_version(name: str) -> str | None:
     try:
@@ -43,6 +46,7 @@ def software_versions() -> dict[str, str | None]:
     cuda = None
     try:
         import torch
+
         cuda = torch.version.cuda
     except Exception:
         pass
@@ -59,14 +63,20 @@ def software_versions() -> dict[str, str | None]:
 def _driver_version() -> str | None:
     try:
         import pynvml
+
         pynvml.nvmlInit()
         v = pynvml.nvmlSystemGetDriverVersion()
         return v.decode() if isinstance(v, bytes) else str(v)
     except Exception:
         pass
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20, check=False)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
         line = out.stdout.strip().splitlines()
         return line[0].strip() if out.returncode == 0 and line else None
     except (OSError, subprocess.SubprocessError):
@@ -76,9 +86,9 @@ def _driver_version() -> str | None:
 def gpu_facts() -> dict[str, Any]:
     """Name, total memory (bytes, as the driver reports it) and driver of CUDA device 0."""
     import torch
+
     props = torch.cuda.get_device_properties(0)
-    return {"gpu_name": props.name, "gpu_memory_bytes": int(props.total_memory),
-            "driver": _driver_version()}
+    return {"gpu_name": props.name, "gpu_memory_bytes": int(props.total_memory), "driver": _driver_version()}
 
 
 def cpu_name() -> str:
@@ -97,8 +107,7 @@ def who() -> str:
         if os.environ.get(env):
             return os.environ[env]
     try:
-        out = subprocess.run(["git", "config", "user.name"], capture_output=True, text=True,
-                             timeout=5, check=False)
+        out = subprocess.run(["git", "config", "user.name"], capture_output=True, text=True, timeout=5, check=False)
         if out.returncode == 0 and out.stdout.strip():
             return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -110,6 +119,7 @@ def who() -> str:
 
 
 # --------------------------------------------------------------------------- catalogue
+
 
 def _norm_tokens(name: str) -> set[str]:
     s = name.lower()
@@ -164,6 +174,7 @@ def load_catalog_lenient():
     """The catalogue through vramatlas.catalog when it loads, else None."""
     try:
         from ..catalog import load_catalog
+
         return load_catalog()
     except Exception:
         return None
@@ -200,8 +211,12 @@ def variant_config(catalog, variant_id: str) -> dict[str, Any] | None:
 def variant_ids(catalog) -> list[str]:
     if catalog is not None:
         return sorted(catalog.variants)
-    return sorted(v.get("id") for fam in _scan("models").values()
-                  for v in fam.get("variants") or [] if isinstance(v, dict) and v.get("id"))
+    return sorted(
+        v.get("id")
+        for fam in _scan("models").values()
+        for v in fam.get("variants") or []
+        if isinstance(v, dict) and v.get("id")
+    )
 
 
 def schema_provenance_keys() -> set[str] | None:
@@ -218,8 +233,10 @@ def schema_provenance_keys() -> set[str] | None:
 
 # --------------------------------------------------------------------------- the estimate
 
-def predict(catalog, *, model: str | None, config: dict | None, method: str, workload: dict,
-            gpu: str | None) -> tuple[int | None, str | None]:
+
+def predict(
+    catalog, *, model: str | None, config: dict | None, method: str, workload: dict, gpu: str | None
+) -> tuple[int | None, str | None]:
     """vramatlas.api.estimate's peak_bytes for the same case, or (None, why not)."""
     try:
         from ..api import estimate
@@ -228,12 +245,22 @@ def predict(catalog, *, model: str | None, config: dict | None, method: str, wor
     if catalog is None:
         return None, "no estimate: the catalogue does not load"
     try:
-        est = estimate(catalog, model=model, config=config if model is None else None, method=method,
-                       seq_len=workload["seq_len"], new_tokens=workload["new_tokens"],
-                       batch=workload["batch"], gpu=gpu, gpus=1, parallelism=None,
-                       grad_checkpointing=workload["gradient_checkpointing"],
-                       lora_rank=workload["lora_rank"], lora_targets=workload["lora_targets"],
-                       optimizer=workload["optimizer"])
+        est = estimate(
+            catalog,
+            model=model,
+            config=config if model is None else None,
+            method=method,
+            seq_len=workload["seq_len"],
+            new_tokens=workload["new_tokens"],
+            batch=workload["batch"],
+            gpu=gpu,
+            gpus=1,
+            parallelism=None,
+            grad_checkpointing=workload["gradient_checkpointing"],
+            lora_rank=workload["lora_rank"],
+            lora_targets=workload["lora_targets"],
+            optimizer=workload["optimizer"],
+        )
         return int(est.peak_bytes), None
     except Exception as exc:
         text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
@@ -242,20 +269,27 @@ def predict(catalog, *, model: str | None, config: dict | None, method: str, wor
 
 # --------------------------------------------------------------------------- the file
 
+
 def _slug(s: str) -> str:
     s = re.sub(r"[^a-z0-9.]+", "-", s.lower()).strip("-.")
     return re.sub(r"-{2,}", "-", s)
 
 
-def default_id(*, gpu: str | None, device: str, model: str | None, config: dict | None,
-               method: str, workload: dict) -> str:
+def default_id(
+    *, gpu: str | None, device: str, model: str | None, config: dict | None, method: str, workload: dict
+) -> str:
     if model:
         what = model
     else:
         digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
         what = f"{(config or {}).get('model_type', 'config')}-{digest}"
-    parts = [gpu or ("cpu" if device == "cpu" else "gpu"), what, method,
-             f"s{workload['seq_len']}", f"b{workload['batch']}"]
+    parts = [
+        gpu or ("cpu" if device == "cpu" else "gpu"),
+        what,
+        method,
+        f"s{workload['seq_len']}",
+        f"b{workload['batch']}",
+    ]
     if workload["new_tokens"] and workload["new_tokens"] != 16:
         parts.append(f"n{workload['new_tokens']}")
     if workload["gradient_checkpointing"]:
@@ -267,16 +301,35 @@ def default_id(*, gpu: str | None, device: str, model: str | None, config: dict 
     return _slug("-".join(str(p) for p in parts))
 
 
-MEASURED_ORDER = ("weights_loaded_bytes", "peak_allocated_bytes", "peak_reserved_bytes",
-                  "cuda_context_bytes", "process_peak_bytes",
-                  "cpu_start_rss_bytes", "cpu_peak_rss_bytes")
+MEASURED_ORDER = (
+    "weights_loaded_bytes",
+    "peak_allocated_bytes",
+    "peak_reserved_bytes",
+    "cuda_context_bytes",
+    "process_peak_bytes",
+    "cpu_start_rss_bytes",
+    "cpu_peak_rss_bytes",
+)
 
 
-def assemble(*, id: str, model: str | None, config: dict | None, method: str, gpu: str | None,
-             workload: dict, parameters: int | None, measured: dict[str, int], compare: str,
-             comparable: bool, why_not_comparable: str | None, outcome: str,
-             outcome_detail: str | None, predicted_bytes: int | None,
-             provenance: dict[str, Any]) -> dict[str, Any]:
+def assemble(
+    *,
+    id: str,
+    model: str | None,
+    config: dict | None,
+    method: str,
+    gpu: str | None,
+    workload: dict,
+    parameters: int | None,
+    measured: dict[str, int],
+    compare: str,
+    comparable: bool,
+    why_not_comparable: str | None,
+    outcome: str,
+    outcome_detail: str | None,
+    predicted_bytes: int | None,
+    provenance: dict[str, Any],
+) -> dict[str, Any]:
     """The measurement mapping, in the catalogue's canonical key order."""
     doc: dict[str, Any] = {
         "id": id,
@@ -284,9 +337,20 @@ def assemble(*, id: str, model: str | None, config: dict | None, method: str, gp
         "config": config if model is None else None,
         "method": method,
         "gpu": gpu,
-        "workload": {k: workload.get(k) for k in (
-            "seq_len", "new_tokens", "batch", "gradient_checkpointing", "optimizer",
-            "lora_rank", "lora_targets", "gpus", "parallelism")},
+        "workload": {
+            k: workload.get(k)
+            for k in (
+                "seq_len",
+                "new_tokens",
+                "batch",
+                "gradient_checkpointing",
+                "optimizer",
+                "lora_rank",
+                "lora_targets",
+                "gpus",
+                "parallelism",
+            )
+        },
         "parameters": parameters,
         "measured": {k: int(measured[k]) for k in MEASURED_ORDER if measured.get(k) is not None},
         "compare": compare,
@@ -301,9 +365,11 @@ def assemble(*, id: str, model: str | None, config: dict | None, method: str, gp
     target = measured.get(compare)
     if predicted_bytes is not None and comparable and outcome == "ok" and target:
         error = round((predicted_bytes - target) / target, 4)
-    doc["predicted"] = None if predicted_bytes is None else {
-        "peak_bytes": int(predicted_bytes), "error": error,
-        "estimator": f"vramatlas {__version__}"}
+    doc["predicted"] = (
+        None
+        if predicted_bytes is None
+        else {"peak_bytes": int(predicted_bytes), "error": error, "estimator": f"vramatlas {__version__}"}
+    )
     doc["provenance"] = provenance
     return doc
 
@@ -322,8 +388,7 @@ _Dumper.ignore_aliases = lambda self, data: True  # the catalogue refuses anchor
 
 
 def to_yaml(doc: dict[str, Any]) -> str:
-    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
-                     allow_unicode=True, width=100)
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
 
 
 def today() -> str:

@@ -40,8 +40,16 @@ from typing import Any
 from .methods import MethodSpec
 
 #: config.json keys that are not architecture and must not reach from_config
-_NOT_ARCHITECTURE = {"quantization_config", "auto_map", "torch_dtype", "dtype",
-                     "transformers_version", "_name_or_path", "architectures", "_commit_hash"}
+_NOT_ARCHITECTURE = {
+    "quantization_config",
+    "auto_map",
+    "torch_dtype",
+    "dtype",
+    "transformers_version",
+    "_name_or_path",
+    "architectures",
+    "_commit_hash",
+}
 #: the protocol's `all-linear`
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -59,17 +67,17 @@ class Case:
     batch: int = 1
     grad_checkpointing: bool = False
     lora_rank: int | None = None
-    lora_targets: str | None = None     # "all-linear" or "q_proj,v_proj,..."
-    optimizer: str | None = None        # adamw | adamw8bit | sgd (training only)
+    lora_targets: str | None = None  # "all-linear" or "q_proj,v_proj,..."
+    optimizer: str | None = None  # adamw | adamw8bit | sgd (training only)
     device: str = "cuda"
     seed: int = 0
 
 
 @dataclass
 class Result:
-    outcome: str = "ok"                 # ok | oom
-    detail: str | None = None           # what ran out of memory, where
-    parameters: int | None = None       # exact parameter count of the built model (before adapters)
+    outcome: str = "ok"  # ok | oom
+    detail: str | None = None  # what ran out of memory, where
+    parameters: int | None = None  # exact parameter count of the built model (before adapters)
     trainable_parameters: int | None = None
     measured: dict[str, int] = field(default_factory=dict)
     compare: str = "process_peak_bytes"
@@ -79,15 +87,19 @@ class Result:
 
 # --------------------------------------------------------------------------- dtypes
 
+
 def _torch_dtype(name: str):
     import torch
+
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
 
 
 def _is_oom(exc: BaseException) -> bool:
     import torch
-    oom_types = tuple(t for t in (getattr(torch, "OutOfMemoryError", None),
-                                  getattr(torch.cuda, "OutOfMemoryError", None)) if t)
+
+    oom_types = tuple(
+        t for t in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if t
+    )
     if oom_types and isinstance(exc, oom_types):
         return True
     # bitsandbytes and some kernels raise RuntimeError("CUDA out of memory ...")
@@ -96,6 +108,7 @@ def _is_oom(exc: BaseException) -> bool:
 
 # --------------------------------------------------------------------------- meters
 
+
 class CudaMeter:
     """The protocol's CUDA quantities."""
 
@@ -103,23 +116,27 @@ class CudaMeter:
 
     def __init__(self) -> None:
         import torch
+
         self.torch = torch
         self.notes: list[str] = []
         before = self._nvml_used()
         torch.cuda.init()
         torch.cuda.set_device(0)
-        torch.empty(0, device="cuda")   # context and allocator up, no tensor bytes
+        torch.empty(0, device="cuda")  # context and allocator up, no tensor bytes
         torch.cuda.synchronize()
         after = self._nvml_used()
         free, total = torch.cuda.mem_get_info()
         if before is not None and after is not None and after >= before:
             self.context = after - before
-            self.notes.append("cuda_context_bytes: NVML device memory used after CUDA and "
-                              "PyTorch initialised minus before")
+            self.notes.append(
+                "cuda_context_bytes: NVML device memory used after CUDA and PyTorch initialised minus before"
+            )
         else:
             self.context = total - free
-            self.notes.append("cuda_context_bytes: total minus free memory right after CUDA "
-                              "and PyTorch initialised (includes other processes on the GPU, if any)")
+            self.notes.append(
+                "cuda_context_bytes: total minus free memory right after CUDA "
+                "and PyTorch initialised (includes other processes on the GPU, if any)"
+            )
         self.total = total
         self.weights_loaded: int | None = None
 
@@ -212,7 +229,7 @@ class CpuMeter:
         self.start_rss = _status_bytes("VmRSS")
         try:
             with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
-                fh.write("5")   # resets VmHWM to the current RSS (Linux >= 4.0)
+                fh.write("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
             self.hwm_reset = True
         except OSError:
             self.hwm_reset = False
@@ -222,11 +239,12 @@ class CpuMeter:
         if peak is None:
             ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             peak = int(ru) * (1 if sys.platform == "darwin" else 1024)
-            self.notes.append("cpu_peak_rss_bytes: getrusage ru_maxrss over the whole process "
-                              "(the high-water mark could not be reset before the work)")
+            self.notes.append(
+                "cpu_peak_rss_bytes: getrusage ru_maxrss over the whole process "
+                "(the high-water mark could not be reset before the work)"
+            )
         else:
-            self.notes.append("cpu_peak_rss_bytes: VmHWM over the work, reset through "
-                              "/proc/self/clear_refs before it")
+            self.notes.append("cpu_peak_rss_bytes: VmHWM over the work, reset through /proc/self/clear_refs before it")
         out: dict[str, int] = {}
         if self.weights_loaded is not None:
             out["weights_loaded_bytes"] = self.weights_loaded
@@ -242,6 +260,7 @@ class CpuMeter:
 def model_tensor_bytes(model) -> int:
     """Bytes of every distinct storage the model holds, bitsandbytes statistics included."""
     import torch
+
     seen: set[int] = set()
     total = 0
 
@@ -261,7 +280,7 @@ def model_tensor_bytes(model) -> int:
 
     for t in list(model.parameters()) + list(model.buffers()):
         add(t)
-        qs = getattr(t, "quant_state", None)          # Params4bit
+        qs = getattr(t, "quant_state", None)  # Params4bit
         if qs is not None:
             add(getattr(qs, "absmax", None))
             add(getattr(qs, "code", None))
@@ -269,14 +288,16 @@ def model_tensor_bytes(model) -> int:
             if s2 is not None:
                 add(getattr(s2, "absmax", None))
                 add(getattr(s2, "code", None))
-        add(getattr(t, "SCB", None))                  # Int8Params
+        add(getattr(t, "SCB", None))  # Int8Params
     return total
 
 
 # --------------------------------------------------------------------------- build
 
+
 def _hf_config(config: dict[str, Any]):
     from transformers import AutoConfig
+
     cfg = {k: v for k, v in config.items() if k not in _NOT_ARCHITECTURE}
     model_type = cfg.pop("model_type", None)
     if not model_type:
@@ -301,6 +322,7 @@ def _init_std(hf_config) -> float:
 
 def _fallback_init(module, std: float) -> None:
     import torch
+
     with torch.no_grad():
         for name, p in module.named_parameters(recurse=False):
             if p.dim() >= 2:
@@ -315,27 +337,39 @@ def _quantized_linear(module, fmt: str, device: str, std: float, compute_dtype):
     """A bitsandbytes layer with the shape of ``module`` (an nn.Linear on meta), random weights."""
     import bitsandbytes as bnb
     import torch
+
     out_f, in_f = module.out_features, module.in_features
     has_bias = module.bias is not None
     w = torch.empty(out_f, in_f, dtype=compute_dtype, device=device).normal_(0.0, std)
     if fmt == "int8":
-        layer = bnb.nn.Linear8bitLt(in_f, out_f, bias=has_bias, has_fp16_weights=False,
-                                    threshold=6.0, device="meta")
+        layer = bnb.nn.Linear8bitLt(in_f, out_f, bias=has_bias, has_fp16_weights=False, threshold=6.0, device="meta")
         param = bnb.nn.Int8Params(w, requires_grad=False, has_fp16_weights=False)
         param = param._quantize(device)
     else:  # nf4 | fp4
-        layer = bnb.nn.Linear4bit(in_f, out_f, bias=has_bias, compute_dtype=compute_dtype,
-                                  compress_statistics=True, quant_type=fmt,
-                                  quant_storage=torch.uint8, device="meta")
-        param = bnb.nn.Params4bit(w, requires_grad=False, compress_statistics=True,
-                                  quant_type=fmt, blocksize=64, quant_storage=torch.uint8,
-                                  module=layer)
+        layer = bnb.nn.Linear4bit(
+            in_f,
+            out_f,
+            bias=has_bias,
+            compute_dtype=compute_dtype,
+            compress_statistics=True,
+            quant_type=fmt,
+            quant_storage=torch.uint8,
+            device="meta",
+        )
+        param = bnb.nn.Params4bit(
+            w,
+            requires_grad=False,
+            compress_statistics=True,
+            quant_type=fmt,
+            blocksize=64,
+            quant_storage=torch.uint8,
+            module=layer,
+        )
         param = param._quantize(device)
     del w
     layer.weight = param
     if has_bias:
-        layer.bias = torch.nn.Parameter(torch.zeros(out_f, dtype=compute_dtype, device=device),
-                                        requires_grad=False)
+        layer.bias = torch.nn.Parameter(torch.zeros(out_f, dtype=compute_dtype, device=device), requires_grad=False)
     return layer
 
 
@@ -355,6 +389,7 @@ def build_model(case: Case, notes: list[str]):
     # parameters on meta, buffers (rotary tables) built normally on the CPU
     try:
         from accelerate import init_empty_weights
+
         ctx = init_empty_weights(include_buffers=False)
     except ImportError:
         ctx = None
@@ -370,7 +405,7 @@ def build_model(case: Case, notes: list[str]):
         raise WorkloadError(f"transformers cannot build this config as a causal LM: {msg}") from None
 
     if hasattr(model, "tie_weights"):
-        model.tie_weights()   # init_empty_weights skips it: tied lm_head shares the embedding
+        model.tie_weights()  # init_empty_weights skips it: tied lm_head shares the embedding
     std = _init_std(hf_config)
     compute_dtype = _torch_dtype(spec.compute_dtype)
     if spec.quantized:
@@ -381,12 +416,15 @@ def build_model(case: Case, notes: list[str]):
         for name, module in list(model.named_modules()):
             for child_name, child in list(module.named_children()):
                 if isinstance(child, nn.Linear) and child is not output:
-                    setattr(module, child_name,
-                            _quantized_linear(child, spec.linear_format, device, std, compute_dtype))
+                    setattr(
+                        module, child_name, _quantized_linear(child, spec.linear_format, device, std, compute_dtype)
+                    )
                     replaced += 1
-        notes.append(f"{replaced} linear layers as bitsandbytes "
-                     f"{'Linear8bitLt (threshold 6.0)' if spec.linear_format == 'int8' else 'Linear4bit ' + spec.linear_format + ', double quantization, blocksize 64'}; "
-                     "embeddings, norms and lm_head in " + spec.base_dtype)
+        notes.append(
+            f"{replaced} linear layers as bitsandbytes "
+            f"{'Linear8bitLt (threshold 6.0)' if spec.linear_format == 'int8' else 'Linear4bit ' + spec.linear_format + ', double quantization, blocksize 64'}; "
+            "embeddings, norms and lm_head in " + spec.base_dtype
+        )
 
     if spec.quantized:
         fused = [n for n, p in model.named_parameters() if p.dim() >= 3]
@@ -394,7 +432,8 @@ def build_model(case: Case, notes: list[str]):
             raise WorkloadError(
                 f"{len(fused)} weights are fused 3-D tensors (e.g. {fused[0]}: MoE experts in "
                 f"transformers {transformers.__version__}); bitsandbytes layers hold only nn.Linear, "
-                f"so {spec.id} cannot be built faithfully for this model")
+                f"so {spec.id} cannot be built faithfully for this model"
+            )
 
     # materialise what is still on meta, module by module, keeping tied weights tied
     new_for: dict[int, Any] = {}
@@ -407,8 +446,7 @@ def build_model(case: Case, notes: list[str]):
                 if id(p) in new_for:
                     module._parameters[pname] = new_for[id(p)]
                     continue
-                q = nn.Parameter(torch.empty(p.shape, dtype=p.dtype, device=device),
-                                 requires_grad=p.requires_grad)
+                q = nn.Parameter(torch.empty(p.shape, dtype=p.dtype, device=device), requires_grad=p.requires_grad)
                 new_for[id(p)] = q
                 module._parameters[pname] = q
                 fresh = True
@@ -420,7 +458,7 @@ def build_model(case: Case, notes: list[str]):
                     model._init_weights(module)
                 except Exception:
                     _fallback_init(module, std)
-                for p in module.parameters(recurse=False):   # anything init left as garbage
+                for p in module.parameters(recurse=False):  # anything init left as garbage
                     if p.is_floating_point() and not torch.isfinite(p).all():
                         _fallback_init(module, std)
                         break
@@ -456,6 +494,7 @@ def meta_parameter_count(case: Case) -> int | None:
     try:
         import torch
         from transformers import AutoModelForCausalLM
+
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(_hf_config(case.config))
         return count_parameters(model)
@@ -465,19 +504,20 @@ def meta_parameter_count(case: Case) -> int | None:
 
 # --------------------------------------------------------------------------- work
 
+
 def _lora_targets(model, targets: str | None) -> list[str] | str:
-    from torch import nn
     if not targets or targets == "all-linear":
         names = {n.rsplit(".", 1)[-1] for n, m in model.named_modules()}
         present = [t for t in ALL_LINEAR if t in names]
         if len(present) == len(ALL_LINEAR):
             return present
-        return "all-linear"   # peft's: every linear layer but the output layer
+        return "all-linear"  # peft's: every linear layer but the output layer
     return [t.strip() for t in targets.split(",") if t.strip()]
 
 
 def _optimizer(params, name: str, device: str, notes: list[str]):
     import torch
+
     if name == "adamw":
         try:
             return torch.optim.AdamW(params, lr=1e-5, fused=True)
@@ -486,6 +526,7 @@ def _optimizer(params, name: str, device: str, notes: list[str]):
             return torch.optim.AdamW(params, lr=1e-5, foreach=True)
     if name == "adamw8bit":
         import bitsandbytes as bnb
+
         return bnb.optim.AdamW8bit(params, lr=1e-5)
     if name == "sgd":
         return torch.optim.SGD(params, lr=1e-5, momentum=0.0)
@@ -494,6 +535,7 @@ def _optimizer(params, name: str, device: str, notes: list[str]):
 
 def _random_ids(case: Case, vocab: int):
     import torch
+
     g = torch.Generator(device="cpu").manual_seed(case.seed)
     ids = torch.randint(0, vocab, (case.batch, case.seq_len), generator=g)
     return ids.to(case.device)
@@ -501,13 +543,21 @@ def _random_ids(case: Case, vocab: int):
 
 def run_inference(model, case: Case) -> None:
     import torch
+
     vocab = model.get_input_embeddings().num_embeddings
     ids = _random_ids(case, vocab)
     mask = torch.ones_like(ids)
     with torch.inference_mode():
-        out = model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
-                             max_new_tokens=case.new_tokens, min_new_tokens=case.new_tokens,
-                             use_cache=True, pad_token_id=0, eos_token_id=None)
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            do_sample=False,
+            max_new_tokens=case.new_tokens,
+            min_new_tokens=case.new_tokens,
+            use_cache=True,
+            pad_token_id=0,
+            eos_token_id=None,
+        )
     if out.shape[1] != case.seq_len + case.new_tokens:
         raise WorkloadError(f"generate made {out.shape[1] - case.seq_len} tokens, not {case.new_tokens}")
 
@@ -515,24 +565,30 @@ def run_inference(model, case: Case) -> None:
 def run_training(model, case: Case, notes: list[str]) -> int:
     """Two optimizer steps; returns the number of trainable parameters."""
     import torch
+
     spec = case.method
     if case.grad_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
     if spec.trainable == "lora":
         from peft import LoraConfig, get_peft_model
+
         rank = case.lora_rank or 16
         targets = _lora_targets(model, case.lora_targets)
         for p in model.parameters():
             p.requires_grad_(False)
-        cfg = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules=targets,
-                         bias="none", task_type="CAUSAL_LM")
-        model = get_peft_model(model, cfg)   # adapters in fp32 (autocast_adapter_dtype, peft's default)
-        adapted = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
-                          if hasattr(m, "lora_A")} - {"base_layer"},
-                         key=lambda t: (ALL_LINEAR.index(t) if t in ALL_LINEAR else 99, t))
-        notes.append(f"LoRA rank {rank}, alpha {2 * rank}, adapters on {','.join(adapted)}"
-                     + ("" if isinstance(targets, list) else " (peft's all-linear)"))
+        cfg = LoraConfig(
+            r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules=targets, bias="none", task_type="CAUSAL_LM"
+        )
+        model = get_peft_model(model, cfg)  # adapters in fp32 (autocast_adapter_dtype, peft's default)
+        adapted = sorted(
+            {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if hasattr(m, "lora_A")} - {"base_layer"},
+            key=lambda t: (ALL_LINEAR.index(t) if t in ALL_LINEAR else 99, t),
+        )
+        notes.append(
+            f"LoRA rank {rank}, alpha {2 * rank}, adapters on {','.join(adapted)}"
+            + ("" if isinstance(targets, list) else " (peft's all-linear)")
+        )
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     trainable = sum(p.numel() for p in params)
@@ -544,8 +600,7 @@ def run_training(model, case: Case, notes: list[str]) -> int:
     autocast = spec.autocast
     for _ in range(2):
         if autocast:
-            with torch.autocast(device_type=torch.device(case.device).type,
-                                dtype=_torch_dtype(spec.compute_dtype)):
+            with torch.autocast(device_type=torch.device(case.device).type, dtype=_torch_dtype(spec.compute_dtype)):
                 out = model(input_ids=ids, labels=ids, use_cache=False)
         else:
             out = model(input_ids=ids, labels=ids, use_cache=False)
@@ -561,6 +616,7 @@ def run_training(model, case: Case, notes: list[str]) -> int:
 def measure(case: Case) -> Result:
     """Build the model and run the workload on ``case.device``; OOM is a result, not a crash."""
     import torch
+
     torch.manual_seed(case.seed)
     res = Result()
     t0 = time.perf_counter()

@@ -16,14 +16,28 @@ from pathlib import Path
 
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", metavar="DIR", type=Path, default=Path("dist"),
-                        help="output folder: tables in DIR/tables, the site in DIR/site (default: dist)")
-    parser.add_argument("--catalog", metavar="DIR", type=Path, default=None,
-                        help="catalogue folder (default: the repository's or the installed one)")
-    parser.add_argument("--quiet", action="store_true",
-                        help="print only the summary (progress is shown only on a terminal anyway)")
-    parser.add_argument("--force", action="store_true",
-                        help="rebuild even when the catalogue, code and site sources match the output in place")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        type=Path,
+        default=Path("dist"),
+        help="output folder: tables in DIR/tables, the site in DIR/site (default: dist)",
+    )
+    parser.add_argument(
+        "--catalog",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="catalogue folder (default: the repository's or the installed one)",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="print only the summary (progress is shown only on a terminal anyway)"
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="rebuild even when the catalogue, code and site sources match the output in place",
+    )
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -31,9 +45,13 @@ def run_build(args: argparse.Namespace) -> int:
     from .build import BuildError, BuildInterrupted, build_site, terminal_progress
 
     try:
-        report = build_site(args.out, catalog_dir=getattr(args, "catalog", None),
-                            progress=terminal_progress(getattr(args, "quiet", False)),
-                            force=getattr(args, "force", False), gate=validation_gate)
+        report = build_site(
+            args.out,
+            catalog_dir=getattr(args, "catalog", None),
+            progress=terminal_progress(getattr(args, "quiet", False)),
+            force=getattr(args, "force", False),
+            gate=validation_gate,
+        )
     except BuildError as exc:
         raise CLIError(f"vramatlas build: {exc}") from None
     except BuildInterrupted:
@@ -63,8 +81,10 @@ def validation_gate(catalog_dir: Path) -> None:
     if report.errors:
         first = report.errors[0]
         more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
-        raise CLIError(f"vramatlas build: the catalogue does not validate: {first.format(display_path(first.path))}"
-                       f"{more}; run 'vramatlas validate'")
+        raise CLIError(
+            f"vramatlas build: the catalogue does not validate: {first.format(display_path(first.path))}"
+            f"{more}; run 'vramatlas validate'"
+        )
 
 
 def port_number(text: str) -> int:

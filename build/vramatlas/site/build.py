@@ -101,8 +101,10 @@ class BuildReport:
             f"build time: {self.seconds:.1f} s ({stages})",
         ]
         if self.unchanged:
-            lines.append("unchanged: the catalogue, code and site sources match the output in place "
-                         "(vramatlas build --force rebuilds)")
+            lines.append(
+                "unchanged: the catalogue, code and site sources match the output in place "
+                "(vramatlas build --force rebuilds)"
+            )
         return lines
 
 
@@ -200,8 +202,7 @@ def terminal_progress(quiet: bool, stream: TextIO | None = None) -> TextIO | Non
 # ------------------------------------------------------------- the output folder
 
 
-def prepare_out(out: Path | str, site_src: Path | str = SITE_SRC_DIR,
-                catalog_dir: Path | str | None = None) -> Path:
+def prepare_out(out: Path | str, site_src: Path | str = SITE_SRC_DIR, catalog_dir: Path | str | None = None) -> Path:
     """``out`` made and checked before any work: BuildError for a file, an unwritable folder, or sources."""
     out = Path(out).absolute()
     if out.exists() and not out.is_dir():
@@ -240,8 +241,9 @@ def build_lock(out: Path) -> Iterator[None]:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
             holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
-            raise BuildError(f"another vramatlas build (pid {holder}) is writing into {out}; "
-                             "wait for it to finish") from None
+            raise BuildError(
+                f"another vramatlas build (pid {holder}) is writing into {out}; wait for it to finish"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
@@ -380,10 +382,17 @@ def _unchanged(out: Path, key: str | None) -> BuildReport | None:
         return None
     report = stored.get("report") or {}
     try:
-        return BuildReport(out=out, site=out / "site", pages=int(report["pages"]),
-                           site_bytes=int(report["site_bytes"]), heaviest_page=str(report["heaviest_page"]),
-                           heaviest_bytes=int(report["heaviest_bytes"]), seconds=0.0,
-                           tables=[out / "tables" / p for p in report.get("tables", [])], unchanged=True)
+        return BuildReport(
+            out=out,
+            site=out / "site",
+            pages=int(report["pages"]),
+            site_bytes=int(report["site_bytes"]),
+            heaviest_page=str(report["heaviest_page"]),
+            heaviest_bytes=int(report["heaviest_bytes"]),
+            seconds=0.0,
+            tables=[out / "tables" / p for p in report.get("tables", [])],
+            unchanged=True,
+        )
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -395,12 +404,13 @@ def _store_key(out: Path, key: str | None, report: BuildReport) -> None:
         return
     from ..files import write_atomic
 
-    summary = {k: v for k, v in asdict(report).items() if k in ("pages", "site_bytes", "heaviest_page",
-                                                                 "heaviest_bytes")}
-    summary["tables"] = [p.relative_to(out / "tables").as_posix() for p in report.tables
-                         if p.is_relative_to(out / "tables")]
-    write_atomic(path, json.dumps({"key": key, "manifest": output_manifest(out), "report": summary},
-                                  indent=1) + "\n")
+    summary = {
+        k: v for k, v in asdict(report).items() if k in ("pages", "site_bytes", "heaviest_page", "heaviest_bytes")
+    }
+    summary["tables"] = [
+        p.relative_to(out / "tables").as_posix() for p in report.tables if p.is_relative_to(out / "tables")
+    ]
+    write_atomic(path, json.dumps({"key": key, "manifest": output_manifest(out), "report": summary}, indent=1) + "\n")
 
 
 # ------------------------------------------------------------- checks of the fresh output
@@ -446,11 +456,13 @@ def check_site(site: Path, tables: Path) -> tuple[int, str, int, int]:
         raise BuildError(f"page {heaviest} weighs {heaviest_bytes:,} bytes (limit {MAX_PAGE_BYTES:,})")
     runtime = runtime_bytes(site)
     if total - runtime > MAX_SITE_BYTES:
-        raise BuildError(f"the site weighs {total - runtime:,} bytes without the calculator's runtime "
-                         f"(limit {MAX_SITE_BYTES:,})")
+        raise BuildError(
+            f"the site weighs {total - runtime:,} bytes without the calculator's runtime (limit {MAX_SITE_BYTES:,})"
+        )
     if runtime > MAX_RUNTIME_BYTES:
-        raise BuildError(f"the calculator's runtime ({RUNTIME_DIR}) weighs {runtime:,} bytes "
-                         f"(limit {MAX_RUNTIME_BYTES:,})")
+        raise BuildError(
+            f"the calculator's runtime ({RUNTIME_DIR}) weighs {runtime:,} bytes (limit {MAX_RUNTIME_BYTES:,})"
+        )
     site_package = site / "tables" / "datapackage.json"
     if site_package.is_file():
         package = json.loads(site_package.read_text(encoding="utf-8"))
@@ -482,10 +494,17 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def build_site(out: Path | str = DEFAULT_DIST_DIR, *, catalog_dir: Path | str | None = None,
-               stages: Stages | None = None, site_src: Path | str = SITE_SRC_DIR,
-               log: Callable[[str], None] | None = None, progress: TextIO | None = None,
-               force: bool = False, gate: Callable[[Path], None] | None = None) -> BuildReport:
+def build_site(
+    out: Path | str = DEFAULT_DIST_DIR,
+    *,
+    catalog_dir: Path | str | None = None,
+    stages: Stages | None = None,
+    site_src: Path | str = SITE_SRC_DIR,
+    log: Callable[[str], None] | None = None,
+    progress: TextIO | None = None,
+    force: bool = False,
+    gate: Callable[[Path], None] | None = None,
+) -> BuildReport:
     """Build tables and site into ``out`` (see the module docstring for how); return what was built.
 
     ``progress``: a stream for one line per finished stage (the CLI passes the
@@ -520,8 +539,9 @@ def build_site(out: Path | str = DEFAULT_DIST_DIR, *, catalog_dir: Path | str | 
         (out / KEY_NAME).unlink(missing_ok=True)  # the output in place is about to stop matching any key
         stage = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
         try:
-            report = _build_into(stage, out, catalog_dir, stages, site_src, log or (lambda _m: None),
-                                 Progress(progress))
+            report = _build_into(
+                stage, out, catalog_dir, stages, site_src, log or (lambda _m: None), Progress(progress)
+            )
             swap_in(stage, out)
         finally:
             shutil.rmtree(stage, ignore_errors=True)
@@ -535,8 +555,9 @@ def build_site(out: Path | str = DEFAULT_DIST_DIR, *, catalog_dir: Path | str | 
         return report
 
 
-def _build_into(stage: Path, out: Path, catalog_dir, stages: Stages, site_src: Path,
-                log: Callable[[str], None], progress: Progress) -> BuildReport:
+def _build_into(
+    stage: Path, out: Path, catalog_dir, stages: Stages, site_src: Path, log: Callable[[str], None], progress: Progress
+) -> BuildReport:
     """Every stage, writing only into ``stage``; the checks; a report with paths inside ``stage``."""
     from .pages import SiteData, write_pages
 
@@ -575,9 +596,17 @@ def _build_into(stage: Path, out: Path, catalog_dir, stages: Stages, site_src: P
         if candidate.is_file():
             contributing = candidate.read_text(encoding="utf-8")
             break
-    data = SiteData(catalog=catalog, matrix=matrix, derived=derived or {}, thumbs=thumbs, accuracy=acc,
-                    accuracy_summary=summ, table_files=table_files, tables_dir=tables_dir,
-                    contributing=contributing)
+    data = SiteData(
+        catalog=catalog,
+        matrix=matrix,
+        derived=derived or {},
+        thumbs=thumbs,
+        accuracy=acc,
+        accuracy_summary=summ,
+        table_files=table_files,
+        tables_dir=tables_dir,
+        contributing=contributing,
+    )
 
     work = stage / "work"  # the generated Markdown and the MkDocs config; deleted with the stage
     docs = work / "docs"
@@ -601,9 +630,18 @@ def _build_into(stage: Path, out: Path, catalog_dir, stages: Stages, site_src: P
         html_pages, heaviest, heaviest_bytes, total = check_site(site, tables_dir)
     progress.note("mkdocs", f"{html_pages} HTML pages")
     progress.note("checks", f"heaviest page {heaviest_bytes / 1024:.0f} KiB, site {total / 2**20:.1f} MiB")
-    return BuildReport(out=out, site=site, pages=html_pages, site_bytes=total, heaviest_page=heaviest,
-                       heaviest_bytes=heaviest_bytes, seconds=0.0, tables=table_files,
-                       stage_seconds=progress.times, stage_cpu_seconds=progress.cpu_times)
+    return BuildReport(
+        out=out,
+        site=site,
+        pages=html_pages,
+        site_bytes=total,
+        heaviest_page=heaviest,
+        heaviest_bytes=heaviest_bytes,
+        seconds=0.0,
+        tables=table_files,
+        stage_seconds=progress.times,
+        stage_cpu_seconds=progress.cpu_times,
+    )
 
 
 def _download_priority(relp: str) -> tuple[int, str]:
@@ -670,19 +708,34 @@ def _copy_downloads(data, docs: Path, tables_dir: Path) -> dict | None:
             on_site.add(relp)
         else:
             desc = (desc + "; " if desc else "") + "not on the site (size): `vramatlas build` writes it to dist/tables/"
-        data.downloads.append({"name": relp, "path": f"tables/{relp}" if fits else None, "bytes": size,
-                               "format": fmt, "description": desc})
+        data.downloads.append(
+            {
+                "name": relp,
+                "path": f"tables/{relp}" if fits else None,
+                "bytes": size,
+                "format": fmt,
+                "description": desc,
+            }
+        )
     if package is not None:
         site_package = dict(package)
-        site_package["resources"] = [r for r in package.get("resources") or []
-                                     if isinstance(r, dict) and str(r.get("path")) in on_site]
+        site_package["resources"] = [
+            r for r in package.get("resources") or [] if isinstance(r, dict) and str(r.get("path")) in on_site
+        ]
         target.mkdir(parents=True, exist_ok=True)
         text = json.dumps(site_package, indent=2, ensure_ascii=False) + "\n"
         (target / "datapackage.json").write_text(text, encoding="utf-8")
-        data.downloads.insert(0, {"name": "datapackage.json", "path": "tables/datapackage.json",
-                                  "bytes": len(text.encode("utf-8")), "format": "JSON",
-                                  "description": "Frictionless data package: the tables on this site, every "
-                                                 "column with its type, unit and meaning"})
+        data.downloads.insert(
+            0,
+            {
+                "name": "datapackage.json",
+                "path": "tables/datapackage.json",
+                "bytes": len(text.encode("utf-8")),
+                "format": "JSON",
+                "description": "Frictionless data package: the tables on this site, every "
+                "column with its type, unit and meaning",
+            },
+        )
     return package
 
 

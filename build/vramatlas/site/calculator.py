@@ -32,9 +32,24 @@ ZIP_TIME = (2026, 1, 1, 0, 0, 0)  # fixed, so rebuilding gives the same bytes
 GROUPS = (
     ("Model and workload", ("model", "config", "method", "seq-len", "new-tokens", "batch", "ctx")),
     ("GPU", ("gpu", "gpus", "parallelism")),
-    ("Runtime", ("runtime", "quant", "kv-dtype", "flash-attn", "ubatch", "parallel", "gpu-layers", "cpu-moe",
-                 "host-memory", "host-bandwidth", "gpu-memory-utilization", "max-num-seqs",
-                 "max-num-batched-tokens")),
+    (
+        "Runtime",
+        (
+            "runtime",
+            "quant",
+            "kv-dtype",
+            "flash-attn",
+            "ubatch",
+            "parallel",
+            "gpu-layers",
+            "cpu-moe",
+            "host-memory",
+            "host-bandwidth",
+            "gpu-memory-utilization",
+            "max-num-seqs",
+            "max-num-batched-tokens",
+        ),
+    ),
     ("Training", ("grad-checkpointing", "lora-rank", "lora-targets", "optimizer", "train-tokens")),
 )
 # Token counts shown with a slider beside the number (log scale).
@@ -83,16 +98,30 @@ def estimate_options(parser: argparse.ArgumentParser | None = None) -> list[dict
     for dest, actions in by_dest.items():
         first = actions[0]
         name = _name(first)
-        field: dict[str, Any] = {"name": name, "flag": f"--{name}", "dest": dest, "help": first.help or "",
-                                 "metavar": first.metavar or "", "required": bool(first.required),
-                                 "default": first.default, "choices": None, "exclusive": exclusive.get(dest)}
+        field: dict[str, Any] = {
+            "name": name,
+            "flag": f"--{name}",
+            "dest": dest,
+            "help": first.help or "",
+            "metavar": first.metavar or "",
+            "required": bool(first.required),
+            "default": first.default,
+            "choices": None,
+            "exclusive": exclusive.get(dest),
+        }
         if isinstance(first, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
             trues = [a for a in actions if isinstance(a, argparse._StoreTrueAction)]
             falses = [a for a in actions if isinstance(a, argparse._StoreFalseAction)]
             if trues and falses:
-                field.update(kind="switch", name=_name(trues[0]), flag=f"--{_name(trues[0])}",
-                             off_flag=f"--{_name(falses[0])}", help=trues[0].help or "",
-                             off_help=falses[0].help or "", default=None)
+                field.update(
+                    kind="switch",
+                    name=_name(trues[0]),
+                    flag=f"--{_name(trues[0])}",
+                    off_flag=f"--{_name(falses[0])}",
+                    help=trues[0].help or "",
+                    off_help=falses[0].help or "",
+                    default=None,
+                )
             else:
                 field.update(kind="flag", default=False)
         elif first.choices:

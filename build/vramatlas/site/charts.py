@@ -48,8 +48,15 @@ WIDTH = 640
 CONFIG = {
     "background": "transparent",
     "font": "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif",
-    "axis": {"labelFontSize": 11, "titleFontSize": 12, "labelColor": "currentColor", "titleColor": "currentColor",
-             "domainColor": "#888888", "tickColor": "#888888", "gridColor": "#88888840"},
+    "axis": {
+        "labelFontSize": 11,
+        "titleFontSize": 12,
+        "labelColor": "currentColor",
+        "titleColor": "currentColor",
+        "domainColor": "#888888",
+        "tickColor": "#888888",
+        "gridColor": "#88888840",
+    },
     "legend": {"labelFontSize": 11, "titleFontSize": 12, "labelColor": "currentColor", "titleColor": "currentColor"},
     "title": {"fontSize": 13, "color": "currentColor", "subtitleColor": "currentColor"},
     "text": {"fontSize": 11},
@@ -92,12 +99,16 @@ def heatmap(url: str, gpu_order: Sequence[str], model_order: Sequence[str]) -> a
         alt.Chart(data, title="Best inference format that fits on one card (8k context, batch 1)")
         .mark_rect(stroke="#88888860", strokeWidth=0.5)
         .encode(
-            x=alt.X("m:N", sort=list(model_order), title=None,
-                    axis=alt.Axis(labelAngle=-50, labelLimit=140, orient="top")),
+            x=alt.X(
+                "m:N", sort=list(model_order), title=None, axis=alt.Axis(labelAngle=-50, labelLimit=140, orient="top")
+            ),
             y=alt.Y("g:N", sort=list(gpu_order), title=None, axis=alt.Axis(labelLimit=220)),
-            color=alt.Color("c:N", title="Fits at",
-                            scale=alt.Scale(domain=list(PRECISION_ORDER), range=list(PRECISION_COLORS)),
-                            legend=alt.Legend(orient="bottom", direction="horizontal")),
+            color=alt.Color(
+                "c:N",
+                title="Fits at",
+                scale=alt.Scale(domain=list(PRECISION_ORDER), range=list(PRECISION_COLORS)),
+                legend=alt.Legend(orient="bottom", direction="horizontal"),
+            ),
             tooltip=[
                 alt.Tooltip("g:N", title="GPU"),
                 alt.Tooltip("m:N", title="model"),
@@ -113,8 +124,16 @@ def heatmap(url: str, gpu_order: Sequence[str], model_order: Sequence[str]) -> a
 # ------------------------------------------------------------------- GPU
 
 
-def memory_vs_context(url: str, model_names: Sequence[str], methods: Sequence[str], method_labels: Sequence[str],
-                      default_method: str, capacity_gib: float, context_gib: float, gpu_name: str) -> alt.LayerChart:
+def memory_vs_context(
+    url: str,
+    model_names: Sequence[str],
+    methods: Sequence[str],
+    method_labels: Sequence[str],
+    default_method: str,
+    capacity_gib: float,
+    context_gib: float,
+    gpu_name: str,
+) -> alt.LayerChart:
     """Peak memory (GiB) against context length for a few models, the card's capacity as a line.
 
     Data rows (from ``url``, shared by every GPU page): i (model id), m (model
@@ -123,7 +142,8 @@ def memory_vs_context(url: str, model_names: Sequence[str], methods: Sequence[st
     """
     data = alt.Data(url=url, format=alt.DataFormat(type="json"))
     method = alt.param(
-        name="method", value=default_method,
+        name="method",
+        value=default_method,
         bind=alt.binding_select(options=list(methods), labels=list(method_labels), name="Method "),
     )
     # The models near this card's size for the chosen method: smallest peak between a fifth
@@ -137,16 +157,30 @@ def memory_vs_context(url: str, model_names: Sequence[str], methods: Sequence[st
         .transform_calculate(gib=f"datum.n + {context_gib!r}")
         .mark_line(point=True, clip=True)
         .encode(
-            x=alt.X("s:Q", scale=alt.Scale(type="log", base=2), title="context length (tokens, log scale)",
-                    axis=alt.Axis(values=[2048, 4096, 8192, 16384, 32768, 65536, 131072], labelExpr=_K_LABEL)),
-            y=alt.Y("gib:Q", title="peak memory per GPU (GiB)",
-                    scale=alt.Scale(domain=[0, round(capacity_gib * 1.6, 1)], clamp=False)),
-            color=alt.Color("m:N", title="model", sort=list(model_names),
-                            legend=alt.Legend(labelLimit=140, orient="bottom", columns=2),
-                            scale=alt.Scale(scheme="tableau10")),
+            x=alt.X(
+                "s:Q",
+                scale=alt.Scale(type="log", base=2),
+                title="context length (tokens, log scale)",
+                axis=alt.Axis(values=[2048, 4096, 8192, 16384, 32768, 65536, 131072], labelExpr=_K_LABEL),
+            ),
+            y=alt.Y(
+                "gib:Q",
+                title="peak memory per GPU (GiB)",
+                scale=alt.Scale(domain=[0, round(capacity_gib * 1.6, 1)], clamp=False),
+            ),
+            color=alt.Color(
+                "m:N",
+                title="model",
+                sort=list(model_names),
+                legend=alt.Legend(labelLimit=140, orient="bottom", columns=2),
+                scale=alt.Scale(scheme="tableau10"),
+            ),
             shape=alt.Shape("m:N", title="model", sort=list(model_names)),
-            tooltip=[alt.Tooltip("m:N", title="model"), alt.Tooltip("s:Q", title="context", format=","),
-                     alt.Tooltip("gib:Q", title="peak (GiB)", format=".1f")],
+            tooltip=[
+                alt.Tooltip("m:N", title="model"),
+                alt.Tooltip("s:Q", title="context", format=","),
+                alt.Tooltip("gib:Q", title="peak (GiB)", format=".1f"),
+            ],
         )
     )
     cap = pd.DataFrame({"cap": [capacity_gib], "label": [f"{gpu_name}: {capacity_gib:.1f} GiB usable"]})
@@ -159,8 +193,11 @@ def memory_vs_context(url: str, model_names: Sequence[str], methods: Sequence[st
     return (
         alt.layer(lines, rule, text)
         .add_params(method)
-        .properties(width="container", height=340,
-                    title="Peak memory against context, batch 1 (above the red line: does not fit)")
+        .properties(
+            width="container",
+            height=340,
+            title="Peak memory against context, batch 1 (above the red line: does not fit)",
+        )
     )
 
 
@@ -179,15 +216,26 @@ def component_bars(frame: pd.DataFrame, title: str) -> alt.Chart:
         alt.Chart(data, title=title)
         .mark_bar()
         .encode(
-            y=alt.Y("method:N", title=None, sort=list(dict.fromkeys(frame["method"])),
-                    axis=alt.Axis(labelLimit=alt.ExprRef("width < 300 ? 90 : 220"))),
+            y=alt.Y(
+                "method:N",
+                title=None,
+                sort=list(dict.fromkeys(frame["method"])),
+                axis=alt.Axis(labelLimit=alt.ExprRef("width < 300 ? 90 : 220")),
+            ),
             x=alt.X("sum(gib):Q", title="peak memory per GPU (GiB)"),
-            color=alt.Color("component:N", title="component", sort=labels,
-                            scale=alt.Scale(domain=labels, range=[COMPONENT_COLORS[c] for c in present]),
-                            legend=alt.Legend(orient="bottom", columns=2, labelLimit=130)),
+            color=alt.Color(
+                "component:N",
+                title="component",
+                sort=labels,
+                scale=alt.Scale(domain=labels, range=[COMPONENT_COLORS[c] for c in present]),
+                legend=alt.Legend(orient="bottom", columns=2, labelLimit=130),
+            ),
             order=alt.Order("order:Q"),
-            tooltip=[alt.Tooltip("method:N"), alt.Tooltip("component:N"),
-                     alt.Tooltip("gib:Q", title="GiB", format=".2f")],
+            tooltip=[
+                alt.Tooltip("method:N"),
+                alt.Tooltip("component:N"),
+                alt.Tooltip("gib:Q", title="GiB", format=".2f"),
+            ],
         )
         .properties(width="container", height=alt.Step(22))
     )
@@ -204,14 +252,29 @@ def model_context_lines(frame: pd.DataFrame, cards: pd.DataFrame, title: str) ->
         alt.Chart(frame)
         .mark_line(point=True)
         .encode(
-            x=alt.X("seq_len:Q", scale=alt.Scale(type="log", base=2), title="context length (tokens, log scale)",
-                    axis=alt.Axis(labelExpr=_K_LABEL)),
-            y=alt.Y("gib:Q", title="peak memory per GPU (GiB, log scale)", scale=alt.Scale(type="log", domain=[bottom, top], nice=False)),
-            color=alt.Color("method:N", title="method", sort=list(dict.fromkeys(frame["method"])),
-                            legend=alt.Legend(orient="bottom", columns=3, labelLimit=90)),
+            x=alt.X(
+                "seq_len:Q",
+                scale=alt.Scale(type="log", base=2),
+                title="context length (tokens, log scale)",
+                axis=alt.Axis(labelExpr=_K_LABEL),
+            ),
+            y=alt.Y(
+                "gib:Q",
+                title="peak memory per GPU (GiB, log scale)",
+                scale=alt.Scale(type="log", domain=[bottom, top], nice=False),
+            ),
+            color=alt.Color(
+                "method:N",
+                title="method",
+                sort=list(dict.fromkeys(frame["method"])),
+                legend=alt.Legend(orient="bottom", columns=3, labelLimit=90),
+            ),
             shape=alt.Shape("method:N", title="method", sort=list(dict.fromkeys(frame["method"]))),
-            tooltip=[alt.Tooltip("method:N"), alt.Tooltip("seq_len:Q", title="context", format=","),
-                     alt.Tooltip("gib:Q", title="peak (GiB)", format=".1f")],
+            tooltip=[
+                alt.Tooltip("method:N"),
+                alt.Tooltip("seq_len:Q", title="context", format=","),
+                alt.Tooltip("gib:Q", title="peak (GiB)", format=".1f"),
+            ],
         )
     )
     rules = alt.Chart(cards).mark_rule(color="#777", strokeDash=[4, 3]).encode(y="gib:Q")
@@ -237,11 +300,16 @@ def explorer(model_order: Sequence[str]) -> alt.LayerChart:
     """
     xmax = alt.param(name="xmax", value=1024)
     rows = alt.Data(name="rows")
-    y = alt.Y("m:N", sort=list(model_order), title=None,
-              axis=alt.Axis(labelLimit=alt.ExprRef("width < 320 ? 120 : 220")))
+    y = alt.Y(
+        "m:N", sort=list(model_order), title=None, axis=alt.Axis(labelLimit=alt.ExprRef("width < 320 ? 120 : 220"))
+    )
     x_scale = alt.Scale(type="log", domainMin=0.25, domainMax=alt.ExprRef("xmax"), nice=False)
-    tooltip = [alt.Tooltip("m:N", title="model"), alt.Tooltip("gib:Q", title="peak (GiB)", format=".2f"),
-               alt.Tooltip("spare:Q", title="headroom (GiB)", format=".2f"), alt.Tooltip("verdict:N", title="verdict")]
+    tooltip = [
+        alt.Tooltip("m:N", title="model"),
+        alt.Tooltip("gib:Q", title="peak (GiB)", format=".2f"),
+        alt.Tooltip("spare:Q", title="headroom (GiB)", format=".2f"),
+        alt.Tooltip("verdict:N", title="verdict"),
+    ]
     bars = (
         alt.Chart(rows)
         .transform_filter("datum.gib != null")
@@ -249,29 +317,34 @@ def explorer(model_order: Sequence[str]) -> alt.LayerChart:
         .encode(
             y=y,
             x=alt.X("gib:Q", title="peak memory per GPU (GiB, log scale)", stack=None, scale=x_scale),
-            color=alt.Color("verdict:N", title="on one card",
-                            scale=alt.Scale(domain=list(FITS_COLORS), range=list(FITS_COLORS.values())),
-                            legend=alt.Legend(orient="top", direction="horizontal", labelLimit=250)),
+            color=alt.Color(
+                "verdict:N",
+                title="on one card",
+                scale=alt.Scale(domain=list(FITS_COLORS), range=list(FITS_COLORS.values())),
+                legend=alt.Legend(orient="top", direction="horizontal", labelLimit=250),
+            ),
             tooltip=tooltip,
         )
     )
     labels = (
         alt.Chart(rows)
         .mark_text(align="left", dx=3, baseline="middle")
-        .encode(y=y, x=alt.X("x:Q", scale=x_scale), text="label:N", tooltip=tooltip,
-                color=alt.value("currentColor"))
+        .encode(y=y, x=alt.X("x:Q", scale=x_scale), text="label:N", tooltip=tooltip, color=alt.value("currentColor"))
     )
     rule = (
         alt.Chart(alt.Data(name="cap"))
         .mark_rule(color="#888888", strokeDash=[6, 3], strokeWidth=2)
-        .encode(x=alt.X("cap:Q", scale=x_scale),
-                tooltip=[alt.Tooltip("name:N", title="GPU"), alt.Tooltip("cap:Q", title="usable (GiB)", format=".1f")])
+        .encode(
+            x=alt.X("cap:Q", scale=x_scale),
+            tooltip=[alt.Tooltip("name:N", title="GPU"), alt.Tooltip("cap:Q", title="usable (GiB)", format=".1f")],
+        )
     )
     return (
         alt.layer(bars, labels, rule)
         .add_params(xmax)
-        .properties(width="container", height=alt.Step(16),
-                    title="Peak memory per model (dashed line: the GPU's usable memory)")
+        .properties(
+            width="container", height=alt.Step(16), title="Peak memory per model (dashed line: the GPU's usable memory)"
+        )
     )
 
 
@@ -288,9 +361,13 @@ def calculator_breakdown() -> alt.LayerChart:
         .encode(
             y=alt.Y("bar:N", title=None),
             x=alt.X("sum(gib):Q", title="memory per GPU (GiB)"),
-            color=alt.Color("component:N", title="component", sort=present,
-                            scale=alt.Scale(domain=present, range=[COMPONENT_COLORS[c] for c in COMPONENTS]),
-                            legend=alt.Legend(orient="bottom", columns=2, labelLimit=130)),
+            color=alt.Color(
+                "component:N",
+                title="component",
+                sort=present,
+                scale=alt.Scale(domain=present, range=[COMPONENT_COLORS[c] for c in COMPONENTS]),
+                legend=alt.Legend(orient="bottom", columns=2, labelLimit=130),
+            ),
             order=alt.Order("order:Q"),
             tooltip=[alt.Tooltip("component:N"), alt.Tooltip("gib:Q", title="GiB", format=".2f")],
         )
@@ -300,8 +377,9 @@ def calculator_breakdown() -> alt.LayerChart:
         .mark_rule(color="#888888", strokeDash=[6, 3], strokeWidth=2)
         .encode(x="cap:Q", tooltip=[alt.Tooltip("label:N", title="GPU")])
     )
-    return alt.layer(bars, rule).properties(width="container", height=60,
-                                            title="Where the memory goes (dashed: the GPU's usable memory)")
+    return alt.layer(bars, rule).properties(
+        width="container", height=60, title="Where the memory goes (dashed: the GPU's usable memory)"
+    )
 
 
 # ---------------------------------------------------------------- accuracy
@@ -322,15 +400,19 @@ def predicted_vs_measured(frame: pd.DataFrame) -> alt.LayerChart:
             y=alt.Y("predicted:Q", title="predicted peak (GiB)", scale=alt.Scale(domain=[0, top])),
             color=alt.Color("family:N", title="method family"),
             shape=alt.Shape("family:N", title="method family"),
-            tooltip=[alt.Tooltip("measurement:N"), alt.Tooltip("method:N"),
-                     alt.Tooltip("measured:Q", title="measured (GiB)", format=".2f"),
-                     alt.Tooltip("predicted:Q", title="predicted (GiB)", format=".2f"),
-                     alt.Tooltip("error:Q", title="error", format="+.1%")],
+            tooltip=[
+                alt.Tooltip("measurement:N"),
+                alt.Tooltip("method:N"),
+                alt.Tooltip("measured:Q", title="measured (GiB)", format=".2f"),
+                alt.Tooltip("predicted:Q", title="predicted (GiB)", format=".2f"),
+                alt.Tooltip("error:Q", title="error", format="+.1%"),
+            ],
         )
     )
     line = alt.Chart(ident).mark_line(color="#888", strokeDash=[5, 4]).encode(x="x:Q", y="y:Q")
-    return alt.layer(line, points).properties(width="container", height=420,
-                                              title="Predicted against measured peak (dashed: exact)")
+    return alt.layer(line, points).properties(
+        width="container", height=420, title="Predicted against measured peak (dashed: exact)"
+    )
 
 
 def _k(n: int) -> str:

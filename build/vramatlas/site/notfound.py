@@ -31,14 +31,18 @@ def relative_404(site_dir: Path, site_url: str | None) -> bool:
     # the theme's own settings (its search worker, its base) name the published path too: they get
     # the root found at run time, just before the theme's script reads them
     text = text.replace(f'"base": "{prefix}"', '"base": "."').replace(f'"search": "{prefix}', '"search": "')
-    head = ("<script>(function(){var p=" + json.dumps(prefix) + ",b=document.createElement('base');"
-            "b.href=location.pathname.indexOf(p)===0?p:'/';window.__vaRoot=b.href;"
-            "document.head.appendChild(b);})();</script>")
+    head = (
+        "<script>(function(){var p=" + json.dumps(prefix) + ",b=document.createElement('base');"
+        "b.href=location.pathname.indexOf(p)===0?p:'/';window.__vaRoot=b.href;"
+        "document.head.appendChild(b);})();</script>"
+    )
     text = re.sub(r"(<head[^>]*>)", lambda m: m.group(1) + head, text, count=1)
-    fix = ("<script>(function(){var c=document.getElementById('__config');if(!c)return;"
-           "var j=JSON.parse(c.textContent),r=new URL(window.__vaRoot||'/',location.href).pathname;"
-           "j.base=r;if(j.search&&j.search.charAt(0)!=='/')j.search=r+j.search;c.textContent=JSON.stringify(j);})();"
-           "</script>")
+    fix = (
+        "<script>(function(){var c=document.getElementById('__config');if(!c)return;"
+        "var j=JSON.parse(c.textContent),r=new URL(window.__vaRoot||'/',location.href).pathname;"
+        "j.base=r;if(j.search&&j.search.charAt(0)!=='/')j.search=r+j.search;c.textContent=JSON.stringify(j);})();"
+        "</script>"
+    )
     text = re.sub(r'(<script src="[^"]*bundle\.[^"]*\.js"></script>)', lambda m: fix + m.group(1), text, count=1)
     page.write_text(text, encoding="utf-8")
     return True

@@ -39,25 +39,61 @@ from .render import MD, render
 GiB = 2**30
 
 # Methods shown as columns where a page compares methods side by side.
-KEY_METHODS = ("inference-bf16", "inference-fp8", "inference-int8", "inference-gguf-q4-k-m", "inference-nf4",
-               "lora", "qlora", "full-mixed")
+KEY_METHODS = (
+    "inference-bf16",
+    "inference-fp8",
+    "inference-int8",
+    "inference-gguf-q4-k-m",
+    "inference-nf4",
+    "lora",
+    "qlora",
+    "full-mixed",
+)
 SHORT = {
-    "inference-fp32": "fp32", "inference-bf16": "bf16", "inference-fp16": "fp16", "inference-fp8": "fp8",
-    "inference-int8": "int8", "inference-nf4": "NF4", "inference-gptq-int4": "GPTQ int4",
-    "inference-awq-int4": "AWQ int4", "inference-gguf-q4-k-m": "Q4_K_M", "inference-gguf-q8-0": "Q8_0",
-    "inference-ternary": "ternary", "full-mixed": "full, mixed", "full-bf16": "full, bf16",
-    "full-adamw8bit": "full, 8-bit Adam", "lora": "LoRA", "qlora": "QLoRA", "train-ternary": "ternary QAT",
+    "inference-fp32": "fp32",
+    "inference-bf16": "bf16",
+    "inference-fp16": "fp16",
+    "inference-fp8": "fp8",
+    "inference-int8": "int8",
+    "inference-nf4": "NF4",
+    "inference-gptq-int4": "GPTQ int4",
+    "inference-awq-int4": "AWQ int4",
+    "inference-gguf-q4-k-m": "Q4_K_M",
+    "inference-gguf-q8-0": "Q8_0",
+    "inference-ternary": "ternary",
+    "full-mixed": "full, mixed",
+    "full-bf16": "full, bf16",
+    "full-adamw8bit": "full, 8-bit Adam",
+    "lora": "LoRA",
+    "qlora": "QLoRA",
+    "train-ternary": "ternary QAT",
 }
 # Cards people most often ask about: rules on model charts, "where it runs out" tables.
-COMMON_CARDS = ("rtx-3060-12gb", "rtx-4060-ti-16gb", "rtx-3090", "rtx-4090", "rtx-5090", "rtx-a6000", "l40s",
-                "a100-80gb", "h100-sxm", "h200", "mi300x", "m4-max")
+COMMON_CARDS = (
+    "rtx-3060-12gb",
+    "rtx-4060-ti-16gb",
+    "rtx-3090",
+    "rtx-4090",
+    "rtx-5090",
+    "rtx-a6000",
+    "l40s",
+    "a100-80gb",
+    "h100-sxm",
+    "h200",
+    "mi300x",
+    "m4-max",
+)
 REF_CONTEXT = 8192
 SPEED_COLUMN = "decode_tokens_per_s"  # the speed model's column in the matrix, once it has one
 VENDORS = {"nvidia": "NVIDIA", "amd": "AMD", "intel": "Intel", "apple": "Apple"}
 DASH = "\u2014"
 SEGMENTS = ("consumer", "workstation", "datacenter", "unified-memory")
-SEGMENT_TITLES = {"consumer": "Consumer", "workstation": "Workstation", "datacenter": "Data centre",
-                  "unified-memory": "Unified memory (Apple)"}
+SEGMENT_TITLES = {
+    "consumer": "Consumer",
+    "workstation": "Workstation",
+    "datacenter": "Data centre",
+    "unified-memory": "Unified memory (Apple)",
+}
 
 
 # ------------------------------------------------------------- escaping
@@ -149,9 +185,11 @@ def chart_block(chart_id: str, spec: dict, label: str, numbers: str = "") -> str
     """
     desc = f'<p class="va-sr" id="{attr(chart_id)}-desc">{attr(numbers)}</p>' if numbers else ""
     described = f' aria-describedby="{attr(chart_id)}-desc"' if numbers else ""
-    return (f'\n<div class="vega-chart" id="{attr(chart_id)}" role="figure" aria-label="{attr(label)}"{described}>'
-            f'{desc}<div class="vega-target"></div>'
-            f'<script type="application/json">{script_json(spec)}</script></div>\n\n')
+    return (
+        f'\n<div class="vega-chart" id="{attr(chart_id)}" role="figure" aria-label="{attr(label)}"{described}>'
+        f'{desc}<div class="vega-target"></div>'
+        f'<script type="application/json">{script_json(spec)}</script></div>\n\n'
+    )
 
 
 def sort_key(text: Any, key: Any) -> str:
@@ -179,8 +217,10 @@ def page_url(md_path: str) -> str:
 
 
 def noscript_note() -> str:
-    return ("<noscript><p><em>The chart needs JavaScript; the table beside it holds the same numbers."
-            "</em></p></noscript>\n\n")
+    return (
+        "<noscript><p><em>The chart needs JavaScript; the table beside it holds the same numbers."
+        "</em></p></noscript>\n\n"
+    )
 
 
 # ------------------------------------------------------------- the data
@@ -215,10 +255,12 @@ class SiteData:
     @cached_property
     def gpu_ids(self) -> list[str]:
         """GPUs by segment, then usable memory, then name."""
+
         def key(gid):
             g = self.catalog.gpus[gid]
             seg = g.get("segment")
             return (SEGMENTS.index(seg) if seg in SEGMENTS else 9, self.capacity(gid), str(g.get("name")))
+
         return sorted(self.catalog.gpus, key=key)
 
     def capacity(self, gid: str) -> int:
@@ -235,7 +277,7 @@ class SiteData:
         name = self.gpu_name(gid)
         for prefix in ("NVIDIA GeForce ", "NVIDIA "):
             if name.startswith(prefix) and len(name) > len(prefix) + 2:
-                return name[len(prefix):]
+                return name[len(prefix) :]
         return name
 
     @cached_property
@@ -259,8 +301,9 @@ class SiteData:
         """The model's maximum context as the estimate reads it (nested text_config too); 0: none."""
         return self._max_positions.get(vid, 0)
 
-    def calc(self, text: Any, from_page: str, model: str, method: str, seq_len: int | None = None,
-             **options: Any) -> str:
+    def calc(
+        self, text: Any, from_page: str, model: str, method: str, seq_len: int | None = None, **options: Any
+    ) -> str:
         """A link into the calculator for the matrix's case: where the prompt plus the generated tokens
         run past the model's maximum (the matrix goes up to the maximum itself), it says so with
         --allow-beyond-max, as the CLI asks."""
@@ -269,8 +312,9 @@ class SiteData:
         longest = self.max_context(model)
         new = 0 if self.catalog.methods[method].get("kind") == "training" else DEFAULT_NEW_TOKENS
         beyond = 1 if seq_len and longest and int(seq_len) + new > longest else None
-        return calc_link(text, from_page, model=model, method=method, seq_len=seq_len, allow_beyond_max=beyond,
-                         **options)
+        return calc_link(
+            text, from_page, model=model, method=method, seq_len=seq_len, allow_beyond_max=beyond, **options
+        )
 
     def released(self, vid: str) -> bool:
         """A published checkpoint exists (an ``hf_repo``), not only a paper's size point."""
@@ -289,10 +333,12 @@ class SiteData:
     @cached_property
     def method_ids(self) -> list[str]:
         """Inference methods first (by weight bits, high to low), then training."""
+
         def key(mid):
             m = self.catalog.methods[mid]
             bits = float(((m.get("weights") or {}).get("linear") or {}).get("bits") or 0)
             return (m.get("kind") != "inference", -bits, mid)
+
         return sorted(self.catalog.methods, key=key)
 
     def method_label(self, mid: str) -> str:
@@ -307,13 +353,17 @@ class SiteData:
         if "runtime" not in self.matrix or not len(self.matrix):
             return ""
         by_runtime: dict[str, list[str]] = {}
-        for mid, rid in self.matrix.groupby(self.matrix["method"].astype(str), observed=True)["runtime"].first().items():
+        for mid, rid in (
+            self.matrix.groupby(self.matrix["method"].astype(str), observed=True)["runtime"].first().items()
+        ):
             by_runtime.setdefault(str(rid), []).append(mid)
         ordered = sorted(by_runtime.items(), key=lambda kv: (len(kv[1]), kv[0]))
         parts = [f"{rid} for {', '.join(self.method_label(m) for m in sorted(mids))}" for rid, mids in ordered[:-1]]
         parts.append(f"{ordered[-1][0]} for {'the other methods' if parts else 'every method'}")
-        return ("Runtime of each number: " + "; ".join(parts) + " (other runtimes and formats: the downloadable "
-                "tables and the calculator's --runtime).")
+        return (
+            "Runtime of each number: " + "; ".join(parts) + " (other runtimes and formats: the downloadable "
+            "tables and the calculator's --runtime)."
+        )
 
     @cached_property
     def key_methods(self) -> list[str]:
@@ -360,9 +410,17 @@ class SiteData:
         """GPU-independent peaks: model x method x context x batch, without the CUDA context."""
         m1 = self.m1
         need = m1["peak_bytes"].to_numpy(np.int64) - (
-            m1["cuda_context"].to_numpy(np.int64) if "cuda_context" in m1 else 0)
-        frame = pd.DataFrame({"model": m1["model"], "method": m1["method"], "seq_len": m1["seq_len"].astype(int),
-                              "batch": m1["batch"].astype(int), "need": need})
+            m1["cuda_context"].to_numpy(np.int64) if "cuda_context" in m1 else 0
+        )
+        frame = pd.DataFrame(
+            {
+                "model": m1["model"],
+                "method": m1["method"],
+                "seq_len": m1["seq_len"].astype(int),
+                "batch": m1["batch"].astype(int),
+                "need": need,
+            }
+        )
         for c in COMPONENTS:
             if c in m1:
                 frame[c] = m1[c].to_numpy(np.int64)
@@ -412,7 +470,10 @@ class SiteData:
         if t is not None and {"gpu", "model", "method", "longest_context"} <= set(t.columns):
             vals = pd.to_numeric(t["longest_context"], errors="coerce").fillna(0).astype(int)
             return dict(zip(zip(t["gpu"].astype(str), t["model"].astype(str), t["method"].astype(str)), vals))
-        return {(g, m, x): int(n) for g, m, x, n in self.longest[["gpu", "model", "method", "longest"]].itertuples(index=False)}
+        return {
+            (g, m, x): int(n)
+            for g, m, x, n in self.longest[["gpu", "model", "method", "longest"]].itertuples(index=False)
+        }
 
     @cached_property
     def fewest(self) -> dict[tuple[str, str, str], int]:
@@ -421,14 +482,19 @@ class SiteData:
         if t is not None and {"gpu", "model", "method", "min_gpus"} <= set(t.columns):
             ok = t["min_gpus"].notna()
             t = t[ok]
-            return dict(zip(zip(t["gpu"].astype(str), t["model"].astype(str), t["method"].astype(str)),
-                            t["min_gpus"].astype(int)))
+            return dict(
+                zip(
+                    zip(t["gpu"].astype(str), t["model"].astype(str), t["method"].astype(str)),
+                    t["min_gpus"].astype(int),
+                )
+            )
         m = self.matrix
         sub = m[(m["batch"] == 1) & m["fits"].astype(bool)]
         ref = sub["model"].astype(str).map({v: self.ref_context(v) for v in self.catalog.variants})
         sub = sub[sub["seq_len"] == ref]
-        got = sub.groupby([sub["gpu"].astype(str), sub["model"].astype(str), sub["method"].astype(str)],
-                          sort=False)["gpu_count"].min()
+        got = sub.groupby([sub["gpu"].astype(str), sub["model"].astype(str), sub["method"].astype(str)], sort=False)[
+            "gpu_count"
+        ].min()
         return {key: int(v) for key, v in got.items()}
 
     @cached_property
@@ -466,15 +532,26 @@ class SiteData:
             if m.get("kind") != "inference":
                 continue
             bits = float(((m.get("weights") or {}).get("linear") or {}).get("bits") or 0)
-            cat_of[mid] = ("bf16" if bits == 16 else "8-bit" if bits == 8 else "4-bit" if 2 < bits < 8
-                           else "ternary" if bits <= 2 else None)
+            cat_of[mid] = (
+                "bf16"
+                if bits == 16
+                else "8-bit"
+                if bits == 8
+                else "4-bit"
+                if 2 < bits < 8
+                else "ternary"
+                if bits <= 2
+                else None
+            )
         rows = self.ref_rows
         rows = rows[rows["method"].isin([m for m, c in cat_of.items() if c])]
         rows = rows.assign(cat=rows["method"].map(cat_of))
         rows = rows.assign(rank=rows["cat"].map({c: i for i, c in enumerate(charts.PRECISION_ORDER)}))
         fit = rows[rows["fits"].astype(bool)].sort_values(["rank", "peak_bytes"], kind="stable")
         best = fit.drop_duplicates(["gpu", "model"])[["gpu", "model", "cat", "peak_bytes", "method", "seq_len"]]
-        grid = pd.MultiIndex.from_product([self.gpu_ids, self.variant_ids], names=["gpu", "model"]).to_frame(index=False)
+        grid = pd.MultiIndex.from_product([self.gpu_ids, self.variant_ids], names=["gpu", "model"]).to_frame(
+            index=False
+        )
         out = grid.merge(best, how="left", on=["gpu", "model"])
         out["cat"] = out["cat"].fillna("does not fit")
         out["seq_len"] = out["model"].map({v: self.ref_context(v) for v in self.variant_ids})
@@ -509,9 +586,15 @@ def home(d: SiteData) -> Page:
     for seg in SEGMENTS:
         ids = [g for g in d.gpu_ids if d.catalog.gpus[g].get("segment") == seg]
         if ids:
-            segments.append({"title": SEGMENT_TITLES.get(seg, seg),
-                             "gpus": [{"id": g, "name": d.gpu_name(g),
-                                       "link": MD(f"[{esc(d.gpu_name(g))}]({rel(p, d.gpu_page(g))})")} for g in ids]})
+            segments.append(
+                {
+                    "title": SEGMENT_TITLES.get(seg, seg),
+                    "gpus": [
+                        {"id": g, "name": d.gpu_name(g), "link": MD(f"[{esc(d.gpu_name(g))}]({rel(p, d.gpu_page(g))})")}
+                        for g in ids
+                    ],
+                }
+            )
     best = d.best_format
     params = {v: int(d.catalog.variants[v].get("parameters") or 0) for v in d.variant_ids}
     rows = []
@@ -526,20 +609,36 @@ def home(d: SiteData) -> Page:
             else:
                 cells.append(sort_key(DASH, 0))
         gpu = d.catalog.gpus[g]
-        rows.append([f"[{esc(d.gpu_short(g))}]({rel(p, d.gpu_page(g))})",
-                     sort_key(esc((gpu.get("memory") or {}).get("nominal", "")), d.capacity(g)), gib(d.capacity(g))]
-                    + cells)
-    spec = charts.spec(charts.heatmap("data/heatmap.json", [d.gpu_name(g) for g in d.gpu_ids],
-                                      [d.variant_name(v) for v in d.variant_ids]))
+        rows.append(
+            [
+                f"[{esc(d.gpu_short(g))}]({rel(p, d.gpu_page(g))})",
+                sort_key(esc((gpu.get("memory") or {}).get("nominal", "")), d.capacity(g)),
+                gib(d.capacity(g)),
+            ]
+            + cells
+        )
+    spec = charts.spec(
+        charts.heatmap(
+            "data/heatmap.json", [d.gpu_name(g) for g in d.gpu_ids], [d.variant_name(v) for v in d.variant_ids]
+        )
+    )
     heat_alt = heatmap_alt(d)
     default_gpu = "rtx-4090" if "rtx-4090" in cat.gpus else d.gpu_ids[0]
-    text = render("home.md.j2", gpus=len(cat.gpus), families=len(cat.models), variants=len(cat.variants),
-                  methods=len(cat.methods), rows=d.matrix_rows, segments=segments, default_gpu=default_gpu,
-                  heatmap=MD(chart_block("home-heatmap", spec, "Heatmap: best inference format per GPU and model",
-                                         heat_alt)),
-                  largest=MD(md_table(["GPU", "nominal", "usable (GiB)", "bf16", "8-bit or better", "4-bit or better"],
-                                      rows, "lrrlll")),
-                  unreleased=[d.variant_name(v) for v in d.variant_ids if not d.released(v)])
+    text = render(
+        "home.md.j2",
+        gpus=len(cat.gpus),
+        families=len(cat.models),
+        variants=len(cat.variants),
+        methods=len(cat.methods),
+        rows=d.matrix_rows,
+        segments=segments,
+        default_gpu=default_gpu,
+        heatmap=MD(chart_block("home-heatmap", spec, "Heatmap: best inference format per GPU and model", heat_alt)),
+        largest=MD(
+            md_table(["GPU", "nominal", "usable (GiB)", "bf16", "8-bit or better", "4-bit or better"], rows, "lrrlll")
+        ),
+        unreleased=[d.variant_name(v) for v in d.variant_ids if not d.released(v)],
+    )
     return Page(p, "Home", text)
 
 
@@ -551,8 +650,11 @@ def heatmap_alt(d: SiteData) -> str:
         counts = best[best["gpu"] == g]["cat"].value_counts()
         said = ", ".join(f"{int(counts[c])} at {c}" for c in charts.PRECISION_ORDER if counts.get(c))
         parts.append(f"{d.gpu_name(g)}: {said}")
-    return (f"Of {len(d.variant_ids)} models, per GPU, how many fit on one card at each best format. "
-            + "; ".join(parts) + ".")
+    return (
+        f"Of {len(d.variant_ids)} models, per GPU, how many fit on one card at each best format. "
+        + "; ".join(parts)
+        + "."
+    )
 
 
 def picker_data(d: SiteData) -> dict:
@@ -574,9 +676,17 @@ def picker_data(d: SiteData) -> dict:
             mid = r["method"] if isinstance(r["method"], str) else None
             if mid:
                 tps = speed.get((g, v, mid))
-                out.append([v, index[mid], int(d.longest_index.get((g, v, mid), 0)),
-                            round(float(r["peak_bytes"]) / GiB, 2), 1, index[mid]]
-                           + ([round(tps, 1) if tps == tps else None] if speed else []))
+                out.append(
+                    [
+                        v,
+                        index[mid],
+                        int(d.longest_index.get((g, v, mid), 0)),
+                        round(float(r["peak_bytes"]) / GiB, 2),
+                        1,
+                        index[mid],
+                    ]
+                    + ([round(tps, 1) if tps == tps else None] if speed else [])
+                )
                 continue
             counts = [(d.fewest[(g, v, m)], -i, m) for i, m in enumerate(methods) if (g, v, m) in d.fewest]
             n, _, m = min(counts) if counts else (0, 0, None)
@@ -584,11 +694,20 @@ def picker_data(d: SiteData) -> dict:
         rows[g] = out
     return {
         "methods": [{"id": m, "label": d.method_label(m), "name": d.method_name(m)} for m in methods],
-        "models": {v: {"name": d.variant_name(v), "params": int(d.catalog.variants[v].get("parameters") or 0),
-                       "url": page_url(d.variant_page(v)), "ref": d.ref_context(v), "max": d.max_context(v)}
-                   for v in d.variant_ids},
-        "gpus": {g: {"name": d.gpu_name(g), "cap": round(d.capacity(g) / GiB, 2), "url": page_url(d.gpu_page(g))}
-                 for g in d.gpu_ids},
+        "models": {
+            v: {
+                "name": d.variant_name(v),
+                "params": int(d.catalog.variants[v].get("parameters") or 0),
+                "url": page_url(d.variant_page(v)),
+                "ref": d.ref_context(v),
+                "max": d.max_context(v),
+            }
+            for v in d.variant_ids
+        },
+        "gpus": {
+            g: {"name": d.gpu_name(g), "cap": round(d.capacity(g) / GiB, 2), "url": page_url(d.gpu_page(g))}
+            for g in d.gpu_ids
+        },
         "rows": rows,
         "speed": bool(speed),
         "new_tokens": _default_new_tokens(),
@@ -600,9 +719,15 @@ def heatmap_data(d: SiteData) -> list[dict]:
     best = d.best_format
     rows = []
     for r in best.itertuples(index=False):
-        rows.append({"g": d.gpu_name(r.gpu), "m": d.variant_name(r.model), "c": r.cat,
-                     "p": None if pd.isna(r.peak_bytes) else round(float(r.peak_bytes) / GiB, 2),
-                     "s": int(r.seq_len)})
+        rows.append(
+            {
+                "g": d.gpu_name(r.gpu),
+                "m": d.variant_name(r.model),
+                "c": r.cat,
+                "p": None if pd.isna(r.peak_bytes) else round(float(r.peak_bytes) / GiB, 2),
+                "s": int(r.seq_len),
+            }
+        )
     return rows
 
 
@@ -610,8 +735,10 @@ def curves_data(d: SiteData) -> list[dict]:
     """Explorer and GPU-page curves: model x method x context x batch, GiB without CUDA context."""
     c = d.curves
     names = {v: d.variant_name(v) for v in d.catalog.variants}
-    return [{"i": m, "m": names.get(m, m), "t": t, "s": int(s), "b": int(b), "n": round(float(n) / GiB, 3)}
-            for m, t, s, b, n in c[["model", "method", "seq_len", "batch", "need"]].itertuples(index=False)]
+    return [
+        {"i": m, "m": names.get(m, m), "t": t, "s": int(s), "b": int(b), "n": round(float(n) / GiB, 3)}
+        for m, t, s, b, n in c[["model", "method", "seq_len", "batch", "need"]].itertuples(index=False)
+    ]
 
 
 def gpus_data(d: SiteData) -> list[dict]:
@@ -620,8 +747,9 @@ def gpus_data(d: SiteData) -> list[dict]:
     out = []
     for g in d.gpu_ids:
         ctx = d.catalog.gpus[g].get("cuda_context_bytes") or DEFAULT_CUDA_CONTEXT
-        out.append({"id": g, "name": d.gpu_name(g), "cap": round(d.capacity(g) / GiB, 3),
-                    "ctx": round(float(ctx) / GiB, 3)})
+        out.append(
+            {"id": g, "name": d.gpu_name(g), "cap": round(d.capacity(g) / GiB, 3), "ctx": round(float(ctx) / GiB, 3)}
+        )
     return out
 
 
@@ -650,16 +778,31 @@ def gpu_page(d: SiteData, gid: str) -> Page:
         n = d.longest_index.get((gid, v, m), 0)
         return d.calc(cell, p, model=v, method=m, gpu=gid, seq_len=n) if cell and n else cell
 
-    fits_rows = [[f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
-                  sort_key(params_text(d.catalog.variants[v].get("parameters")),
-                           int(d.catalog.variants[v].get("parameters") or 0))]
-                 + [ctx_cell(v, m) for m in d.key_methods] for v in d.variant_ids]
+    fits_rows = [
+        [
+            f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
+            sort_key(
+                params_text(d.catalog.variants[v].get("parameters")), int(d.catalog.variants[v].get("parameters") or 0)
+            ),
+        ]
+        + [ctx_cell(v, m) for m in d.key_methods]
+        for v in d.variant_ids
+    ]
     models = _relevant_models(d, gid, "inference-bf16", ctx)
     methods = d.method_ids
     default = "inference-bf16" if "inference-bf16" in methods else methods[0]
-    spec = charts.spec(charts.memory_vs_context(
-        "data/curves.json", [d.variant_name(v) for v in d.variant_ids], methods,
-        [d.method_name(m) for m in methods], default, cap / GiB, float(ctx) / GiB, name))
+    spec = charts.spec(
+        charts.memory_vs_context(
+            "data/curves.json",
+            [d.variant_name(v) for v in d.variant_ids],
+            methods,
+            [d.method_name(m) for m in methods],
+            default,
+            cap / GiB,
+            float(ctx) / GiB,
+            name,
+        )
+    )
     cur = d.curves
     sub = cur[(cur["batch"] == 1) & (cur["method"] == default) & cur["model"].isin(models)]
     lens = sorted(set(sub["seq_len"]))
@@ -667,8 +810,9 @@ def gpu_page(d: SiteData, gid: str) -> Page:
     for v in models:
         s_ = sub[sub["model"] == v].set_index("seq_len")["need"]
         chart_rows.append([esc(d.variant_name(v))] + [gib(s_[L] + ctx) if L in s_.index else "" for L in lens])
-        said.append(f"{d.variant_name(v)}: " + ", ".join(f"{gib(s_[L] + ctx)} GiB at {k(L)}" for L in lens
-                                                         if L in s_.index))
+        said.append(
+            f"{d.variant_name(v)}: " + ", ".join(f"{gib(s_[L] + ctx)} GiB at {k(L)}" for L in lens if L in s_.index)
+        )
     count_rows, one_card = [], 0
     for v in d.variant_ids:
         cells = [d.count_cell(gid, v, m) for m in d.key_methods]
@@ -689,20 +833,36 @@ def gpu_page(d: SiteData, gid: str) -> Page:
     ]
     method_heads = [esc(d.method_label(m)) for m in d.key_methods]
     text = render(
-        "gpu.md.j2", name=name, nominal=mem.get("nominal", ""), usable=MD(gib_text(cap)), runtimes=d.runtimes_note,
+        "gpu.md.j2",
+        name=name,
+        nominal=mem.get("nominal", ""),
+        usable=MD(gib_text(cap)),
+        runtimes=d.runtimes_note,
         share=MD(f"{mem['gpu_share']:.0%}") if mem.get("gpu_share") else None,
-        machine=MD(gib_text(mem.get("usable_bytes"))), memory_type=mem.get("type", ""),
-        vendor=VENDORS.get(g.get("vendor"), g.get("vendor", "")), architecture=g.get("architecture", ""),
-        segment=SEGMENT_TITLES.get(g.get("segment"), g.get("segment", "")), year=g.get("release_year", ""),
-        calculator=MD(calc_link("calculator", p, gpu=gid)), max_count=d.max_count,
+        machine=MD(gib_text(mem.get("usable_bytes"))),
+        memory_type=mem.get("type", ""),
+        vendor=VENDORS.get(g.get("vendor"), g.get("vendor", "")),
+        architecture=g.get("architecture", ""),
+        segment=SEGMENT_TITLES.get(g.get("segment"), g.get("segment", "")),
+        year=g.get("release_year", ""),
+        calculator=MD(calc_link("calculator", p, gpu=gid)),
+        max_count=d.max_count,
         fits=MD(md_table(["model", "parameters"] + method_heads, fits_rows, "lr" + "r" * len(d.key_methods))),
-        chart=MD(chart_block(f"gpu-{slug(gid)}-context", spec, f"Peak memory against context on {name}",
-                             f"{name}: {gib_text(cap)} usable. {d.method_name(default)}, batch 1: "
-                             + "; ".join(said) + ".")),
+        chart=MD(
+            chart_block(
+                f"gpu-{slug(gid)}-context",
+                spec,
+                f"Peak memory against context on {name}",
+                f"{name}: {gib_text(cap)} usable. {d.method_name(default)}, batch 1: " + "; ".join(said) + ".",
+            )
+        ),
         chart_method=d.method_name(default),
         chart_table=MD(md_table(["model"] + [k(L) for L in lens], chart_rows)),
-        counts=MD(md_table(["model"] + method_heads, count_rows)) if count_rows else None, one_card=one_card,
-        facts=MD(md_table(["fact", "value"], facts, "ll")), sources=MD(_sources(g.get("sources"))))
+        counts=MD(md_table(["model"] + method_heads, count_rows)) if count_rows else None,
+        one_card=one_card,
+        facts=MD(md_table(["fact", "value"], facts, "ll")),
+        sources=MD(_sources(g.get("sources"))),
+    )
     return Page(p, name, text)
 
 
@@ -717,15 +877,32 @@ def gpu_index(d: SiteData) -> Page:
         params = {v: int(d.catalog.variants[v].get("parameters") or 0) for v in biggest["model"]}
         top = max(params, key=params.get) if params else None
         bandwidth = float(mem.get("bandwidth_bytes_per_s") or 0)
-        rows.append([f"[{esc(d.gpu_name(gid))}]({rel(p, d.gpu_page(gid))})",
-                     esc(VENDORS.get(g.get("vendor"), g.get("vendor", ""))),
-                     esc(SEGMENT_TITLES.get(g.get("segment"), g.get("segment", ""))),
-                     sort_key(esc(mem.get("nominal", "")), d.capacity(gid)),
-                     gib(d.capacity(gid)), f"{bandwidth / 1e9:,.0f}",
-                     sort_key(f"[{esc(d.variant_name(top))}]({rel(p, d.variant_page(top))})", params[top])
-                     if top else sort_key(DASH, 0)])
-    table = md_table(["GPU", "vendor", "segment", "nominal", "usable (GiB)", "bandwidth (GB/s)",
-                      "largest released model on one card (8k, any format)"], rows, "lllrrrl")
+        rows.append(
+            [
+                f"[{esc(d.gpu_name(gid))}]({rel(p, d.gpu_page(gid))})",
+                esc(VENDORS.get(g.get("vendor"), g.get("vendor", ""))),
+                esc(SEGMENT_TITLES.get(g.get("segment"), g.get("segment", ""))),
+                sort_key(esc(mem.get("nominal", "")), d.capacity(gid)),
+                gib(d.capacity(gid)),
+                f"{bandwidth / 1e9:,.0f}",
+                sort_key(f"[{esc(d.variant_name(top))}]({rel(p, d.variant_page(top))})", params[top])
+                if top
+                else sort_key(DASH, 0),
+            ]
+        )
+    table = md_table(
+        [
+            "GPU",
+            "vendor",
+            "segment",
+            "nominal",
+            "usable (GiB)",
+            "bandwidth (GB/s)",
+            "largest released model on one card (8k, any format)",
+        ],
+        rows,
+        "lllrrrl",
+    )
     return Page(p, "All GPUs", render("gpu_index.md.j2", count=len(d.gpu_ids), table=MD(table)))
 
 
@@ -734,12 +911,21 @@ def _arch_facts(v: dict) -> list[tuple[str, str]]:
     facts = [("Parameters", f"{int(v.get('parameters') or 0):,} ({esc(v.get('parameters_published', ''))})")]
     if v.get("active_parameters"):
         facts.append(("Active parameters", f"{int(v['active_parameters']):,}"))
-    for key, label in (("num_hidden_layers", "Layers"), ("hidden_size", "Hidden size"),
-                       ("intermediate_size", "MLP intermediate"), ("num_attention_heads", "Attention heads"),
-                       ("num_key_value_heads", "KV heads"), ("head_dim", "head_dim"), ("vocab_size", "Vocabulary"),
-                       ("max_position_embeddings", "Max context"), ("sliding_window", "Sliding window"),
-                       ("num_local_experts", "Experts"), ("n_routed_experts", "Routed experts"),
-                       ("num_experts_per_tok", "Experts per token"), ("kv_lora_rank", "MLA KV rank")):
+    for key, label in (
+        ("num_hidden_layers", "Layers"),
+        ("hidden_size", "Hidden size"),
+        ("intermediate_size", "MLP intermediate"),
+        ("num_attention_heads", "Attention heads"),
+        ("num_key_value_heads", "KV heads"),
+        ("head_dim", "head_dim"),
+        ("vocab_size", "Vocabulary"),
+        ("max_position_embeddings", "Max context"),
+        ("sliding_window", "Sliding window"),
+        ("num_local_experts", "Experts"),
+        ("n_routed_experts", "Routed experts"),
+        ("num_experts_per_tok", "Experts per token"),
+        ("kv_lora_rank", "MLA KV rank"),
+    ):
         if c.get(key) not in (None, ""):
             val = c[key]
             facts.append((label, f"{val:,}" if isinstance(val, int) and not isinstance(val, bool) else esc(val)))
@@ -765,37 +951,64 @@ def variant_page(d: SiteData, vid: str) -> Page:
         for i, c in enumerate(COMPONENTS):
             val = getattr(r, c, 0) if c != "cuda_context" else DEFAULT_CUDA_CONTEXT
             if c == "cuda_context" or val:
-                long_rows.append({"method": d.method_label(r.method), "component": c,
-                                  "gib": round(float(val) / GiB, 3), "order": i})
+                long_rows.append(
+                    {"method": d.method_label(r.method), "component": c, "gib": round(float(val) / GiB, 3), "order": i}
+                )
     bars = None
     if long_rows:
         spec = charts.spec(charts.component_bars(pd.DataFrame(long_rows), f"{name}: memory by method"))
-        bars = MD(chart_block(f"model-{slug(vid)}-bars", spec, f"Memory by method for {name}",
-                              f"{name}, {k(ref)} context, batch 1, peak per GPU: " + "; ".join(
-                                  f"{d.method_label(r.method)} {gib(float(r.need) + DEFAULT_CUDA_CONTEXT)} GiB"
-                                  for r in sub.itertuples(index=False)) + "."))
+        bars = MD(
+            chart_block(
+                f"model-{slug(vid)}-bars",
+                spec,
+                f"Memory by method for {name}",
+                f"{name}, {k(ref)} context, batch 1, peak per GPU: "
+                + "; ".join(
+                    f"{d.method_label(r.method)} {gib(float(r.need) + DEFAULT_CUDA_CONTEXT)} GiB"
+                    for r in sub.itertuples(index=False)
+                )
+                + ".",
+            )
+        )
     rows = []
     for r in sub.itertuples(index=False):
         total = float(r.need) + DEFAULT_CUDA_CONTEXT
         parts = sorted(((getattr(r, c, 0), c) for c in COMPONENTS if c != "cuda_context"), reverse=True)[:3]
         main = ", ".join(f"{charts.component_label(c)} {gib(b)}" for b, c in parts if b)
-        rows.append([f"[{esc(d.method_name(r.method))}]({rel(p, d.method_page(r.method))})",
-                     sort_key(d.calc(gib(total), p, model=vid, method=r.method, seq_len=ref), total),
-                     esc(getattr(r, "phase", "")), main])
+        rows.append(
+            [
+                f"[{esc(d.method_name(r.method))}]({rel(p, d.method_page(r.method))})",
+                sort_key(d.calc(gib(total), p, model=vid, method=r.method, seq_len=ref), total),
+                esc(getattr(r, "phase", "")),
+                main,
+            ]
+        )
     cards = d.common_cards()
     lines = cur[(cur["model"] == vid) & (cur["batch"] == 1) & cur["method"].isin(d.key_methods)]
     context_chart = None
     if len(lines):
-        frame = pd.DataFrame({"method": lines["method"].map(d.method_label), "seq_len": lines["seq_len"],
-                              "gib": (lines["need"] + DEFAULT_CUDA_CONTEXT) / GiB})
+        frame = pd.DataFrame(
+            {
+                "method": lines["method"].map(d.method_label),
+                "seq_len": lines["seq_len"],
+                "gib": (lines["need"] + DEFAULT_CUDA_CONTEXT) / GiB,
+            }
+        )
         top = float(frame["gib"].max())
         tiers = d.card_tiers()
         shown = [g for g in tiers if d.capacity(g) / GiB <= top * 1.05] or tiers[:1]
-        card_frame = pd.DataFrame({"name": [d.gpu_short(g) for g in shown], "gib": [d.capacity(g) / GiB for g in shown]})
+        card_frame = pd.DataFrame(
+            {"name": [d.gpu_short(g) for g in shown], "gib": [d.capacity(g) / GiB for g in shown]}
+        )
         spec = charts.spec(charts.model_context_lines(frame, card_frame, f"{name}: peak against context"))
-        context_chart = MD(chart_block(f"model-{slug(vid)}-context", spec, f"Peak against context for {name}",
-                                       "The table below gives, for common cards, the longest context that fits "
-                                       "with each method."))
+        context_chart = MD(
+            chart_block(
+                f"model-{slug(vid)}-context",
+                spec,
+                f"Peak against context for {name}",
+                "The table below gives, for common cards, the longest context that fits with each method.",
+            )
+        )
 
     def ctx_cell(g: str, m: str) -> str:
         cell = d.context_cell(g, vid, m)
@@ -803,8 +1016,11 @@ def variant_page(d: SiteData, vid: str) -> Page:
         return d.calc(cell, p, model=vid, method=m, gpu=g, seq_len=n) if cell and n else cell
 
     heads = [esc(d.method_label(m)) for m in d.key_methods]
-    card_rows = [[f"[{esc(d.gpu_short(g))}]({rel(p, d.gpu_page(g))})", gib(d.capacity(g))]
-                 + [ctx_cell(g, m) for m in d.key_methods] for g in cards]
+    card_rows = [
+        [f"[{esc(d.gpu_short(g))}]({rel(p, d.gpu_page(g))})", gib(d.capacity(g))]
+        + [ctx_cell(g, m) for m in d.key_methods]
+        for g in cards
+    ]
     count_rows, one_card = [], 0
     for g in d.gpu_ids:
         cells = [d.count_cell(g, vid, m) for m in d.key_methods]
@@ -813,16 +1029,28 @@ def variant_page(d: SiteData, vid: str) -> Page:
             continue
         count_rows.append([f"[{esc(d.gpu_short(g))}]({rel(p, d.gpu_page(g))})", gib(d.capacity(g))] + cells)
     text = render(
-        "variant.md.j2", name=name, organization=fam.get("organization", ""), runtimes=d.runtimes_note,
-        parameters=MD(params_text(v.get("parameters"))), family=fam.get("name", fid), license=fam.get("license", ""),
-        notes=v.get("notes"), released=d.released(vid), ref=MD(k(ref)),
-        cuda_context=MD(gib_text(DEFAULT_CUDA_CONTEXT, 2)), bars=bars,
+        "variant.md.j2",
+        name=name,
+        organization=fam.get("organization", ""),
+        runtimes=d.runtimes_note,
+        parameters=MD(params_text(v.get("parameters"))),
+        family=fam.get("name", fid),
+        license=fam.get("license", ""),
+        notes=v.get("notes"),
+        released=d.released(vid),
+        ref=MD(k(ref)),
+        cuda_context=MD(gib_text(DEFAULT_CUDA_CONTEXT, 2)),
+        bars=bars,
         methods=MD(md_table(["method", "peak (GiB)", "phase", "largest parts (GiB)"], rows, "lrll")),
-        context_chart=context_chart, cards=MD(md_table(["GPU", "usable (GiB)"] + heads, card_rows)),
+        context_chart=context_chart,
+        cards=MD(md_table(["GPU", "usable (GiB)"] + heads, card_rows)),
         counts=MD(md_table(["GPU", "usable (GiB)"] + heads, count_rows)) if count_rows else None,
-        one_card=one_card, max_count=d.max_count,
+        one_card=one_card,
+        max_count=d.max_count,
         calculator=MD(d.calc("calculator", p, model=vid, method="inference-bf16", seq_len=ref)),
-        facts=MD(md_table(["fact", "value"], _arch_facts(v), "ll")), sources=MD(_sources(v.get("sources"))))
+        facts=MD(md_table(["fact", "value"], _arch_facts(v), "ll")),
+        sources=MD(_sources(v.get("sources"))),
+    )
     return Page(p, name, text)
 
 
@@ -833,24 +1061,44 @@ def family_page(d: SiteData, fid: str) -> Page:
     fam = d.catalog.models[fid]
     name = str(fam.get("name") or fid)
     cur = d.curves
-    shown = [m for m in ("inference-bf16", "inference-int8", "inference-nf4", "qlora", "lora", "full-mixed")
-             if m in d.catalog.methods]
+    shown = [
+        m
+        for m in ("inference-bf16", "inference-int8", "inference-nf4", "qlora", "lora", "full-mixed")
+        if m in d.catalog.methods
+    ]
     rows = []
     for v in d.family_variants(fid):
         var = d.catalog.variants[v]
         ref = d.ref_context(v)
         sub = cur[(cur["model"] == v) & (cur["batch"] == 1) & (cur["seq_len"] == ref)].set_index("method")["need"]
-        rows.append([f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
-                     sort_key(params_text(var.get("parameters")), int(var.get("parameters") or 0)),
-                     k(d.max_context(v) or None), k(ref)]
-                    + [sort_key(d.calc(gib(sub[m] + DEFAULT_CUDA_CONTEXT), p, model=v, method=m, seq_len=ref),
-                                int(sub[m])) if m in sub.index else "" for m in shown])
-    table = md_table(["variant", "parameters", "max context", "at"]
-                     + [f"{esc(d.method_label(m))} (GiB)" for m in shown], rows)
-    text = render("family.md.j2", name=name, organization=fam.get("organization", ""),
-                  architecture=fam.get("architecture", ""), weights=fam.get("weights_native", ""),
-                  license=fam.get("license", ""), release=fam.get("release", ""), table=MD(table),
-                  sources=MD(_sources(fam.get("sources"))))
+        rows.append(
+            [
+                f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
+                sort_key(params_text(var.get("parameters")), int(var.get("parameters") or 0)),
+                k(d.max_context(v) or None),
+                k(ref),
+            ]
+            + [
+                sort_key(d.calc(gib(sub[m] + DEFAULT_CUDA_CONTEXT), p, model=v, method=m, seq_len=ref), int(sub[m]))
+                if m in sub.index
+                else ""
+                for m in shown
+            ]
+        )
+    table = md_table(
+        ["variant", "parameters", "max context", "at"] + [f"{esc(d.method_label(m))} (GiB)" for m in shown], rows
+    )
+    text = render(
+        "family.md.j2",
+        name=name,
+        organization=fam.get("organization", ""),
+        architecture=fam.get("architecture", ""),
+        weights=fam.get("weights_native", ""),
+        license=fam.get("license", ""),
+        release=fam.get("release", ""),
+        table=MD(table),
+        sources=MD(_sources(fam.get("sources"))),
+    )
     return Page(p, name, text)
 
 
@@ -864,34 +1112,53 @@ def model_index(d: SiteData) -> Page:
         best = d.best_format[d.best_format["model"] == v]
         runs = int((best["cat"] != "does not fit").sum())
         maxctx = d.max_context(v) or None
-        rows.append([f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
-                     f"[{esc(fam.get('name', fid))}]({rel(p, d.family_page(fid))})",
-                     sort_key(params_text(var.get("parameters")), int(var.get("parameters") or 0)),
-                     esc(fam.get("architecture", "")), sort_key(k(maxctx), int(maxctx or 0)),
-                     sort_key(f"{runs} of {len(d.gpu_ids)}", runs)])
-    table = md_table(["model", "family", "parameters", "architecture", "max context",
-                      "GPUs it runs on alone (8k, any format)"], rows, "llrlrr")
-    return Page(p, "All models", render("model_index.md.j2", families=len(d.family_ids),
-                                        variants=len(d.variant_ids), table=MD(table)))
+        rows.append(
+            [
+                f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
+                f"[{esc(fam.get('name', fid))}]({rel(p, d.family_page(fid))})",
+                sort_key(params_text(var.get("parameters")), int(var.get("parameters") or 0)),
+                esc(fam.get("architecture", "")),
+                sort_key(k(maxctx), int(maxctx or 0)),
+                sort_key(f"{runs} of {len(d.gpu_ids)}", runs),
+            ]
+        )
+    table = md_table(
+        ["model", "family", "parameters", "architecture", "max context", "GPUs it runs on alone (8k, any format)"],
+        rows,
+        "llrlrr",
+    )
+    return Page(
+        p,
+        "All models",
+        render("model_index.md.j2", families=len(d.family_ids), variants=len(d.variant_ids), table=MD(table)),
+    )
 
 
 # ---- methods
 
 _FORMULAS = {
-    "weights": ("Every weight at its storage format; block scales add their own bits.",
-                "W = (P_linear · b_linear + P_embed · b_embed + P_head · b_head + P_other · b_other) / 8"),
-    "kv_cache": ("Keys and values of every attention layer for every token, summed layer by layer (sliding-window "
-                 "and chunked layers keep at most their window where the runtime caps them; MLA layers keep their "
-                 "latent where the runtime compresses it, else the decompressed K and V; a sparse-attention indexer "
-                 "keeps its keys), plus the fixed per-sequence state of recurrent layers (Mamba, Gated DeltaNet).",
-                 "KV = batch · (Σ_layers kv_width_l · min(tokens, window_l) · b_kv / 8 + state),  "
-                 "kv_width_l = kv_heads_l · (head_dim_l + v_head_dim_l)"),
+    "weights": (
+        "Every weight at its storage format; block scales add their own bits.",
+        "W = (P_linear · b_linear + P_embed · b_embed + P_head · b_head + P_other · b_other) / 8",
+    ),
+    "kv_cache": (
+        "Keys and values of every attention layer for every token, summed layer by layer (sliding-window "
+        "and chunked layers keep at most their window where the runtime caps them; MLA layers keep their "
+        "latent where the runtime compresses it, else the decompressed K and V; a sparse-attention indexer "
+        "keeps its keys), plus the fixed per-sequence state of recurrent layers (Mamba, Gated DeltaNet).",
+        "KV = batch · (Σ_layers kv_width_l · min(tokens, window_l) · b_kv / 8 + state),  "
+        "kv_width_l = kv_heads_l · (head_dim_l + v_head_dim_l)",
+    ),
     "gradients": ("One gradient per trained parameter.", "G = P_trained · b_grad / 8"),
-    "optimizer_states": ("The optimizer's states per trained parameter.",
-                         "O = P_trained · (states · bytes_per_state + extra)"),
+    "optimizer_states": (
+        "The optimizer's states per trained parameter.",
+        "O = P_trained · (states · bytes_per_state + extra)",
+    ),
     "master_weights": ("An fp32 copy of every weight (mixed precision).", "M = P · b_master / 8"),
-    "adapter_weights": ("LoRA's A and B matrices on every adapted layer.",
-                        "A = rank · Σ(in + out) over adapted layers · b_adapter / 8"),
+    "adapter_weights": (
+        "LoRA's A and B matrices on every adapted layer.",
+        "A = rank · Σ(in + out) over adapted layers · b_adapter / 8",
+    ),
 }
 
 
@@ -899,15 +1166,29 @@ def _weight_rows(m: dict) -> list[list[str]]:
     rows = []
     for kind in ("linear", "embedding", "lm_head", "other"):
         spec = (m.get("weights") or {}).get(kind) or {}
-        eff = float(memory.bits_per_weight(spec.get("bits") or 0, spec.get("block_size") or 0,
-                                           spec.get("scale_bits") or 0, spec.get("scale_block_size") or 0,
-                                           spec.get("scale2_bits") or 0))
+        eff = float(
+            memory.bits_per_weight(
+                spec.get("bits") or 0,
+                spec.get("block_size") or 0,
+                spec.get("scale_bits") or 0,
+                spec.get("scale_block_size") or 0,
+                spec.get("scale2_bits") or 0,
+            )
+        )
         block = spec.get("block_size")
-        scales = (f"{spec.get('scale_bits')}-bit scale per {block}" if block else "none")
+        scales = f"{spec.get('scale_bits')}-bit scale per {block}" if block else "none"
         if spec.get("scale2_bits"):
             scales += f"; {spec.get('scale2_bits')}-bit scale per {spec.get('scale_block_size')} scales"
-        rows.append([esc(kind.replace("_", " ")), esc(spec.get("format", "")), esc(spec.get("bits", "")),
-                     esc(scales), f"{eff:.3f}", "yes" if spec.get("dequantize_for_matmul") else "no"])
+        rows.append(
+            [
+                esc(kind.replace("_", " ")),
+                esc(spec.get("format", "")),
+                esc(spec.get("bits", "")),
+                esc(scales),
+                f"{eff:.3f}",
+                "yes" if spec.get("dequantize_for_matmul") else "no",
+            ]
+        )
     return rows
 
 
@@ -918,31 +1199,50 @@ def method_page(d: SiteData, mid: str) -> Page:
     m = d.catalog.methods[mid]
     name = d.method_name(mid)
     training = m.get("kind") == "training"
-    facts = [("Compute dtype (bits)", esc(m.get("compute_bits", ""))),
-             ("KV cache (bits)", esc(m.get("kv_cache_bits") or m.get("compute_bits", "")))]
+    facts = [
+        ("Compute dtype (bits)", esc(m.get("compute_bits", ""))),
+        ("KV cache (bits)", esc(m.get("kv_cache_bits") or m.get("compute_bits", ""))),
+    ]
     opt = m.get("optimizer")
     if training:
         spec = memory.OPTIMIZERS.get(opt or "", {})
         state = spec.get("state_bytes")
-        facts += [("Trains", esc(m.get("trainable", ""))),
-                  ("Gradients (bits)", esc(m.get("gradient_bits") or DASH)),
-                  ("Optimizer", f"{esc(opt or 'none')}" + (f": {spec.get('states', 0):g} states of "
-                                                          f"{'the parameter dtype' if state is None else f'{state:g} bytes'}"
-                                                          if spec else "")),
-                  ("Master weights (bits)", esc(m.get("master_weight_bits") or "none")),
-                  ("Autocast weight copies (bits)", esc(m.get("autocast_copy_bits") or "none")),
-                  ("Gradient checkpointing (default)", "yes" if m.get("gradient_checkpointing") else "no"),
-                  ("Loss / logits (bits)", esc(m.get("logits_bits", "")))]
+        facts += [
+            ("Trains", esc(m.get("trainable", ""))),
+            ("Gradients (bits)", esc(m.get("gradient_bits") or DASH)),
+            (
+                "Optimizer",
+                f"{esc(opt or 'none')}"
+                + (
+                    f": {spec.get('states', 0):g} states of "
+                    f"{'the parameter dtype' if state is None else f'{state:g} bytes'}"
+                    if spec
+                    else ""
+                ),
+            ),
+            ("Master weights (bits)", esc(m.get("master_weight_bits") or "none")),
+            ("Autocast weight copies (bits)", esc(m.get("autocast_copy_bits") or "none")),
+            ("Gradient checkpointing (default)", "yes" if m.get("gradient_checkpointing") else "no"),
+            ("Loss / logits (bits)", esc(m.get("logits_bits", ""))),
+        ]
         if m.get("trainable") == "lora":
             facts.append(("Adapters (bits)", esc(m.get("adapter_bits", ""))))
     lin = (m.get("weights") or {}).get("linear") or {}
-    eff = float(memory.bits_per_weight(lin.get("bits") or 0, lin.get("block_size") or 0, lin.get("scale_bits") or 0,
-                                       lin.get("scale_block_size") or 0, lin.get("scale2_bits") or 0))
+    eff = float(
+        memory.bits_per_weight(
+            lin.get("bits") or 0,
+            lin.get("block_size") or 0,
+            lin.get("scale_bits") or 0,
+            lin.get("scale_block_size") or 0,
+            lin.get("scale2_bits") or 0,
+        )
+    )
     terms = ["weights", "kv_cache"] if not training else ["weights", "gradients", "optimizer_states", "master_weights"]
     if m.get("trainable") == "lora":
         terms.append("adapter_weights")
-    formulas = [{"label": charts.component_label(t), "words": _FORMULAS[t][0], "formula": _FORMULAS[t][1]}
-                for t in terms]
+    formulas = [
+        {"label": charts.component_label(t), "words": _FORMULAS[t][0], "formula": _FORMULAS[t][1]} for t in terms
+    ]
     cur = d.curves
     sub = cur[(cur["method"] == mid) & (cur["batch"] == 1)]
     lens = [L for L in (2048, 8192, 32768, 131072) if L in set(sub["seq_len"])]
@@ -951,27 +1251,55 @@ def method_page(d: SiteData, mid: str) -> Page:
         s_ = sub[sub["model"] == v].set_index("seq_len")["need"]
         if not len(s_):
             continue
-        rows.append([f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
-                     sort_key(params_text(d.catalog.variants[v].get("parameters")),
-                              int(d.catalog.variants[v].get("parameters") or 0))]
-                    + [sort_key(d.calc(gib(s_[L] + DEFAULT_CUDA_CONTEXT), p, model=v, method=mid, seq_len=L),
-                                int(s_[L])) if L in s_.index else "" for L in lens])
+        rows.append(
+            [
+                f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
+                sort_key(
+                    params_text(d.catalog.variants[v].get("parameters")),
+                    int(d.catalog.variants[v].get("parameters") or 0),
+                ),
+            ]
+            + [
+                sort_key(d.calc(gib(s_[L] + DEFAULT_CUDA_CONTEXT), p, model=v, method=mid, seq_len=L), int(s_[L]))
+                if L in s_.index
+                else ""
+                for L in lens
+            ]
+        )
     runtimes = getattr(d.catalog, "runtimes", None) or {}
     text = render(
-        "method.md.j2", name=name, id=mid, kind=m.get("kind", ""), runtime=m.get("runtime", ""),
-        summary=m.get("summary", ""), training=training, lora=m.get("trainable") == "lora",
+        "method.md.j2",
+        name=name,
+        id=mid,
+        kind=m.get("kind", ""),
+        runtime=m.get("runtime", ""),
+        summary=m.get("summary", ""),
+        training=training,
+        lora=m.get("trainable") == "lora",
         quantized_base=bool(lin.get("dequantize_for_matmul")) and training,
-        checkpointing=bool(m.get("gradient_checkpointing")), optimizer=opt or "none", lora_rank=_default_lora_rank(),
-        logits_bits=m.get("logits_bits", ""), chunked_loss_runtime="unsloth" if "unsloth" in runtimes else None,
+        checkpointing=bool(m.get("gradient_checkpointing")),
+        optimizer=opt or "none",
+        lora_rank=_default_lora_rank(),
+        logits_bits=m.get("logits_bits", ""),
+        chunked_loss_runtime="unsloth" if "unsloth" in runtimes else None,
         unsloth_link=MD(calc_link("the calculator with --runtime unsloth", p, method=mid, runtime="unsloth"))
-        if "unsloth" in runtimes else None,
-        weights=MD(md_table(["weights", "format", "bits", "block scales", "bits per weight (effective)",
-                             "dequantized for matmul"], _weight_rows(m), "lllrrl")),
+        if "unsloth" in runtimes
+        else None,
+        weights=MD(
+            md_table(
+                ["weights", "format", "bits", "block scales", "bits per weight (effective)", "dequantized for matmul"],
+                _weight_rows(m),
+                "lllrrl",
+            )
+        ),
         facts=MD(md_table(["", ""], facts, "ll")),
         phases="loss, backward sweep, optimizer step" if training else "load, prefill, decode",
-        formulas=formulas, eff=MD(f"{eff:.3f}"), share=MD(f"{eff / 16:.0%}"),
+        formulas=formulas,
+        eff=MD(f"{eff:.3f}"),
+        share=MD(f"{eff / 16:.0%}"),
         table=MD(md_table(["model", "parameters"] + [f"{k(L)} (GiB)" for L in lens], rows)) if rows else None,
-        sources=MD(_sources(m.get("sources"))))
+        sources=MD(_sources(m.get("sources"))),
+    )
     return Page(p, name, text)
 
 
@@ -993,8 +1321,15 @@ def method_index(d: SiteData) -> Page:
     for mid in d.method_ids:
         m = d.catalog.methods[mid]
         lin = (m.get("weights") or {}).get("linear") or {}
-        rows.append([f"[{esc(d.method_name(mid))}]({rel(p, d.method_page(mid))})", f"`{esc(mid)}`",
-                     esc(m.get("kind", "")), esc(lin.get("format", "")), esc(m.get("trainable", "") or "none")])
+        rows.append(
+            [
+                f"[{esc(d.method_name(mid))}]({rel(p, d.method_page(mid))})",
+                f"`{esc(mid)}`",
+                esc(m.get("kind", "")),
+                esc(lin.get("format", "")),
+                esc(m.get("trainable", "") or "none"),
+            ]
+        )
     table = md_table(["method", "id", "kind", "linear weights", "trains"], rows, "lllll")
     return Page(p, "All methods", render("method_index.md.j2", table=MD(table)))
 
@@ -1023,17 +1358,43 @@ def explorer(d: SiteData) -> Page:
     pairs: dict[str, list[str]] = {}
     for v, m in sorted(d.pairs):
         pairs.setdefault(v, []).append(m)
-    meta = {"curves": "data/curves.json", "gpus": "data/gpus.json", "contexts": contexts, "methods": d.method_ids,
-            "gpu": gpu, "method": method, "ctx": ctx, "batch": batches[0], "pairs": pairs,
-            "models": [{"id": v, "name": d.variant_name(v), "max": d.max_context(v) or max(d.contexts_of(v) or [0])}
-                       for v in d.variant_ids]}
+    meta = {
+        "curves": "data/curves.json",
+        "gpus": "data/gpus.json",
+        "contexts": contexts,
+        "methods": d.method_ids,
+        "gpu": gpu,
+        "method": method,
+        "ctx": ctx,
+        "batch": batches[0],
+        "pairs": pairs,
+        "models": [
+            {"id": v, "name": d.variant_name(v), "max": d.max_context(v) or max(d.contexts_of(v) or [0])}
+            for v in d.variant_ids
+        ],
+    }
     spec = charts.spec(charts.explorer([d.variant_name(v) for v in d.variant_ids]))
-    text = render("explorer.md.j2", meta=MD(script_json(meta)), segments=gpu_segments(d), gpu=gpu, method=method,
-                  methods=[{"id": m, "name": d.method_name(m)} for m in d.method_ids], contexts=contexts,
-                  ctx=ctx, ctx_index=contexts.index(ctx), batches=batches,
-                  chart=MD(chart_block("explorer", spec, "Matrix explorer: peak memory per model against the GPU",
-                                       "The table under the chart lists the same rows: every model's peak, headroom "
-                                       "and verdict for the chosen GPU, method, context and batch.")))
+    text = render(
+        "explorer.md.j2",
+        meta=MD(script_json(meta)),
+        segments=gpu_segments(d),
+        gpu=gpu,
+        method=method,
+        methods=[{"id": m, "name": d.method_name(m)} for m in d.method_ids],
+        contexts=contexts,
+        ctx=ctx,
+        ctx_index=contexts.index(ctx),
+        batches=batches,
+        chart=MD(
+            chart_block(
+                "explorer",
+                spec,
+                "Matrix explorer: peak memory per model against the GPU",
+                "The table under the chart lists the same rows: every model's peak, headroom "
+                "and verdict for the chosen GPU, method, context and batch.",
+            )
+        ),
+    )
     return Page(p, "Explorer", text)
 
 
@@ -1057,17 +1418,36 @@ def calculator(d: SiteData) -> Page:
         if members:
             groups.append({"title": title, "options": members})
     tokens = calc.token_steps()
-    meta = {"options": [{k: o[k] for k in ("name", "flag", "kind", "exclusive", "off_flag") if k in o}
-                        for o in options],
-            "tokens": tokens, "models": list(d.variant_ids), "example": calc.EXAMPLE,
-            "gpu_names": {g: d.gpu_name(g) for g in d.gpu_ids},
-            "package": calc.PACKAGE_FILE, "catalogue": calc.CATALOGUE_FILE, "catalogue_path": calc.CATALOGUE_PATH,
-            "bootstrap": calc.BOOTSTRAP}
+    meta = {
+        "options": [{k: o[k] for k in ("name", "flag", "kind", "exclusive", "off_flag") if k in o} for o in options],
+        "tokens": tokens,
+        "models": list(d.variant_ids),
+        "example": calc.EXAMPLE,
+        "gpu_names": {g: d.gpu_name(g) for g in d.gpu_ids},
+        "package": calc.PACKAGE_FILE,
+        "catalogue": calc.CATALOGUE_FILE,
+        "catalogue_path": calc.CATALOGUE_PATH,
+        "bootstrap": calc.BOOTSTRAP,
+    }
     spec = charts.spec(charts.calculator_breakdown())
-    text = render("calculator.md.j2", meta=MD(script_json(meta)), groups=groups, options=options, choices=choices,
-                  searchable=calc.SEARCHABLE, tokens=tokens, weight_mib=f"{calc.first_visit_bytes(d.catalog) / 2**20:.1f}",
-                  chart=MD(chart_block("calc-chart", spec, "The estimate's breakdown by component",
-                                       "The breakdown table above holds the same numbers.")))
+    text = render(
+        "calculator.md.j2",
+        meta=MD(script_json(meta)),
+        groups=groups,
+        options=options,
+        choices=choices,
+        searchable=calc.SEARCHABLE,
+        tokens=tokens,
+        weight_mib=f"{calc.first_visit_bytes(d.catalog) / 2**20:.1f}",
+        chart=MD(
+            chart_block(
+                "calc-chart",
+                spec,
+                "The estimate's breakdown by component",
+                "The breakdown table above holds the same numbers.",
+            )
+        ),
+    )
     return Page("calculator.md", "Calculator", text)
 
 
@@ -1122,11 +1502,26 @@ def methodology(d: SiteData) -> Page:
             continue
         words = _doc(obj) or (_FORMULAS.get(comp, ("",))[0] if comp in _FORMULAS else "")
         terms.append({"title": title, "component": comp, "function": fn, "text": MD(words)})
-    consts = [(n, getattr(memory, n)) for n in ("CUBLAS_WORKSPACE", "DEFAULT_CUDA_CONTEXT", "LARGE_SEGMENT",
-                                                "LOSS_BUFFERS", "PREFILL_POOL_REUSE", "SMALL_TENSOR_REGROWTH",
-                                                "ACTIVATION_SLACK") if hasattr(memory, n)]
-    const_table = md_table(["constant", "value"], [[f"`{n}`", f"{v:,}" if isinstance(v, int) else f"{v:g}"]
-                                                   for n, v in consts], "lr") if consts else None
+    consts = [
+        (n, getattr(memory, n))
+        for n in (
+            "CUBLAS_WORKSPACE",
+            "DEFAULT_CUDA_CONTEXT",
+            "LARGE_SEGMENT",
+            "LOSS_BUFFERS",
+            "PREFILL_POOL_REUSE",
+            "SMALL_TENSOR_REGROWTH",
+            "ACTIVATION_SLACK",
+        )
+        if hasattr(memory, n)
+    ]
+    const_table = (
+        md_table(
+            ["constant", "value"], [[f"`{n}`", f"{v:,}" if isinstance(v, int) else f"{v:g}"] for n, v in consts], "lr"
+        )
+        if consts
+        else None
+    )
     grid = None
     try:
         from .. import matrix as matrix_module
@@ -1139,10 +1534,14 @@ def methodology(d: SiteData) -> Page:
     from .runtime_page import runtime_section
     from .speed_page import speed_section
 
-    text = render("methodology.md.j2", terms=terms, constants=MD(const_table) if const_table else None,
-                  grid=MD(grid) if grid else None,
-                  accuracy=MD(accuracy_section(d) + "\n\n" + runtime_section(d.catalog, d.accuracy)),
-                  speed=MD(rst_inline(speed_section(d.catalog))))
+    text = render(
+        "methodology.md.j2",
+        terms=terms,
+        constants=MD(const_table) if const_table else None,
+        grid=MD(grid) if grid else None,
+        accuracy=MD(accuracy_section(d) + "\n\n" + runtime_section(d.catalog, d.accuracy)),
+        speed=MD(rst_inline(speed_section(d.catalog))),
+    )
     return Page("methodology.md", "Methodology & accuracy", text)
 
 
@@ -1153,44 +1552,104 @@ def accuracy_section(d: SiteData) -> str:
     stats = d.accuracy_summary
     summary = None
     if stats is not None and len(stats):
-        summary = md_table(["group", "cases", "median abs. error", "90th percentile", "largest"],
-                           [[esc(r.group), r.cases, pct(r.median), pct(r.p90), pct(r.max)]
-                            for r in stats.itertuples(index=False)], "lrrrr")
-    frame = pd.DataFrame({
-        "measurement": acc["measurement"].astype(str), "method": acc["method"].astype(str),
-        "family": acc["family"].astype(str),
-        "measured": acc["measured_bytes"].astype(float) / GiB, "predicted": acc["predicted_bytes"].astype(float) / GiB,
-        "error": acc["error"].astype(float)})
+        summary = md_table(
+            ["group", "cases", "median abs. error", "90th percentile", "largest"],
+            [[esc(r.group), r.cases, pct(r.median), pct(r.p90), pct(r.max)] for r in stats.itertuples(index=False)],
+            "lrrrr",
+        )
+    frame = pd.DataFrame(
+        {
+            "measurement": acc["measurement"].astype(str),
+            "method": acc["method"].astype(str),
+            "family": acc["family"].astype(str),
+            "measured": acc["measured_bytes"].astype(float) / GiB,
+            "predicted": acc["predicted_bytes"].astype(float) / GiB,
+            "error": acc["error"].astype(float),
+        }
+    )
     spec = charts.spec(charts.predicted_vs_measured(frame))
     worst_first = acc.sort_values("abs_error", ascending=False)
-    rows = [[esc(r.measurement), esc(r.model), esc(r.method), esc(r.gpu), sort_key(k(r.seq_len), int(r.seq_len)),
-             r.batch, gib(r.measured_bytes, 2), gib(r.predicted_bytes, 2), sort_key(pct(r.error, True), r.error),
-             esc(r.phase)] for r in worst_first.itertuples(index=False)]
+    rows = [
+        [
+            esc(r.measurement),
+            esc(r.model),
+            esc(r.method),
+            esc(r.gpu),
+            sort_key(k(r.seq_len), int(r.seq_len)),
+            r.batch,
+            gib(r.measured_bytes, 2),
+            gib(r.predicted_bytes, 2),
+            sort_key(pct(r.error, True), r.error),
+            esc(r.phase),
+        ]
+        for r in worst_first.itertuples(index=False)
+    ]
     errors = acc["abs_error"].astype(float)
-    numbers = (f"{len(acc)} measurements; median absolute error {pct(float(errors.median()))}, largest "
-               f"{pct(float(errors.max()))}; the table below lists each.")
+    numbers = (
+        f"{len(acc)} measurements; median absolute error {pct(float(errors.median()))}, largest "
+        f"{pct(float(errors.max()))}; the table below lists each."
+    )
     worst = []
     for r in worst_first.head(3).itertuples(index=False):
         m = d.catalog.measurements.get(r.measurement, {})
         parts = sorted(((getattr(r, f"predicted_{c}", 0), c) for c in COMPONENTS), reverse=True)
         measured = m.get("measured") or {}
         alloc, reserved = measured.get("peak_allocated_bytes"), measured.get("peak_reserved_bytes")
-        worst.append({"id": r.measurement, "method": r.method, "tokens": MD(k(r.seq_len)), "batch": r.batch,
-                      "over": r.error > 0, "error": MD(pct(abs(r.error))), "predicted": MD(gib_text(r.predicted_bytes, 2)),
-                      "measured": MD(gib_text(r.measured_bytes, 2)), "phase": r.phase,
-                      "parts": MD(", ".join(f"{charts.component_label(c)} {gib(b, 2)}" for b, c in parts[:5] if b)),
-                      "allocated": MD(gib_text(alloc, 2)) if alloc and reserved else None,
-                      "reserved": MD(gib_text(reserved, 2)) if alloc and reserved else None,
-                      "unused": MD(gib_text(reserved - alloc, 2)) if alloc and reserved else None,
-                      "note": m.get("notes") or m.get("note")})
+        worst.append(
+            {
+                "id": r.measurement,
+                "method": r.method,
+                "tokens": MD(k(r.seq_len)),
+                "batch": r.batch,
+                "over": r.error > 0,
+                "error": MD(pct(abs(r.error))),
+                "predicted": MD(gib_text(r.predicted_bytes, 2)),
+                "measured": MD(gib_text(r.measured_bytes, 2)),
+                "phase": r.phase,
+                "parts": MD(", ".join(f"{charts.component_label(c)} {gib(b, 2)}" for b, c in parts[:5] if b)),
+                "allocated": MD(gib_text(alloc, 2)) if alloc and reserved else None,
+                "reserved": MD(gib_text(reserved, 2)) if alloc and reserved else None,
+                "unused": MD(gib_text(reserved - alloc, 2)) if alloc and reserved else None,
+                "note": m.get("notes") or m.get("note"),
+            }
+        )
     nc = [m for m in d.catalog.measurements.values() if not m.get("comparable", True)]
-    not_compared = md_table(["measurement", "why not comparable"],
-                            [[esc(m.get("id")), esc(m.get("why_not_comparable") or "")] for m in nc], "ll") if nc else None
-    return render("accuracy.md.j2", count=len(acc), summary=MD(summary) if summary else None,
-                  chart=MD(chart_block("accuracy-scatter", spec, "Predicted against measured peak memory", numbers)),
-                  table=MD(md_table(["measurement", "model", "method", "GPU", "context", "batch", "measured (GiB)",
-                                     "predicted (GiB)", "error", "peak phase"], rows, "llllrrrrrl")),
-                  worst=worst, not_compared_count=len(nc), not_compared=MD(not_compared) if not_compared else None)
+    not_compared = (
+        md_table(
+            ["measurement", "why not comparable"],
+            [[esc(m.get("id")), esc(m.get("why_not_comparable") or "")] for m in nc],
+            "ll",
+        )
+        if nc
+        else None
+    )
+    return render(
+        "accuracy.md.j2",
+        count=len(acc),
+        summary=MD(summary) if summary else None,
+        chart=MD(chart_block("accuracy-scatter", spec, "Predicted against measured peak memory", numbers)),
+        table=MD(
+            md_table(
+                [
+                    "measurement",
+                    "model",
+                    "method",
+                    "GPU",
+                    "context",
+                    "batch",
+                    "measured (GiB)",
+                    "predicted (GiB)",
+                    "error",
+                    "peak phase",
+                ],
+                rows,
+                "llllrrrrrl",
+            )
+        ),
+        worst=worst,
+        not_compared_count=len(nc),
+        not_compared=MD(not_compared) if not_compared else None,
+    )
 
 
 def published_table_md(catalog) -> str:
@@ -1206,17 +1665,50 @@ def published_table_md(catalog) -> str:
     for r in t.itertuples(index=False):
         src = md_link(r.source or "source", r.url) if r.url else esc(r.source or "")
         err = "n/a" if r.error is None or (isinstance(r.error, float) and math.isnan(r.error)) else pct(r.error, True)
-        est = "n/a" if isinstance(r.estimate_compared_bytes, float) and math.isnan(r.estimate_compared_bytes) \
+        est = (
+            "n/a"
+            if isinstance(r.estimate_compared_bytes, float) and math.isnan(r.estimate_compared_bytes)
             else gib(r.estimate_compared_bytes, 2)
+        )
         quantity = "allocated" if "allocated" in str(r.quantity) else "process"
-        rows.append([esc(r.measurement), src, esc(r.model), esc(r.method or ""),
-                     k(r.seq_len) if r.seq_len else "", esc(r.batch if r.batch is not None else ""),
-                     esc(r.gpus), quantity, gib(r.published_bytes, 2) if r.published_bytes else "n/a", est, err,
-                     '<span class="va-yes">yes</span>' if r.comparable else "no"])
-    return (md_table(["figure", "source", "model", "method", "context", "batch", "GPUs", "memory", "published (GiB)",
-                      "estimate (GiB)", "error", "counts"], rows, "llllrrrlrrrl")
-            + "\nWhy a row does not count is in its catalogue file (`why_not_comparable`) and on the "
-              "[methodology page](methodology.md#figures-not-compared-and-why).\n")
+        rows.append(
+            [
+                esc(r.measurement),
+                src,
+                esc(r.model),
+                esc(r.method or ""),
+                k(r.seq_len) if r.seq_len else "",
+                esc(r.batch if r.batch is not None else ""),
+                esc(r.gpus),
+                quantity,
+                gib(r.published_bytes, 2) if r.published_bytes else "n/a",
+                est,
+                err,
+                '<span class="va-yes">yes</span>' if r.comparable else "no",
+            ]
+        )
+    return (
+        md_table(
+            [
+                "figure",
+                "source",
+                "model",
+                "method",
+                "context",
+                "batch",
+                "GPUs",
+                "memory",
+                "published (GiB)",
+                "estimate (GiB)",
+                "error",
+                "counts",
+            ],
+            rows,
+            "llllrrrlrrrl",
+        )
+        + "\nWhy a row does not count is in its catalogue file (`why_not_comparable`) and on the "
+        "[methodology page](methodology.md#figures-not-compared-and-why).\n"
+    )
 
 
 # ---- rules of thumb, downloads, contributing
@@ -1238,14 +1730,27 @@ def rules_of_thumb(d: SiteData) -> Page:
 
     counts = t["verdict"].astype(str).value_counts() if "verdict" in t else pd.Series(dtype=int)
     claims = []
-    for claim in (list(dict.fromkeys(t["claim"].astype(str))) if "claim" in t else [""]):
+    for claim in list(dict.fromkeys(t["claim"].astype(str))) if "claim" in t else [""]:
         sub = t[t["claim"].astype(str) == claim] if claim else t
         verdicts = sub["verdict"].astype(str).value_counts() if "verdict" in sub else pd.Series(dtype=int)
-        claims.append({"claim": claim, "verdicts": [[v, int(n)] for v, n in verdicts.items()],
-                       "table": MD(md_table(cols, [[cell(c, v) for c, v in zip(cols, r)]
-                                                   for r in sub[cols].itertuples(index=False)], "l" * len(cols)))})
-    return Page("rules-of-thumb.md", "Rules of thumb",
-                render("rules_of_thumb.md.j2", claims=claims, overall=[[v, int(n)] for v, n in counts.items()]))
+        claims.append(
+            {
+                "claim": claim,
+                "verdicts": [[v, int(n)] for v, n in verdicts.items()],
+                "table": MD(
+                    md_table(
+                        cols,
+                        [[cell(c, v) for c, v in zip(cols, r)] for r in sub[cols].itertuples(index=False)],
+                        "l" * len(cols),
+                    )
+                ),
+            }
+        )
+    return Page(
+        "rules-of-thumb.md",
+        "Rules of thumb",
+        render("rules_of_thumb.md.j2", claims=claims, overall=[[v, int(n)] for v, n in counts.items()]),
+    )
 
 
 def human_size(n: int) -> str:
@@ -1256,9 +1761,13 @@ def human_size(n: int) -> str:
     return str(n)
 
 
-TABLE_TITLES = {"matrix": "The compatibility matrix", "longest_context": "Longest context that fits",
-                "fewest_gpus": "Fewest GPUs of each kind", "gpu_summary": "What fits on each GPU",
-                "rules_of_thumb": "Rules of thumb, checked"}
+TABLE_TITLES = {
+    "matrix": "The compatibility matrix",
+    "longest_context": "Longest context that fits",
+    "fewest_gpus": "Fewest GPUs of each kind",
+    "gpu_summary": "What fits on each GPU",
+    "rules_of_thumb": "Rules of thumb, checked",
+}
 
 
 def downloads(d: SiteData, package: dict | None) -> Page:
@@ -1271,8 +1780,15 @@ def downloads(d: SiteData, package: dict | None) -> Page:
         if isinstance(extra, dict):
             meta += [[key, val] for key, val in extra.items()]
     shipped = [x for x in d.downloads if x.get("path")]
-    rows = [[f"[{esc(x['name'])}]({x['path']})", esc(x.get("format", "")),
-             sort_key(human_size(int(x["bytes"])), int(x["bytes"])), esc(x.get("description", ""))] for x in shipped]
+    rows = [
+        [
+            f"[{esc(x['name'])}]({x['path']})",
+            esc(x.get("format", "")),
+            sort_key(human_size(int(x["bytes"])), int(x["bytes"])),
+            esc(x.get("description", "")),
+        ]
+        for x in shipped
+    ]
     kept = [x for x in d.downloads if not x.get("path")]
     on_site = {x["name"] for x in shipped}
     tables, seen = [], set()
@@ -1283,14 +1799,36 @@ def downloads(d: SiteData, package: dict | None) -> Page:
         if name in seen or not fields or not any(str(x) in on_site for x in paths):
             continue
         seen.add(name)
-        tables.append({"title": TABLE_TITLES.get(name) or res.get("title") or name, "description": res.get("description"),
-                       "columns": MD(md_table(["column", "type", "unit", "meaning"],
-                                              [[f"`{esc(f.get('name'))}`", esc(f.get("type", "")),
-                                                esc(f.get("unit", "") or ""), esc(f.get("description", ""))]
-                                               for f in fields], "llll"))})
-    text = render("downloads.md.j2", meta=meta, files=MD(md_table(["file", "format", "size", "what it holds"], rows,
-                                                                   "llrl")) if rows else None,
-                  kept=len(kept), kept_names=[x["name"] for x in kept], kept_bytes=MD(human_size(sum(int(x["bytes"]) for x in kept))), tables=tables)
+        tables.append(
+            {
+                "title": TABLE_TITLES.get(name) or res.get("title") or name,
+                "description": res.get("description"),
+                "columns": MD(
+                    md_table(
+                        ["column", "type", "unit", "meaning"],
+                        [
+                            [
+                                f"`{esc(f.get('name'))}`",
+                                esc(f.get("type", "")),
+                                esc(f.get("unit", "") or ""),
+                                esc(f.get("description", "")),
+                            ]
+                            for f in fields
+                        ],
+                        "llll",
+                    )
+                ),
+            }
+        )
+    text = render(
+        "downloads.md.j2",
+        meta=meta,
+        files=MD(md_table(["file", "format", "size", "what it holds"], rows, "llrl")) if rows else None,
+        kept=len(kept),
+        kept_names=[x["name"] for x in kept],
+        kept_bytes=MD(human_size(sum(int(x["bytes"]) for x in kept))),
+        tables=tables,
+    )
     return Page("downloads.md", "Downloads", text)
 
 
@@ -1367,10 +1905,22 @@ WIDEST = "---\nhide:\n  - navigation\n  - toc\n---\n\n"
 
 def _wide(pg: Page, d: SiteData) -> bool:
     """Pages with wide tables, or not in the nav, use the whole width (the tabs still navigate)."""
-    return (pg.path in ("index.md", "gpus/index.md", "models/index.md", "explorer.md", "calculator.md", "methodology.md",
-                        "published-figures.md",
-                        "rules-of-thumb.md", "downloads.md")
-            or pg.path.startswith("gpus/") or (pg.path.startswith("models/") and not pg.path.endswith("index.md")))
+    return (
+        pg.path
+        in (
+            "index.md",
+            "gpus/index.md",
+            "models/index.md",
+            "explorer.md",
+            "calculator.md",
+            "methodology.md",
+            "published-figures.md",
+            "rules-of-thumb.md",
+            "downloads.md",
+        )
+        or pg.path.startswith("gpus/")
+        or (pg.path.startswith("models/") and not pg.path.endswith("index.md"))
+    )
 
 
 def front_matter(pg: Page, d: SiteData) -> str:
@@ -1385,15 +1935,18 @@ def front_matter(pg: Page, d: SiteData) -> str:
     return "\n".join(lines + ["---", "", ""])
 
 
-def write_pages(docs: Path, d: SiteData, package: dict | None = None, extra: Sequence[str] = ()) -> tuple[list[Page], list]:
+def write_pages(
+    docs: Path, d: SiteData, package: dict | None = None, extra: Sequence[str] = ()
+) -> tuple[list[Page], list]:
     """Write every generated page and the chart data under ``docs``; return the pages and the nav."""
     pages = all_pages(d, package)
     figures = docs / "published-figures.md"
     if figures.is_file():
         text = figures.read_text(encoding="utf-8")
         if PUBLISHED_MARKER in text:
-            figures.write_text(WIDEST + text.replace(PUBLISHED_MARKER, "\n" + published_table_md(d.catalog) + "\n"),
-                               encoding="utf-8")
+            figures.write_text(
+                WIDEST + text.replace(PUBLISHED_MARKER, "\n" + published_table_md(d.catalog) + "\n"), encoding="utf-8"
+            )
     for pg in pages:
         target = docs / pg.path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -1403,8 +1956,13 @@ def write_pages(docs: Path, d: SiteData, package: dict | None = None, extra: Seq
     from . import calculator as calc
 
     calc.write_assets(docs, d.catalog)
-    for name, rows in (("curves.json", curves_data(d)), ("gpus.json", gpus_data(d)),
-                       ("heatmap.json", heatmap_data(d)), ("picker.json", picker_data(d))):
-        (data / name).write_text(json.dumps(vega_safe(rows), separators=(",", ":"), ensure_ascii=False),
-                                 encoding="utf-8")
+    for name, rows in (
+        ("curves.json", curves_data(d)),
+        ("gpus.json", gpus_data(d)),
+        ("heatmap.json", heatmap_data(d)),
+        ("picker.json", picker_data(d)),
+    ):
+        (data / name).write_text(
+            json.dumps(vega_safe(rows), separators=(",", ":"), ensure_ascii=False), encoding="utf-8"
+        )
     return pages, nav(d, pages, extra)

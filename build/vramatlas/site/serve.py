@@ -10,9 +10,13 @@ from pathlib import Path
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
-                      ".js": "text/javascript", ".json": "application/json", ".parquet": "application/octet-stream",
-                      ".csv": "text/csv; charset=utf-8"}
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".js": "text/javascript",
+        ".json": "application/json",
+        ".parquet": "application/octet-stream",
+        ".csv": "text/csv; charset=utf-8",
+    }
 
     def send_error(self, code, message=None, explain=None):
         """A missing page gets the site's own 404.html (status 404), as static hosts do."""

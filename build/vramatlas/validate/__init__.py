@@ -79,12 +79,19 @@ def validate_root(root: Path, schema_dir: Path = SCHEMA_DIR, rules: list[str] | 
                 # A schema that exists but is broken is an error (VA102): nothing was checked.
                 path = schema_path(schema_dir, kind)
                 code = "VA102" if path.exists() else "VA101"
-                problems.append(Problem(path, 1, 1, code,
-                                        f"{why or 'no schema'}: {len(docs)} {kind} files were not checked "
-                                        "against a schema",
-                                        f"fix {path.name}" if code == "VA102" else
-                                        f"add {SINGULAR[kind]}.schema.json to {schema_dir.name}/",
-                                        severity_of(code)))
+                problems.append(
+                    Problem(
+                        path,
+                        1,
+                        1,
+                        code,
+                        f"{why or 'no schema'}: {len(docs)} {kind} files were not checked against a schema",
+                        f"fix {path.name}"
+                        if code == "VA102"
+                        else f"add {SINGULAR[kind]}.schema.json to {schema_dir.name}/",
+                        severity_of(code),
+                    )
+                )
                 continue
             results = SchemaResults(schema_path(schema_dir, kind))
             for doc in docs:
@@ -123,9 +130,17 @@ def run_rule(rule: Rule, ctx: Context) -> list[Problem]:
             found.extend(_checked(rule, p) for p in rule.check(alone))
         except Exception as exc:  # noqa: BLE001
             text = f"{type(exc).__name__}: {exc}".splitlines()[0][:200] if str(exc) else type(exc).__name__
-            found.append(Problem(doc.path, 1, 1, "VA900", f"rule {rule.code} ({rule.name}) crashed on this "
-                                 f"file: {text}", "this is a bug in vramatlas; please report it with the file",
-                                 severity_of("VA900")))
+            found.append(
+                Problem(
+                    doc.path,
+                    1,
+                    1,
+                    "VA900",
+                    f"rule {rule.code} ({rule.name}) crashed on this file: {text}",
+                    "this is a bug in vramatlas; please report it with the file",
+                    severity_of("VA900"),
+                )
+            )
     return found
 
 
@@ -156,8 +171,12 @@ def _collect(paths: list[Path]) -> tuple[set[Path], set[Path], list[Path]]:
             if folder.name in KINDS:
                 roots.add(folder.parent)
             try:
-                files = [p for p in _walk(folder) if p.suffix in (".yaml", ".yml")
-                         and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+                files = [
+                    p
+                    for p in _walk(folder)
+                    if p.suffix in (".yaml", ".yml")
+                    and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+                ]
             except OSError as exc:
                 raise UsageError(f"{raw}: cannot read the folder ({exc.strerror or exc})") from None
             if not files and not roots & {folder, folder.parent}:
@@ -199,14 +218,26 @@ def validate(paths: list[Path | str] | None = None, schema_dir: Path = SCHEMA_DI
     for f in loose:
         doc = load_document(f)
         problems.extend(doc.problems)
-        problems.append(Problem(f, 1, 1, "VA202",
-                                "not inside a catalogue folder (catalog/<kind>/<id>.yaml): only its YAML was checked",
-                                "move it under catalog/gpus, models, methods, quants, runtimes or measurements",
-                                "warning"))
+        problems.append(
+            Problem(
+                f,
+                1,
+                1,
+                "VA202",
+                "not inside a catalogue folder (catalog/<kind>/<id>.yaml): only its YAML was checked",
+                "move it under catalog/gpus, models, methods, quants, runtimes or measurements",
+                "warning",
+            )
+        )
     if not targets and not roots:
         raise UsageError("nothing to check: no catalogue files")
-    kept = [p for p in problems if _abs(p.path) in targets or p.code in ("VA101", "VA102")
-            or (p.line == 0 and (_abs(p.path) in roots or _abs(p.path).parent in roots))]
+    kept = [
+        p
+        for p in problems
+        if _abs(p.path) in targets
+        or p.code in ("VA101", "VA102")
+        or (p.line == 0 and (_abs(p.path) in roots or _abs(p.path).parent in roots))
+    ]
     # a requested root's catalogue-wide problems count too (rule crashes)
     kept = sorted(set(kept), key=_sort_key)
     return Report(problems=kept, files=len(targets), seconds=time.perf_counter() - start)

@@ -13,8 +13,11 @@ from ..loader import Problem
 def display_path(path: Path) -> str:
     """The path relative to the current folder when it is inside it, else absolute."""
     try:
-        return Path(os.path.relpath(Path(path).resolve(), Path.cwd().resolve())).as_posix() \
-            if Path(path).resolve().is_relative_to(Path.cwd().resolve()) else str(Path(path).resolve())
+        return (
+            Path(os.path.relpath(Path(path).resolve(), Path.cwd().resolve())).as_posix()
+            if Path(path).resolve().is_relative_to(Path.cwd().resolve())
+            else str(Path(path).resolve())
+        )
     except (ValueError, OSError):
         return str(path)
 
@@ -39,14 +42,22 @@ def format_github(problem: Problem) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Check catalogue files: YAML, schema and the rules beyond it. "
-                          "Prints one line per problem and exits 1 if any is an error.")
-    parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="files or folders to check (default: the whole catalogue)")
-    parser.add_argument("--format", choices=("text", "github"), default="text",
-                        help="'github' prints GitHub Actions annotations")
-    parser.add_argument("--schema-dir", metavar="DIR", default=None,
-                        help="folder of <kind>.schema.json files (default: the schemas shipped with vramatlas)")
+    parser.description = (
+        "Check catalogue files: YAML, schema and the rules beyond it. "
+        "Prints one line per problem and exits 1 if any is an error."
+    )
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="files or folders to check (default: the whole catalogue)"
+    )
+    parser.add_argument(
+        "--format", choices=("text", "github"), default="text", help="'github' prints GitHub Actions annotations"
+    )
+    parser.add_argument(
+        "--schema-dir",
+        metavar="DIR",
+        default=None,
+        help="folder of <kind>.schema.json files (default: the schemas shipped with vramatlas)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,8 +81,10 @@ def run(args: argparse.Namespace) -> int:
             out.write(problem.format(display_path(problem.path)) + "\n")
     out.flush()
     errors, warnings = len(report.errors), len(report.warnings)
-    summary = (f"vramatlas validate: {report.files} file{'s' if report.files != 1 else ''}, "
-               f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''} "
-               f"in {report.seconds:.2f} s")
+    summary = (
+        f"vramatlas validate: {report.files} file{'s' if report.files != 1 else ''}, "
+        f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''} "
+        f"in {report.seconds:.2f} s"
+    )
     print(summary, file=sys.stderr)
     return 1 if errors else 0

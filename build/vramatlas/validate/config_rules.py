@@ -52,11 +52,16 @@ def _configs(ctx: Context):
                 yield doc, where, mapping
 
 
-@register("VA350", "kv-heads", "error",
-          "Grouped-query attention shares each key/value head among heads / kv_heads query heads, so "
-          "num_key_value_heads is at most num_attention_heads and divides it (transformers "
-          "models/llama/modeling_llama.py: num_key_value_groups = num_attention_heads // num_key_value_heads, "
-          "then repeat_kv); the memory model's KV cache rests on that count.", exceptable=False)
+@register(
+    "VA350",
+    "kv-heads",
+    "error",
+    "Grouped-query attention shares each key/value head among heads / kv_heads query heads, so "
+    "num_key_value_heads is at most num_attention_heads and divides it (transformers "
+    "models/llama/modeling_llama.py: num_key_value_groups = num_attention_heads // num_key_value_heads, "
+    "then repeat_kv); the memory model's KV cache rests on that count.",
+    exceptable=False,
+)
 def kv_heads(ctx: Context) -> Iterator[Problem]:
     for doc, where, config in _configs(ctx):
         h_name, heads = _first(config, *_HEADS)
@@ -64,18 +69,32 @@ def kv_heads(ctx: Context) -> Iterator[Problem]:
         if not heads or not kv or heads <= 0 or kv <= 0:
             continue
         if kv > heads:
-            yield _p(doc, where + (kv_name,), "VA350", f"{kv_name} ({kv}) exceeds {h_name} ({heads})",
-                     "a model has at most one key/value head per query head")
+            yield _p(
+                doc,
+                where + (kv_name,),
+                "VA350",
+                f"{kv_name} ({kv}) exceeds {h_name} ({heads})",
+                "a model has at most one key/value head per query head",
+            )
         elif heads % kv:
-            yield _p(doc, where + (kv_name,), "VA350", f"{kv_name} ({kv}) does not divide {h_name} ({heads})",
-                     "each key/value head serves the same number of query heads")
+            yield _p(
+                doc,
+                where + (kv_name,),
+                "VA350",
+                f"{kv_name} ({kv}) does not divide {h_name} ({heads})",
+                "each key/value head serves the same number of query heads",
+            )
 
 
-@register("VA351", "head-width", "error",
-          "Without an explicit head_dim, transformers splits the hidden size evenly across the heads "
-          "(head_dim = hidden_size // num_attention_heads, modeling_llama.py LlamaAttention), so hidden_size "
-          "must be a multiple of the head count; otherwise heads x head_dim would not match the projections.",
-          exceptable=False)
+@register(
+    "VA351",
+    "head-width",
+    "error",
+    "Without an explicit head_dim, transformers splits the hidden size evenly across the heads "
+    "(head_dim = hidden_size // num_attention_heads, modeling_llama.py LlamaAttention), so hidden_size "
+    "must be a multiple of the head count; otherwise heads x head_dim would not match the projections.",
+    exceptable=False,
+)
 def head_width(ctx: Context) -> Iterator[Problem]:
     for doc, where, config in _configs(ctx):
         if config.get("head_dim") is not None or config.get("kv_lora_rank") or config.get("qk_nope_head_dim"):
@@ -83,45 +102,78 @@ def head_width(ctx: Context) -> Iterator[Problem]:
         h_name, heads = _first(config, *_HEADS)
         w_name, hidden = _first(config, *_HIDDEN)
         if heads and hidden and heads > 0 and hidden % heads:
-            yield _p(doc, where + (h_name,), "VA351", f"{w_name} ({hidden}) is not a multiple of {h_name} ({heads})",
-                     "give head_dim explicitly, as the model's config.json does, or fix the counts")
+            yield _p(
+                doc,
+                where + (h_name,),
+                "VA351",
+                f"{w_name} ({hidden}) is not a multiple of {h_name} ({heads})",
+                "give head_dim explicitly, as the model's config.json does, or fix the counts",
+            )
 
 
-@register("VA352", "moe-routing", "error",
-          "A mixture-of-experts router picks num_experts_per_tok of the experts, so it cannot pick more than "
-          "exist; DeepSeek's group-limited routing splits the experts into n_group equal groups and keeps "
-          "topk_group of them (modeling_deepseek_v3.py: n_routed_experts // n_group); the dense first layers "
-          "(first_k_dense_replace) are among the layers.", exceptable=False)
+@register(
+    "VA352",
+    "moe-routing",
+    "error",
+    "A mixture-of-experts router picks num_experts_per_tok of the experts, so it cannot pick more than "
+    "exist; DeepSeek's group-limited routing splits the experts into n_group equal groups and keeps "
+    "topk_group of them (modeling_deepseek_v3.py: n_routed_experts // n_group); the dense first layers "
+    "(first_k_dense_replace) are among the layers.",
+    exceptable=False,
+)
 def moe_routing(ctx: Context) -> Iterator[Problem]:
     for doc, where, config in _configs(ctx):
         e_name, experts = _first(config, "num_local_experts", "n_routed_experts", "num_experts")
         active = config.get("num_experts_per_tok")
         if experts and _int(active) and active > experts:
-            yield _p(doc, where + ("num_experts_per_tok",), "VA352",
-                     f"num_experts_per_tok ({active}) exceeds {e_name} ({experts})",
-                     "a token is routed to some of the experts")
+            yield _p(
+                doc,
+                where + ("num_experts_per_tok",),
+                "VA352",
+                f"num_experts_per_tok ({active}) exceeds {e_name} ({experts})",
+                "a token is routed to some of the experts",
+            )
         groups, top = config.get("n_group"), config.get("topk_group")
         if _int(groups) and groups > 0:
             if _int(top) and top > groups:
-                yield _p(doc, where + ("topk_group",), "VA352", f"topk_group ({top}) exceeds n_group ({groups})",
-                         "the router keeps some of the groups")
+                yield _p(
+                    doc,
+                    where + ("topk_group",),
+                    "VA352",
+                    f"topk_group ({top}) exceeds n_group ({groups})",
+                    "the router keeps some of the groups",
+                )
             if experts and experts % groups:
-                yield _p(doc, where + ("n_group",), "VA352", f"n_group ({groups}) does not divide {e_name} ({experts})",
-                         "the experts split into equal groups")
+                yield _p(
+                    doc,
+                    where + ("n_group",),
+                    "VA352",
+                    f"n_group ({groups}) does not divide {e_name} ({experts})",
+                    "the experts split into equal groups",
+                )
         l_name, layers = _first(config, "num_hidden_layers", "n_layer", "num_layers", "n_layers")
         dense = config.get("first_k_dense_replace")
         if layers and _int(dense) and dense > layers:
-            yield _p(doc, where + ("first_k_dense_replace",), "VA352",
-                     f"first_k_dense_replace ({dense}) exceeds {l_name} ({layers})",
-                     "the dense first layers are some of the model's layers")
+            yield _p(
+                doc,
+                where + ("first_k_dense_replace",),
+                "VA352",
+                f"first_k_dense_replace ({dense}) exceeds {l_name} ({layers})",
+                "the dense first layers are some of the model's layers",
+            )
 
 
-@register("VA353", "model-refuses-config", "error",
-          "Every config the catalogue holds must be one the memory model reads: a value past its physical "
-          "range (vramatlas.bounds: e.g. hidden_size over 2^20, any integer past 2^53), values whose "
-          "products are (parameters past 2^50, a per-token cache past 2^30 values), or a config the "
-          "architecture reader refuses would otherwise pass validation and then stop the build with no "
-          "file named, or wrap a 64-bit byte count in the matrix.", exceptable=False)
+@register(
+    "VA353",
+    "model-refuses-config",
+    "error",
+    "Every config the catalogue holds must be one the memory model reads: a value past its physical "
+    "range (vramatlas.bounds: e.g. hidden_size over 2^20, any integer past 2^53), values whose "
+    "products are (parameters past 2^50, a per-token cache past 2^30 values), or a config the "
+    "architecture reader refuses would otherwise pass validation and then stop the build with no "
+    "file named, or wrap a 64-bit byte count in the matrix.",
+    exceptable=False,
+)
 def model_refuses_config(ctx: Context) -> Iterator[Problem]:
     from ..arch import architecture
     from ..bounds import PARAMETERS, config_problems, number_problem, reading_problem
@@ -139,8 +191,13 @@ def model_refuses_config(ctx: Context) -> Iterator[Problem]:
             message = number_problem(parameters, PARAMETERS)
             if message:
                 out_of_range.append(((), message))
-                yield _p(doc, ("variants", i, "parameters"), "VA353", f"parameters {message}",
-                         "write the exact count from the model's config")
+                yield _p(
+                    doc,
+                    ("variants", i, "parameters"),
+                    "VA353",
+                    f"parameters {message}",
+                    "write the exact count from the model's config",
+                )
         if out_of_range:
             continue
         try:
@@ -148,8 +205,14 @@ def model_refuses_config(ctx: Context) -> Iterator[Problem]:
             counted = architecture(config, None)
         except Exception as exc:  # noqa: BLE001 - any refusal of the reader is this file's problem
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            yield _p(doc, where, "VA353", f"the memory model cannot read this config: {text}",
-                     "the config must describe the model as its config.json does", key=True)
+            yield _p(
+                doc,
+                where,
+                "VA353",
+                f"the memory model cannot read this config: {text}",
+                "the config must describe the model as its config.json does",
+                key=True,
+            )
             continue
         too_big = reading_problem(counted)
         if too_big:
@@ -162,8 +225,18 @@ def model_refuses_config(ctx: Context) -> Iterator[Problem]:
 # Cc is exactly U+0000-001F and U+007F-009F; Zl and Zp are U+2028 and U+2029
 _BAD = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _BAD_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-PROSE_FIELDS = {"notes", "facts", "protocol", "summary", "description", "reason", "basis", "usable_basis",
-                "why_not_comparable", "outcome_detail"}
+PROSE_FIELDS = {
+    "notes",
+    "facts",
+    "protocol",
+    "summary",
+    "description",
+    "reason",
+    "basis",
+    "usable_basis",
+    "why_not_comparable",
+    "outcome_detail",
+}
 
 
 def bad_character(text: str, prose: bool) -> str | None:
@@ -175,10 +248,15 @@ def bad_character(text: str, prose: bool) -> str | None:
     return f"U+{ord(ch):04X} ({unicodedata.name(ch, 'control character').lower()})"
 
 
-@register("VA354", "bad-characters", "error",
-          "Names and text reach HTML pages, Vega specs, CSV cells, CI logs and terminals: control "
-          "characters, U+2028/U+2029 (which break Vega's expression parser) and bidirectional overrides "
-          "are refused in every string (a newline only in prose fields such as notes).", exceptable=False)
+@register(
+    "VA354",
+    "bad-characters",
+    "error",
+    "Names and text reach HTML pages, Vega specs, CSV cells, CI logs and terminals: control "
+    "characters, U+2028/U+2029 (which break Vega's expression parser) and bidirectional overrides "
+    "are refused in every string (a newline only in prose fields such as notes).",
+    exceptable=False,
+)
 def bad_characters(ctx: Context) -> Iterator[Problem]:
     for doc in ctx.documents:
         stack: list[tuple[tuple, Any]] = [((), doc.data)]
@@ -196,15 +274,32 @@ def bad_characters(ctx: Context) -> Iterator[Problem]:
                 field = next((p for p in reversed(path) if isinstance(p, str)), "")
                 found = bad_character(value, field in PROSE_FIELDS)
                 if found:
-                    yield _p(doc, path, "VA354", f"{field or 'the value'} holds {found}",
-                             "remove it; write plain text (a line break only in notes and other prose)")
+                    yield _p(
+                        doc,
+                        path,
+                        "VA354",
+                        f"{field or 'the value'} holds {found}",
+                        "remove it; write plain text (a line break only in notes and other prose)",
+                    )
 
 
-@register("VA355", "empty-catalogue", "error",
-          "A catalogue with no GPU, no model or no method has no matrix to build: it is refused here, "
-          "where it is named, rather than by the build.", exceptable=False)
+@register(
+    "VA355",
+    "empty-catalogue",
+    "error",
+    "A catalogue with no GPU, no model or no method has no matrix to build: it is refused here, "
+    "where it is named, rather than by the build.",
+    exceptable=False,
+)
 def empty_catalogue(ctx: Context) -> Iterator[Problem]:
     for kind in ("gpus", "models", "methods"):
         if not ctx.docs(kind) and not any(k == kind for k, _ in ctx.unloaded):
-            yield Problem(ctx.root, 0, 0, "VA355", f"the catalogue has no {kind}",
-                          f"add at least one file under {kind}/", severity_of("VA355"))
+            yield Problem(
+                ctx.root,
+                0,
+                0,
+                "VA355",
+                f"the catalogue has no {kind}",
+                f"add at least one file under {kind}/",
+                severity_of("VA355"),
+            )

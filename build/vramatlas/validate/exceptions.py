@@ -32,39 +32,85 @@ def _entries(doc: Document) -> tuple[list[tuple[int, dict]], list[Problem]]:
     items = data.get("exceptions")
     unknown = [k for k in data if k != "exceptions"]
     for key in unknown:
-        problems.append(doc.problem((key,), "VA902", f"unknown field '{key}' in the exceptions file",
-                                    "the file has one field, 'exceptions', a list", severity_of("VA902"), key=True))
+        problems.append(
+            doc.problem(
+                (key,),
+                "VA902",
+                f"unknown field '{key}' in the exceptions file",
+                "the file has one field, 'exceptions', a list",
+                severity_of("VA902"),
+                key=True,
+            )
+        )
     if items is None:
         return [], problems
     if not isinstance(items, list):
-        problems.append(doc.problem(("exceptions",), "VA902", "'exceptions' must be a list",
-                                    "write `exceptions: []` for none", severity_of("VA902")))
+        problems.append(
+            doc.problem(
+                ("exceptions",),
+                "VA902",
+                "'exceptions' must be a list",
+                "write `exceptions: []` for none",
+                severity_of("VA902"),
+            )
+        )
         return [], problems
     entries = []
     for i, item in enumerate(items):
         where = ("exceptions", i)
         if not isinstance(item, dict):
-            problems.append(doc.problem(where, "VA902", f"exceptions[{i}] must be a mapping",
-                                        "give code, file and reason", severity_of("VA902")))
+            problems.append(
+                doc.problem(
+                    where,
+                    "VA902",
+                    f"exceptions[{i}] must be a mapping",
+                    "give code, file and reason",
+                    severity_of("VA902"),
+                )
+            )
             continue
         bad = False
         for key in item:
             if key not in _FIELDS:
-                problems.append(doc.problem(where + (key,), "VA902", f"unknown field '{key}' in exceptions[{i}]",
-                                            "allowed: " + ", ".join(_FIELDS), severity_of("VA902"), key=True))
+                problems.append(
+                    doc.problem(
+                        where + (key,),
+                        "VA902",
+                        f"unknown field '{key}' in exceptions[{i}]",
+                        "allowed: " + ", ".join(_FIELDS),
+                        severity_of("VA902"),
+                        key=True,
+                    )
+                )
                 bad = True
         for key in ("code", "file", "reason"):
             if not isinstance(item.get(key), str) or not item.get(key).strip():
-                problems.append(doc.problem(where, "VA902", f"exceptions[{i}] needs '{key}' (a string)",
-                                            "every exception names its code, its file and why it is accepted",
-                                            severity_of("VA902")))
+                problems.append(
+                    doc.problem(
+                        where,
+                        "VA902",
+                        f"exceptions[{i}] needs '{key}' (a string)",
+                        "every exception names its code, its file and why it is accepted",
+                        severity_of("VA902"),
+                    )
+                )
                 bad = True
         code = item.get("code")
         if isinstance(code, str) and (code not in RULES or not RULES[code].exceptable):
-            why = ("see the codes table in CONTRIBUTING.md" if code not in RULES else
-                   f"{code} ({RULES[code].name}) marks a file that cannot be read or built; fix the file instead")
-            problems.append(doc.problem(where + ("code",), "VA902", f"'{code}' is not a code that can be excepted",
-                                        why, severity_of("VA902")))
+            why = (
+                "see the codes table in CONTRIBUTING.md"
+                if code not in RULES
+                else f"{code} ({RULES[code].name}) marks a file that cannot be read or built; fix the file instead"
+            )
+            problems.append(
+                doc.problem(
+                    where + ("code",),
+                    "VA902",
+                    f"'{code}' is not a code that can be excepted",
+                    why,
+                    severity_of("VA902"),
+                )
+            )
             bad = True
         if not bad:
             entries.append((i, item))
@@ -92,15 +138,24 @@ def apply_exceptions(root: Path, problems: list[Problem]) -> list[Problem]:
             rel = None
         silenced = False
         for i, item in entries:
-            if item["code"] == problem.code and item["file"] == rel and \
-                    (not item.get("match") or str(item["match"]) in problem.message):
+            if (
+                item["code"] == problem.code
+                and item["file"] == rel
+                and (not item.get("match") or str(item["match"]) in problem.message)
+            ):
                 used.add(i)
                 silenced = True
         if not silenced:
             kept.append(problem)
     for i, item in entries:
         if i not in used:
-            extra.append(doc.problem(("exceptions", i), "VA901",
-                                     f"the exception for {item['code']} in {item['file']} no longer fires",
-                                     "remove it from the exceptions file", severity_of("VA901")))
+            extra.append(
+                doc.problem(
+                    ("exceptions", i),
+                    "VA901",
+                    f"the exception for {item['code']} in {item['file']} no longer fires",
+                    "remove it from the exceptions file",
+                    severity_of("VA901"),
+                )
+            )
     return kept + extra

@@ -65,8 +65,15 @@ def _short(value: Any, limit: int = 50) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-_JSON_TYPE = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null",
-              dict: "mapping", list: "list"}
+_JSON_TYPE = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+    dict: "mapping",
+    list: "list",
+}
 
 
 def _type_name(value: Any) -> str:
@@ -90,7 +97,7 @@ def _allowed_properties(schema: dict) -> list[str]:
 def _type_hint(expected, value) -> str:
     exp = expected if isinstance(expected, list) else [expected]
     if isinstance(value, str):
-        if ("integer" in exp or "number" in exp):
+        if "integer" in exp or "number" in exp:
             stripped = value.replace("_", "").replace(",", "").strip()
             if re.fullmatch(r"-?\d+(\.\d+)?([eE][+-]?\d+)?", stripped):
                 return "remove the quotes: numbers are written bare"
@@ -126,10 +133,13 @@ def describe(doc: Document, error) -> Iterator[Problem]:
                     if t is None and isinstance(sub, dict) and "$ref" in sub:
                         t = "object"
                     types.extend(t if isinstance(t, list) else [t] if t else [])
-                yield doc.problem(path, "VA100",
-                                  f"{where}: expected {' or '.join(dict.fromkeys(types)) or 'another type'}, "
-                                  f"got {_type_name(value)} {_short(value)}",
-                                  _type_hint(types, value))
+                yield doc.problem(
+                    path,
+                    "VA100",
+                    f"{where}: expected {' or '.join(dict.fromkeys(types)) or 'another type'}, "
+                    f"got {_type_name(value)} {_short(value)}",
+                    _type_hint(types, value),
+                )
                 return
             yield from describe(doc, best)
             return
@@ -141,10 +151,14 @@ def describe(doc: Document, error) -> Iterator[Problem]:
             if key in allowed or any(re.search(p, key) for p in patterns):
                 continue
             guess = _closest(key, allowed)
-            hint = f"did you mean '{guess}'?" if guess else (
-                "allowed here: " + ", ".join(allowed) if allowed else "no fields are allowed here")
-            yield doc.problem(path + (key,), "VA100",
-                              f"unknown field '{key}'" + (f" in {where}" if path else ""), hint, key=True)
+            hint = (
+                f"did you mean '{guess}'?"
+                if guess
+                else ("allowed here: " + ", ".join(allowed) if allowed else "no fields are allowed here")
+            )
+            yield doc.problem(
+                path + (key,), "VA100", f"unknown field '{key}'" + (f" in {where}" if path else ""), hint, key=True
+            )
         return
 
     if kind == "required" and isinstance(value, dict):
@@ -155,16 +169,18 @@ def describe(doc: Document, error) -> Iterator[Problem]:
             hint = f"{name}: {desc}" if desc else "add it (null where the schema allows unknown)"
             if len(hint) > 160:
                 hint = hint[:157] + "..."
-            yield doc.problem(path, "VA100",
-                              f"missing required field '{name}'" + (f" in {where}" if path else ""),
-                              hint, key=True)
+            yield doc.problem(
+                path, "VA100", f"missing required field '{name}'" + (f" in {where}" if path else ""), hint, key=True
+            )
         return
 
     if kind == "type":
-        yield doc.problem(path, "VA100",
-                          f"{where}: expected {_expected(error.validator_value)}, "
-                          f"got {_type_name(value)} {_short(value)}",
-                          _type_hint(error.validator_value, value))
+        yield doc.problem(
+            path,
+            "VA100",
+            f"{where}: expected {_expected(error.validator_value)}, got {_type_name(value)} {_short(value)}",
+            _type_hint(error.validator_value, value),
+        )
         return
 
     if kind == "enum":
@@ -182,16 +198,24 @@ def describe(doc: Document, error) -> Iterator[Problem]:
         return
 
     if kind == "pattern":
-        hint = "ids are lowercase-kebab: letters, digits, '-' (and '.' in versions)" if path and path[-1] == "id" \
+        hint = (
+            "ids are lowercase-kebab: letters, digits, '-' (and '.' in versions)"
+            if path and path[-1] == "id"
             else f"must match {error.validator_value}"
+        )
         yield doc.problem(path, "VA100", f"{where}: {_short(value)} does not have the expected form", hint)
         return
 
     if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        words = {"minimum": "at least", "maximum": "at most",
-                 "exclusiveMinimum": "more than", "exclusiveMaximum": "less than"}
-        yield doc.problem(path, "VA100", f"{where}: {_short(value)} is out of range",
-                          f"must be {words[kind]} {error.validator_value}")
+        words = {
+            "minimum": "at least",
+            "maximum": "at most",
+            "exclusiveMinimum": "more than",
+            "exclusiveMaximum": "less than",
+        }
+        yield doc.problem(
+            path, "VA100", f"{where}: {_short(value)} is out of range", f"must be {words[kind]} {error.validator_value}"
+        )
         return
 
     if kind in ("minItems", "maxItems", "minLength", "maxLength", "uniqueItems", "minProperties"):
@@ -281,9 +305,8 @@ class SchemaResults:
 
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.path, json.dumps(self.entries, separators=(",", ":")))
-            olds = sorted(self.path.parent.glob("schema-results-*.json"), key=lambda p: p.stat().st_mtime,
-                          reverse=True)
-            for old in olds[self.KEEP:]:
+            olds = sorted(self.path.parent.glob("schema-results-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+            for old in olds[self.KEEP :]:
                 old.unlink(missing_ok=True)
         except OSError:
             pass

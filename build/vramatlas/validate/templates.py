@@ -25,8 +25,9 @@ from .schema import load_schema
 
 CONTRIBUTING = DATA_ROOT / "CONTRIBUTING.md"
 WIDTH = 100
-_BLOCK = re.compile(r"(<!-- BEGIN GENERATED: (?P<name>[^>]+?) -->\n)(?P<body>.*?)(<!-- END GENERATED: (?P=name) -->)",
-                    re.S)
+_BLOCK = re.compile(
+    r"(<!-- BEGIN GENERATED: (?P<name>[^>]+?) -->\n)(?P<body>.*?)(<!-- END GENERATED: (?P=name) -->)", re.S
+)
 
 
 def _resolve(schema: Any, root: dict) -> dict:
@@ -52,7 +53,7 @@ def _scalar(value: Any) -> str:
         import json
 
         return json.dumps(value, ensure_ascii=False)
-    return text[len("k: "):] if text.startswith("k: ") else text[len("k:"):].strip()
+    return text[len("k: ") :] if text.startswith("k: ") else text[len("k:") :].strip()
 
 
 def _types(schema: dict) -> list[str]:
@@ -68,7 +69,10 @@ def _constraints(schema: dict) -> str:
         parts.append("one of: " + ", ".join("null" if v is None else str(v) for v in schema["enum"]))
     if "const" in schema:
         parts.append(f"always {schema['const']}")
-    lo, hi = schema.get("minimum", schema.get("exclusiveMinimum")), schema.get("maximum", schema.get("exclusiveMaximum"))
+    lo, hi = (
+        schema.get("minimum", schema.get("exclusiveMinimum")),
+        schema.get("maximum", schema.get("exclusiveMaximum")),
+    )
     if lo is not None or hi is not None:
         parts.append("range " + (f"{lo}" if lo is not None else "") + ".." + (f"{hi}" if hi is not None else ""))
     if "pattern" in schema:
@@ -81,8 +85,14 @@ def _comment(lines: list[str], indent: str, text: str) -> None:
         lines.append(f"{indent}# {line}".rstrip())
 
 
-def _object(lines: list[str], schema: dict, root: dict, indent: str, first_prefix: str | None = None,
-            enclosing: tuple[int, ...] = ()) -> None:
+def _object(
+    lines: list[str],
+    schema: dict,
+    root: dict,
+    indent: str,
+    first_prefix: str | None = None,
+    enclosing: tuple[int, ...] = (),
+) -> None:
     schema = _resolve(schema, root)
     props = schema.get("properties") or {}
     enclosing = enclosing + (id(props),)
@@ -129,8 +139,7 @@ def template(kind: str, schema_dir: Path = SCHEMA_DIR) -> str:
     schema = load_schema(schema_dir, kind)
     singular = SINGULAR[kind]
     if schema is None:
-        return (f"# catalog/{kind}/<id>.yaml\n"
-                f"# (schema/{singular}.schema.json is not written yet: no template)\n")
+        return f"# catalog/{kind}/<id>.yaml\n# (schema/{singular}.schema.json is not written yet: no template)\n"
     lines: list[str] = [f"# catalog/{kind}/<id>.yaml"]
     if schema.get("description"):
         _comment(lines, "", schema["description"])
