@@ -259,14 +259,27 @@ MODELS = [
 # found by hypothesis: a layer's cache tensor crossing LARGE_SEGMENT (9.3 -> 10.5 MiB) lowered the peak by 6.75 MB
 @example(model="falcon-180b", method="inference-bf16", seq=554, extra=71, batch=16, gc=False)
 @example(model="falcon-180b", method="inference-nf4", seq=554, extra=71, batch=16, gc=True)
+# found by hypothesis: ggml-alloc's best-fit layout of a longer KQ mask left a smaller compute buffer
+@example(model="mmfreelm-370m", method="inference-gguf-q4-k-m", seq=15857, extra=15872, batch=1, gc=False)
 def test_peak_is_monotone_in_context_and_batch_and_never_negative(catalog, model, method, seq, extra, batch, gc):
     kw = dict(model=model, method=method, grad_checkpointing=gc)
     base = estimate(catalog, seq_len=seq, batch=batch, **kw)
     longer = estimate(catalog, seq_len=seq + extra, batch=batch, **kw)
     wider = estimate(catalog, seq_len=seq, batch=batch + 1, **kw)
     assert all(v >= 0 for v in base.components.values())
-    assert longer.peak_bytes >= base.peak_bytes
-    assert wider.peak_bytes >= base.peak_bytes
+    assert _without_replayed_graph(longer) >= _without_replayed_graph(base)
+    assert _without_replayed_graph(wider) >= _without_replayed_graph(base)
+
+
+def _without_replayed_graph(result) -> int:
+    """The peak, less llama.cpp's compute buffer where that buffer is ggml-alloc's layout replayed.
+
+    ggml-alloc places each tensor in the best-fitting free block, and a best-fit layout is not monotone in
+    the tensors' sizes: a larger KQ mask can land in a hole and leave a smaller buffer (phi-3-mini's drops
+    by 19.5 MB between 5,049 and 6,046 tokens). Every other component must still grow with context and batch.
+    """
+    replayed = "compute_buffer_bytes" in (result.extra.get("runtime_log") or {})
+    return result.peak_bytes - (result.components["activations"] if replayed else 0)
 
 
 @settings(max_examples=30, deadline=None)
