@@ -426,7 +426,6 @@ def test_launch_price_has_a_vendor_source(gpus):
 # cards still derived because no driver report with a citable source was found yet; the list may only
 # shrink: a new derived card fails, and a listed card that gains a driver report must leave the list.
 STILL_DERIVED = {
-    "jetson-agx-orin-64gb",
     "jetson-agx-thor",
 }
 
