@@ -279,17 +279,17 @@ def test_an_unknown_layer_kind_is_named():
 
 
 def test_a_known_type_with_an_approximated_feature_warns():
-    cfg = {
-        "model_type": "gemma4_text",
-        "hidden_size": 256,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "num_key_value_heads": 1,
-        "head_dim": 128,
-        "vocab_size": 100,
-        "intermediate_size": 512,
-    }
-    assert read(cfg).warnings
+    # a vision tower whose layout the reader has not checked is counted with the generic encoder formula, and says so
+    tower = {"model_type": "brand_new_vision", "hidden_size": 1152, "num_hidden_layers": 27, "intermediate_size": 4304}
+    warnings = read({**config("gemma-3-4b-it"), "vision_config": tower}).warnings
+    assert warnings and "brand_new_vision" in warnings[0] and "generic encoder formula" in warnings[0]
+
+
+def test_a_timm_tower_without_a_known_count_is_refused():
+    text = {**config("gemma-3-1b-it"), "model_type": "gemma3n_text"}
+    tower = {"model_type": "gemma3n_vision", "architecture": "mobilenetv9_huge", "hidden_size": 2048}
+    with pytest.raises(ConfigError, match="mobilenetv9_huge"):
+        read({"model_type": "gemma3n", "text_config": text, "vision_config": tower})
 
 
 def test_a_known_type_with_a_field_it_does_not_read_warns_naming_it():
@@ -385,6 +385,7 @@ TRANSFORMERS_CASES = [
     ("llama4", {}),
     ("glm4v", {}),
     ("glm4v_moe", {}),
+    ("gemma4", {}),
 ]
 
 

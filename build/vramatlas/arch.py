@@ -185,12 +185,7 @@ KNOWN_TYPES: dict[str, dict[str, Any]] = {
     "glm4v_moe": {"text": "glm4v_moe_text"},
     "glm4v_text": {},
     "glm4v_moe_text": {"qk_norm": "head", "qk_norm_flag": "use_qk_norm"},
-    "gemma4_text": {
-        "norms": 4,
-        "qk_norm": "head",
-        "moe_beside_mlp": True,
-        "approx": "Gemma 4's vision and audio towers are counted with the generic encoder count",
-    },
+    "gemma4_text": {"norms": 4, "qk_norm": "head", "moe_beside_mlp": True},
 }
 
 _NESTED_TEXT = ("text_config", "llm_config", "language_config")
@@ -1050,10 +1045,14 @@ def tower_parameters(tower: Mapping[str, Any], text_hidden: int, projector_norm:
     )
     if not h or not layers:
         return 0
-    if tower.get("conf_num_hidden_layers"):
-        return _conformer(tower, h, layers) + _multimodal_embedder(tower, h, text_hidden)
+    if tower.get("conf_num_hidden_layers") or tower.get("subsampling_conv_channels"):  # Gemma 3n / 4 audio
+        out = int(_num(tower, "output_proj_dims", default=0) or 0)
+        output_proj = h * out + out if out else 0  # Gemma 4: a biased projection out of the Conformer
+        return _conformer(tower, h, layers) + output_proj + _multimodal_embedder(tower, out or h, text_hidden)
     if tower.get("model_type") in ("glm4v_vision", "glm4v_moe_vision"):
         return _glm4v_tower(tower, h, layers, text_hidden)
+    if tower.get("model_type") == "gemma4_vision":
+        return _gemma4_vision_tower(tower, h, layers) + _multimodal_embedder(tower, h, text_hidden)
     inter = int(_num(tower, "intermediate_size", "mlp_dim", "encoder_ffn_dim", default=4 * h))
     act = str(_num(tower, "hidden_act", "hidden_activation", default="gelu"))
     matrices = 3 if act in ("silu", "swiglu") else 2
@@ -1079,20 +1078,39 @@ def tower_parameters(tower: Mapping[str, Any], text_hidden: int, projector_norm:
 
 
 def _multimodal_embedder(tower: Mapping[str, Any], h: int, text_hidden: int) -> int:
-    """Gemma 3n's Gemma3nMultimodalEmbedder: the tower's hard-token embedding (its vocab_size rows), the hard
-    and soft embedding norms, and the projection into the text model (the post-projection norm has no scale)."""
-    return int(_num(tower, "vocab_size", default=0) or 0) * h + 2 * h + h * text_hidden
+    """The projection of a tower's output (width h) into the text model. Gemma 3n's Gemma3nMultimodalEmbedder
+    also has a hard-token embedding (the tower's vocab_size rows) and the hard and soft embedding norms;
+    Gemma 4's Gemma4MultimodalEmbedder is the projection alone (its norm has no scale)."""
+    vocab = int(_num(tower, "vocab_size", default=0) or 0)
+    return (vocab * h + 2 * h if vocab else 0) + h * text_hidden
+
+
+def _gemma4_vision_tower(tower: Mapping[str, Any], h: int, layers: int) -> int:
+    """Gemma 4's ViT (transformers' Gemma4VisionModel): a patch projection (3 x patch^2 -> h, no bias), a
+    two-axis position table (2 x position_embedding_size x h), and per layer q, k, v, o (no biases), per-head
+    q/k norms, a gated MLP (gate, up, down) and four norms."""
+    inter = int(_num(tower, "intermediate_size", default=4 * h))
+    heads = int(_num(tower, "num_attention_heads", default=1) or 1)
+    head_dim = int(_num(tower, "head_dim", default=h // heads) or h // heads)
+    kv_heads = int(_num(tower, "num_key_value_heads", default=heads) or heads)
+    patch = int(_num(tower, "patch_size", default=16) or 16)
+    positions = int(_num(tower, "position_embedding_size", default=0) or 0)
+    attention = 2 * h * heads * head_dim + 2 * h * kv_heads * head_dim + 2 * head_dim
+    per_layer = attention + 3 * h * inter + 4 * h
+    return layers * per_layer + 3 * patch * patch * h + 2 * positions * h
 
 
 def _conformer(tower: Mapping[str, Any], h: int, layers: int) -> int:
-    """Gemma 3n's audio encoder (transformers' Gemma3nAudioEncoder): a two-convolution subsampler and
+    """Gemma 3n's and Gemma 4's audio encoders (Gemma3nAudioEncoder, Gemma4AudioModel): a two-convolution subsampler and
     Conformer blocks. Per block: two half-step FFNs (4h wide: 2 x 8h^2), attention (q, k, v, post and the
     relative position projection: 5h^2, a per-dim scale of head_dim), the light convolution (linear_start
     2h^2, linear_end h^2, a depthwise kernel of conf_conv_kernel_size taps), and 9 norms of h."""
-    heads = int(_num(tower, "conf_num_attention_heads", default=8) or 8)
-    kernel = int(_num(tower, "conf_conv_kernel_size", default=5) or 5)
+    heads = int(_num(tower, "conf_num_attention_heads", "num_attention_heads", default=8) or 8)
+    kernel = int(_num(tower, "conf_conv_kernel_size", "conv_kernel_size", default=5) or 5)
     per_block = 24 * h * h + 9 * h + kernel * h + h // heads
-    channels = [int(c) for c in tower.get("sscp_conv_channel_size") or [128, 32]]
+    channels = [
+        int(c) for c in tower.get("sscp_conv_channel_size") or tower.get("subsampling_conv_channels") or [128, 32]
+    ]
     kernels = tower.get("sscp_conv_kernel_size") or [[3, 3]] * len(channels)
     strides = tower.get("sscp_conv_stride_size") or [[2, 2]] * len(channels)
     subsample, c_in = 0, 1
@@ -1394,6 +1412,9 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
                 if fam.get("moe_beside_mlp"):  # Gemma 4: the MoE block runs beside the layer's dense MLP
                     shared += matrices * hidden * dense_width
                     shared_width += dense_width
+                    # Gemma4TextRouter's scale (hidden) and per_expert_scale (experts), and the MoE branch's
+                    # three norms (pre_feedforward_layernorm_2, post_feedforward_layernorm_1 and _2)
+                    router += hidden + experts + 3 * hidden
                 ffn = Ffn(
                     "moe",
                     experts=experts,
