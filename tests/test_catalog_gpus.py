@@ -425,9 +425,8 @@ def test_launch_price_has_a_vendor_source(gpus):
 # Issue 13 asks for at most 15 % of GPUs with a usable_bytes derived from the nominal label. These are the
 # cards still derived because no driver report with a citable source was found yet; the list may only
 # shrink: a new derived card fails, and a listed card that gains a driver report must leave the list.
-STILL_DERIVED = {
-    "jetson-agx-thor",
-}
+# Now empty: every GPU's usable_bytes comes from a driver report (or, for Apple, the size macOS reports).
+STILL_DERIVED: set[str] = set()
 
 
 def test_derived_usable_memory_only_shrinks(gpus):
