@@ -259,10 +259,14 @@ MODELS = [
 # found by hypothesis: a layer's cache tensor crossing LARGE_SEGMENT (9.3 -> 10.5 MiB) lowered the peak by 6.75 MB
 @example(model="falcon-180b", method="inference-bf16", seq=554, extra=71, batch=16, gc=False)
 @example(model="falcon-180b", method="inference-nf4", seq=554, extra=71, batch=16, gc=True)
-# found by hypothesis: ggml-alloc's best-fit layout of a longer KQ mask left a smaller compute buffer
-@example(model="mmfreelm-370m", method="inference-gguf-q4-k-m", seq=15857, extra=15872, batch=1, gc=False)
+# ggml-alloc's best-fit layout of a longer KQ mask leaves a smaller compute buffer (19.5 MB less at 6,046 tokens)
+@example(model="phi-3-mini", method="inference-gguf-q4-k-m", seq=5049, extra=997, batch=1, gc=False)
 def test_peak_is_monotone_in_context_and_batch_and_never_negative(catalog, model, method, seq, extra, batch, gc):
     kw = dict(model=model, method=method, grad_checkpointing=gc)
+    if model == "mmfreelm-370m" and method == "inference-gguf-q4-k-m":  # llama.cpp has no HGRN layer
+        with pytest.raises(InputError, match="llama.cpp implements no hgrn token mixer"):
+            estimate(catalog, seq_len=seq, batch=batch, **kw)
+        return
     base = estimate(catalog, seq_len=seq, batch=batch, **kw)
     longer = estimate(catalog, seq_len=seq + extra, batch=batch, **kw)
     wider = estimate(catalog, seq_len=seq, batch=batch + 1, **kw)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,9 @@ from vramatlas.api import InputError, estimate
 from vramatlas.catalog import load_catalog
 
 MiB = 2**20
+
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -245,3 +249,68 @@ def test_llama_cpp_compute_buffer_is_the_output_phase_when_logits_dominate():
     # Llama-3-8B, n_ctx 512, n_ubatch 512, no flash attention: 'CUDA0 compute buffer size = 258.50 MiB' (published log)
     shape = Shape(4096, 32, 128, 128, 8, 14336, True, 128256, 32)
     assert compute_buffer_bytes(shape, 512, 512, False) == 512 * (4096 + 128256) * 4
+
+
+# ------------------------------------------------------ what a runtime can load
+
+
+def test_a_runtime_refuses_a_token_mixer_it_does_not_implement(catalog):
+    """llama.cpp has no HGRN layer (src/llama-arch.cpp): MatMul-free LM is refused, not given an attention graph."""
+    with pytest.raises(InputError, match="llama.cpp implements no hgrn token mixer"):
+        estimate(catalog, model="mmfreelm-370m", method="inference-gguf-q4-k-m")
+    assert estimate(catalog, model="mmfreelm-370m", method="inference-bf16").peak_bytes > 0  # transformers + mmfreelm
+
+
+def test_a_runtime_refuses_a_checkpoint_precision_it_cannot_load(catalog):
+    with pytest.raises(InputError, match="vllm loads no ternary checkpoint"):
+        estimate(catalog, model="bitnet-b1.58-2b-4t", method="inference-bf16", runtime="vllm")
+    with pytest.raises(InputError, match="sglang implements no mamba1 token mixer"):
+        estimate(catalog, model="falcon-mamba-7b", method="inference-bf16", runtime="sglang")
+    assert estimate(catalog, model="bitnet-b1.58-2b-4t", method="inference-bf16", runtime="llama.cpp").peak_bytes > 0
+    assert estimate(catalog, model="falcon-mamba-7b", method="inference-bf16", runtime="vllm").peak_bytes > 0
+
+
+def test_the_cli_refusal_is_one_line_and_exit_2():
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vramatlas",
+            "estimate",
+            "--model",
+            "mmfreelm-370m",
+            "--method",
+            "inference-gguf-q4-k-m",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 2 and "implements no hgrn token mixer" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+
+
+def test_supported_mixers_are_the_reader_s_vocabulary(catalog):
+    from vramatlas.arch import MIXER_KINDS, read
+
+    schema = json.loads((ROOT / "schema" / "runtime.schema.json").read_text())
+    assert tuple(schema["properties"]["supports"]["properties"]["mixers"]["items"]["enum"]) == MIXER_KINDS
+    used = {kind for v in catalog.variants.values() for kind in read(v["config"]).mixers}
+    assert used <= set(MIXER_KINDS) and {"full", "mla", "gdn", "mamba1", "mamba2", "hgrn"} <= used
+    # every catalogue model runs somewhere
+    assert all(any(kind in rt["supports"]["mixers"] for rt in catalog.runtimes.values()) for kind in used)
+
+
+def test_the_matrix_has_no_row_a_runtime_cannot_load(catalog):
+    from vramatlas.matrix import compute_matrix
+
+    frame = compute_matrix(
+        catalog,
+        variants=["mmfreelm-370m", "bitnet-b1.58-2b-4t", "falcon-mamba-7b", "llama-3.2-1b"],
+        methods=["inference", "inference-gguf-q4-k-m"],
+        gpus=["h100-sxm"],
+    )
+    pairs = set(zip(frame["model"], frame["runtime"]))
+    assert ("mmfreelm-370m", "llama.cpp") not in pairs and ("mmfreelm-370m", "transformers") in pairs
+    assert ("bitnet-b1.58-2b-4t", "vllm") not in pairs and ("bitnet-b1.58-2b-4t", "llama.cpp") in pairs
+    assert ("falcon-mamba-7b", "sglang") not in pairs and ("falcon-mamba-7b", "vllm") in pairs
+    assert ("llama-3.2-1b", "sglang") in pairs

@@ -57,8 +57,15 @@ def rows(catalog):
                     inputs.update(
                         optimizer=OPTIMIZERS[i % len(OPTIMIZERS)], grad_checkpointing=(None, True, False)[i % 3]
                     )
-                out.append(case_row(catalog, **inputs))
+                try:
+                    out.append(case_row(catalog, **inputs))
+                except InputError as exc:  # only a runtime that cannot load this model refuses a case here
+                    assert " implements no " in str(exc) or " loads no " in str(exc), exc
+                    REFUSED.append(inputs)
     return out
+
+
+REFUSED: list[dict] = []  # the cases `rows` left out: a runtime that cannot load the model (its `supports`)
 
 
 def _same(single: dict, frame_row) -> None:
@@ -74,7 +81,9 @@ def _same(single: dict, frame_row) -> None:
 
 
 def test_every_catalogue_case_is_byte_identical_on_floats_and_on_numpy(catalog, rows):
-    assert len(rows) == len(catalog.variants) * len(catalog.methods) * len(WORKLOADS)
+    assert len(rows) + len(REFUSED) == len(catalog.variants) * len(catalog.methods) * len(WORKLOADS)
+    # refused: the ternary checkpoints (BitNet, MatMul-free LM) on runtimes without a ternary loader
+    assert {catalog.variants[case["model"]]["family"] for case in REFUSED} <= {"bitnet-b1.58", "matmul-free-lm"}
     frame = estimate_frame(pd.DataFrame(rows))
     for row, expected in zip(rows, frame.to_dict("records")):
         _same(estimate_columns(row), expected)

@@ -301,7 +301,8 @@ def case_row(
         ctx = _count("ctx", run_options["ctx"], 1)
         seq_len = max(ctx - (DEFAULT_NEW_TOKENS if new_tokens is None else int(new_tokens)), 1)
         inputs_default_seq = False
-    model_id, arch = resolve_model(catalog, model, config, parameters)
+    model_id, reading = resolve_reading(catalog, model, config, parameters)
+    arch = reading.columns
     spec = catalog.methods.get(method)
     if spec is None:
         raise InputError(unknown_id_message("method", method, catalog.methods))
@@ -340,6 +341,11 @@ def case_row(
     row.update(lora_columns(arch, targets) if lora else {"lora_io": 0.0, "lora_in_width": 0.0})
     row.update(gpu_columns(gpu_spec))
     runtime_spec = resolve_runtime(catalog, runtime, spec)
+    from .runtimes import unsupported_reason
+
+    refused = unsupported_reason(runtime_spec, reading.mixers, published_precision(catalog, model))
+    if refused:
+        raise InputError(refused)
     row.update(runtime_cache_columns(runtime_spec))
     row.update(
         _runtime_row(
@@ -358,6 +364,12 @@ def case_row(
         lora_targets=",".join(targets) if lora else None,
     )
     return row
+
+
+def published_precision(catalog, model: str | None) -> str | None:
+    """The catalogue model's checkpoint precision (its family's weights_native); None for a bare config."""
+    variant = catalog.variants.get(model) if model is not None else None
+    return catalog.models[variant["family"]].get("weights_native") if variant else None
 
 
 def resolve_runtime(catalog, runtime: str | None, method: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -580,9 +580,13 @@ def _list(cfg: Mapping[str, Any], name: str, n: int) -> list | None:
 # ---------------------------------------------------------------- layers
 
 
+# Every token mixer a layer can have; a runtime file's `supports.mixers` names the ones that runtime implements.
+MIXER_KINDS = ("full", "window", "mla", "gdn", "kda", "mamba1", "mamba2", "hgrn", "shortconv", "linear", "none")
+
+
 @dataclass
 class Mixer:
-    kind: str  # full | window | mla | gdn | kda | mamba1 | mamba2 | hgrn | linear | none
+    kind: str  # one of MIXER_KINDS
     params: int = 0
     kv_width: int = 0  # K + V values per token (attention)
     mla_latent: int = 0
@@ -616,6 +620,7 @@ class Reading:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     max_positions: int = 0
+    mixers: tuple[str, ...] = ()  # the token-mixer kinds of its layers (MIXER_KINDS), for runtime support
 
 
 def _family(model_type: str) -> dict[str, Any]:
@@ -1606,7 +1611,10 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
         "largest_linear": float(largest),
         **lora,
     }
-    return Reading(columns, model_type, warnings, notes, int(columns["max_positions"]))
+    # Falcon-H1's layers run a Mamba-2 mixer beside attention: both kinds count for runtime support
+    beside = {fam["linear"]} if fam.get("parallel") else set()
+    mixers = tuple(sorted({m.kind for m, _ in layers} | beside))
+    return Reading(columns, model_type, warnings, notes, int(columns["max_positions"]), mixers)
 
 
 def architecture(config: Mapping[str, Any], parameters: int | None = None) -> dict[str, float]:

@@ -82,8 +82,9 @@ from .api import (
     optimizer_columns,
     runtime_cache_columns,
 )
-from .arch import architecture
+from .arch import read
 from .memory import COMPONENTS, PHASES, estimate_columns, frame_of_columns
+from .runtimes import unsupported_reason
 from .speed import SPEED_COLUMNS, speed_frame, speed_table
 
 CHUNK_ROWS = 1 << 15  # rows evaluated at once: ~100 float64 inputs x 32Ki rows ~ 25 MiB of case frame
@@ -112,11 +113,13 @@ def variant_table(catalog, variants: Iterable[str] | None = None) -> pd.DataFram
     for vid in variants if variants is not None else catalog.variants:
         v = catalog.variants[vid]
         family = catalog.models[v["family"]]
-        arch = architecture(v["config"], v.get("parameters"))
+        reading = read(v["config"], v.get("parameters"))
+        arch = reading.columns
         row: dict[str, Any] = {
             "model": vid,
             "model_family": v["family"],
             "weights_native": family.get("weights_native"),
+            "mixers": reading.mixers,
             "parameters": int(v.get("parameters") or arch["params_total"]),
         }
         row.update(arch)
@@ -162,6 +165,7 @@ def method_table(catalog, methods: Iterable[str] | None = None) -> pd.DataFrame:
         # the runtime the method names (llama.cpp for the GGUF methods): its buffers, as `estimate` computes them
         runtime = catalog.runtimes.get(runtime_id or spec.get("runtime") or "transformers")
         row["runtime"] = runtime["id"] if runtime else "transformers"
+        row["runtime_file"] = runtime or catalog.runtimes["transformers"]  # what it can load: `supports`
         row["runtime_spec"] = runtime if runtime and runtime["compute"]["model"] != "tensors" else None
         row["runtime_quants"] = catalog.quants
         # --runtime / --quant as `estimate` takes them (None: the method's own), and the weights' id
@@ -230,11 +234,15 @@ def count_allowed(methods: pd.DataFrame, m: np.ndarray, counts: np.ndarray) -> n
 
 def method_pairs(variants: pd.DataFrame, methods: pd.DataFrame) -> pd.DataFrame:
     """(v, m) for every sensible model x method: a method that names the weights it is
-    for (`for_weights_native`, e.g. ternary inference) pairs only with those families."""
+    for (`for_weights_native`, e.g. ternary inference) pairs only with those families, and a
+    runtime pairs only with the models it can load (its file's ``supports``, as `estimate` refuses)."""
     allowed = np.array(
         [
-            [not wanted or native in wanted for wanted in methods["for_weights_native"]]
-            for native in variants["weights_native"]
+            [
+                (not wanted or native in wanted) and unsupported_reason(runtime, mixers, native) is None
+                for wanted, runtime in zip(methods["for_weights_native"], methods["runtime_file"])
+            ]
+            for native, mixers in zip(variants["weights_native"], variants["mixers"])
         ],
         dtype=bool,
     ).reshape(len(variants), len(methods))
@@ -249,6 +257,7 @@ _NOT_INPUTS = {
     "model",
     "model_family",
     "weights_native",
+    "mixers",
     "parameters",
     "lora_io_default",
     "lora_in_width_default",
@@ -262,6 +271,7 @@ _NOT_INPUTS = {
     "segment",
     "runtime",
     "runtime_spec",
+    "runtime_file",
     "runtime_quants",
     "runtime_arg",
     "quant_arg",

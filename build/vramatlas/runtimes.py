@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from .ggml_graph import Shape, compute_buffer_bytes
 from .quants import bits_per_kind, storage_bits
@@ -74,6 +74,24 @@ def check_options(runtime: Mapping[str, Any], options: RunOptions) -> None:
 def _positive(name: str, value: Any, minimum: float = 1) -> None:
     if value is not None and (isinstance(value, bool) or value < minimum):
         raise RuntimeInputError(f"--{name} must be >= {minimum:g}, got {value!r}")
+
+
+def unsupported_reason(runtime: Mapping[str, Any], mixers: Iterable[str], weights_native: str | None) -> str | None:
+    """Why this runtime cannot load a model with these token mixers and this checkpoint precision (its
+    file's ``supports``), or None when it can. A precision of None (a bare config.json) is not judged."""
+    supports = runtime["supports"]
+    missing = sorted(set(mixers) - set(supports["mixers"]))
+    if missing:
+        return (
+            f"{runtime['id']} implements no {'/'.join(missing)} token mixer, which this model's layers use "
+            f"(it runs: {', '.join(supports['mixers'])})"
+        )
+    if weights_native is not None and weights_native not in supports["native_weights"]:
+        return (
+            f"{runtime['id']} loads no {weights_native} checkpoint, which is how this model is published "
+            f"(it loads: {', '.join(supports['native_weights'])})"
+        )
+    return None
 
 
 def default_context(runtime: Mapping[str, Any], gpu_total_bytes: float | None, max_positions: int, prompt: int) -> int:

@@ -39,6 +39,12 @@ def _rules(rt: dict) -> list[list[str]]:
             f"{rt['host']['default_host_memory_bytes'] / 2**30:.0f} GiB",
         ],
         ["Options", ", ".join("--" + o for o in rt["options"]) or "none"],
+        [
+            "Loads",
+            f"token mixers: {', '.join(rt['supports']['mixers'])}; checkpoints: "
+            f"{', '.join(rt['supports']['native_weights'])} (a model with anything else is refused). "
+            + rt["supports"]["basis"],
+        ],
     ]
 
 
