@@ -114,6 +114,8 @@ def test_numbers():
     assert pages.gib_text(2**29, 2) == "0.50 GiB"
     assert pages.params_text(8_030_261_248) == "8.0 B"
     assert pages.params_text(370_000_000) == "370 M"
+    assert pages.params_text(999_885_952) == "1.0 B"  # Gemma 3 1B: not "1,000 M"
+    assert pages.params_text(999_400_000) == "999 M"
 
 
 def test_md_table_shape():

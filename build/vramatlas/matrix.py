@@ -165,7 +165,7 @@ def method_table(catalog, methods: Iterable[str] | None = None) -> pd.DataFrame:
         # the runtime the method names (llama.cpp for the GGUF methods): its buffers, as `estimate` computes them
         runtime = catalog.runtimes.get(runtime_id or spec.get("runtime") or "transformers")
         row["runtime"] = runtime["id"] if runtime else "transformers"
-        row["runtime_file"] = runtime or catalog.runtimes["transformers"]  # what it can load: `supports`
+        row["runtime_file"] = runtime  # what it can load: `supports` (None: a catalogue without that runtime file)
         row["runtime_spec"] = runtime if runtime and runtime["compute"]["model"] != "tensors" else None
         row["runtime_quants"] = catalog.quants
         # --runtime / --quant as `estimate` takes them (None: the method's own), and the weights' id
@@ -239,7 +239,8 @@ def method_pairs(variants: pd.DataFrame, methods: pd.DataFrame) -> pd.DataFrame:
     allowed = np.array(
         [
             [
-                (not wanted or native in wanted) and unsupported_reason(runtime, mixers, native) is None
+                (not wanted or native in wanted)
+                and (runtime is None or unsupported_reason(runtime, mixers, native) is None)
                 for wanted, runtime in zip(methods["for_weights_native"], methods["runtime_file"])
             ]
             for native, mixers in zip(variants["weights_native"], variants["mixers"])

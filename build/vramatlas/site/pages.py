@@ -156,8 +156,9 @@ def k(n: Any) -> str:
 
 
 def params_text(n: Any) -> str:
+    """A parameter count as people say it: 374 M, 1.0 B (Gemma 3 1B's 999.9 M too, not "1,000 M"), 671 B."""
     n = float(n or 0)
-    if n >= 1e9:
+    if n >= 999.5e6:  # what rounds to 1,000 M is said in billions
         return f"{n / 1e9:,.1f} B" if n < 1e11 else f"{n / 1e9:,.0f} B"
     return f"{n / 1e6:,.0f} M"
 
