@@ -44,8 +44,10 @@ def small_catalog(root: Path, hostile: bool = False) -> Path:
             data["name"] = "Llama <b>3.1</b>"
         variants |= {v["id"] for v in data["variants"]}
         (cat / "models" / f"{fid}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    for f in (CATALOG_DIR / "methods").glob("*.yaml"):
-        (cat / "methods" / f.name).write_bytes(f.read_bytes())
+    for kind in ("methods", "runtimes", "quants"):  # what the models run in, as in the real catalogue
+        (cat / kind).mkdir(exist_ok=True)
+        for f in (CATALOG_DIR / kind).glob("*.yaml"):
+            (cat / kind / f.name).write_bytes(f.read_bytes())
     for f in (CATALOG_DIR / "measurements").glob("*.yaml"):
         m = yaml.safe_load(f.read_text())
         if isinstance(m, dict) and m.get("model") in variants and m.get("gpu") in SMALL_GPUS and not m.get("config"):
