@@ -92,8 +92,10 @@ KNOWN_TYPES: dict[str, dict[str, Any]] = {
     "qwen": {"qwen_v1": True},
     "phi3": {},
     "phimoe": {},
-    "cohere": {},
-    "cohere2": {},
+    # one input_layernorm per layer (attention and MLP run in parallel on it); use_qk_norm (CohereConfig
+    # default False) adds LayerNorm weights per head for q and k
+    "cohere": {"norms": 1, "qk_norm": "full", "qk_norm_flag": "use_qk_norm", "qk_norm_flag_default": False},
+    "cohere2": {"norms": 1},  # one input_layernorm per layer: attention and MLP run in parallel on it
     "granite": {},
     "granitemoe": {},
     "granitemoeshared": {},
@@ -122,9 +124,15 @@ KNOWN_TYPES: dict[str, dict[str, Any]] = {
     "vaultgemma": {"norms": 2},
     "gpt_oss": {"alternate": "sliding_first", "expert_bias": True, "sinks": True, "o_bias": True},
     "llama4_text": {"shared_width": "intermediate_size"},
-    "falcon": {"mlp": "plain"},
+    # nn.LayerNorm (weight and bias); FalconDecoderLayer has ln_attn + ln_mlp in the new decoder architecture,
+    # one input_layernorm with parallel_attn in the old one, input + post-attention norms otherwise
+    "falcon": {
+        "mlp": "plain",
+        "norm_bias": True,
+        "shared_norm_when": {"parallel_attn": True, "new_decoder_architecture": False},
+    },
     "starcoder2": {"mlp": "plain"},
-    "nemotron": {"mlp": "plain"},
+    "nemotron": {"mlp": "plain", "norm_bias": True},  # NemotronLayerNorm1P: a LayerNorm with weight and bias
     "gpt2": {"mlp": "plain"},
     "gpt_bigcode": {"mlp": "plain"},
     "gpt_neox": {"mlp": "plain"},
@@ -133,7 +141,7 @@ KNOWN_TYPES: dict[str, dict[str, Any]] = {
     "mpt": {"mlp": "plain"},
     "phi": {"mlp": "plain"},
     "stablelm": {},
-    "bitnet": {"mlp": "gated"},
+    "bitnet": {"mlp": "gated", "sub_norms": True},
     "hgrn_bit": {"linear": "hgrn", "mlp": "gated"},
     # MLA and sparse attention
     "deepseek_v2": {},
@@ -141,7 +149,11 @@ KNOWN_TYPES: dict[str, dict[str, Any]] = {
     "deepseek_v32": {},
     "kimi_k2": {},
     "glm_moe_dsa": {},
-    "glm4_moe": {"qk_norm": "head", "qk_norm_flag": "use_qk_norm"},
+    "glm4_moe": {
+        "qk_norm": "head",
+        "qk_norm_flag": "use_qk_norm",
+        "router_score_bias": True,
+    },  # e_score_correction_bias
     "glm4_moe_lite": {},
     "mistral_large3": {},
     "minicpm3": {},
@@ -156,7 +168,8 @@ KNOWN_TYPES: dict[str, dict[str, Any]] = {
     "nemotron_h": {"linear": "mamba2", "mlp": "plain", "blocks": True},
     "granitemoehybrid": {"linear": "mamba2"},
     "bamba": {"linear": "mamba2"},
-    "falcon_h1": {"linear": "mamba2", "parallel": True},
+    # FalconH1Mixer builds its gated RMSNorm only when mamba_rms_norm is set (FalconH1Config default False)
+    "falcon_h1": {"linear": "mamba2", "parallel": True, "ssm_norm_flag": "mamba_rms_norm", "ssm_norm_default": False},
     "jamba": {"linear": "mamba1"},
     "mamba": {"linear": "mamba1"},
     "falcon_mamba": {"linear": "mamba1"},
@@ -184,7 +197,7 @@ KNOWN_TYPES: dict[str, dict[str, Any]] = {
     "glm46v": {"text": "glm4v_text"},
     "glm4v_moe": {"text": "glm4v_moe_text"},
     "glm4v_text": {},
-    "glm4v_moe_text": {"qk_norm": "head", "qk_norm_flag": "use_qk_norm"},
+    "glm4v_moe_text": {"qk_norm": "head", "qk_norm_flag": "use_qk_norm", "router_score_bias": True},
     "gemma4_text": {"norms": 4, "qk_norm": "head", "moe_beside_mlp": True},
 }
 
@@ -233,6 +246,7 @@ FIELDS_READ = (
     "multi_query_group_num",
     "multi_query",
     "new_decoder_architecture",
+    "parallel_attn",
     "intermediate_size",
     "ffn_hidden_size",
     "n_inner",
@@ -344,6 +358,7 @@ FIELDS_READ = (
     "mamba_dt_rank",
     "use_conv_bias",
     "mamba_conv_bias",
+    "mamba_rms_norm",
     "mamba_proj_bias",
     "use_bias",
     "swa_num_attention_heads",
@@ -650,7 +665,8 @@ def _attention(cfg, fam, hidden: int, heads: int, kv_heads: int, head_dim: int, 
         or cfg.get("model_type") == "qwen2"
     ):
         params += q_out + kv_heads * (head_dim + v_head_dim) + (hidden if fam.get("o_bias") else 0)
-    qk_norm = fam.get("qk_norm") if cfg.get(fam.get("qk_norm_flag", ""), True) is not False else None
+    flag_on = cfg.get(fam.get("qk_norm_flag", ""), fam.get("qk_norm_flag_default", True))
+    qk_norm = fam.get("qk_norm") if flag_on is not False else None
     if qk_norm == "head":  # RMSNorm over each head's q and k (Qwen3, Gemma 3)
         params += 2 * head_dim
     elif qk_norm == "full":  # RMSNorm over all of q and all of k (OLMo 2, MiniMax-M2)
@@ -779,8 +795,16 @@ def _mamba2(cfg, hidden: int) -> Mixer:
     groups = _int(cfg, "n_groups", "mamba_n_groups", default=1)
     conv = inner + 2 * groups * state
     bias = bool(_num(cfg, "use_conv_bias", "mamba_conv_bias", default=True))
+    # the gated RMSNorm over the inner width before out_proj; Falcon-H1 has it only with mamba_rms_norm
+    fam = _family(str(cfg.get("model_type") or ""))
+    gated_norm = bool(cfg.get(fam.get("ssm_norm_flag", ""), fam.get("ssm_norm_default", True)))
     params = (
-        hidden * (2 * inner + 2 * groups * state + heads) + conv * kc + bias * conv + 3 * heads + inner + inner * hidden
+        hidden * (2 * inner + 2 * groups * state + heads)
+        + conv * kc
+        + bias * conv
+        + 3 * heads
+        + gated_norm * inner
+        + inner * hidden
     )
     if _num(cfg, "mamba_proj_bias", default=False):
         params += 2 * inner + 2 * groups * state + heads + hidden
@@ -1409,7 +1433,11 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
                 elif model_type == "qwen3_5_moe_text":
                     shared += hidden
                 router = hidden * experts + (
-                    experts if fam.get("expert_bias") or cfg.get("topk_method") == "noaux_tc" else 0
+                    # the router's per-expert bias: gpt-oss's linear bias, or the e_score_correction_bias of
+                    # DeepSeek-V3's noaux_tc routing (and GLM-4.5's, which has it without naming topk_method)
+                    experts
+                    if fam.get("expert_bias") or fam.get("router_score_bias") or cfg.get("topk_method") == "noaux_tc"
+                    else 0
                 )
                 if latent:
                     router += 2 * hidden * latent
@@ -1433,6 +1461,9 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
 
     # ----- sums
     norms_per_layer = int(fam.get("norms", 2))
+    shared_norm = fam.get("shared_norm_when")  # Falcon: parallel attention and MLP read one input_layernorm
+    if shared_norm and all(bool(cfg.get(key, False)) == want for key, want in shared_norm.items()):
+        norms_per_layer = 1
     sum_mixer = sum(m.params for m, _ in layers)
     dense_params = sum(f.dense for _, f in layers)
     expert_params = sum(f.experts * f.expert_params for _, f in layers)
@@ -1440,7 +1471,9 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
     shared_params = sum(f.shared for _, f in layers)
     router_params = sum(f.router for _, f in layers)
     blocks_with_norm = sum(bool(m.kind != "none") + bool(f.kind != "none") for m, f in layers)
-    norms = blocks_with_norm * hidden * norms_per_layer // 2 + hidden
+    norms = (blocks_with_norm * hidden * norms_per_layer // 2 + hidden) * (2 if fam.get("norm_bias") else 1)
+    if fam.get("sub_norms"):  # BitNet: attn_sub_norm (hidden) before o_proj, ffn_sub_norm (MLP width) before down_proj
+        norms += sum((m.kind != "none") * hidden + (f.kind == "dense") * f.width for m, f in layers)
     tie_default = TRANSFORMERS_DEFAULTS.get(model_type, {}).get(
         "tie_word_embeddings", model_type in ("gemma", "gemma2", "gemma3_text", "falcon", "cohere", "cohere2", "bitnet")
     )
