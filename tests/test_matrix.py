@@ -305,3 +305,29 @@ def test_a_server_row_fits_only_with_a_pool_for_one_context(catalog, with_runtim
         & (servers["seq_len"] == 2048)
     ]
     assert len(on_four) and on_four["fits"].all()  # tensor parallel over 4 leaves a pool
+
+
+def test_grid_ladder_holds_the_budget(catalog):
+    """Under a budget the full grid would break, the matrix takes the next rung of GRIDS: one GPU keeps every
+    context and batch, several GPUs only the reference and the longest context; and never more rows than the
+    budget; below the leanest rung it refuses."""
+    vt, mt, gt = mx.variant_table(catalog, VARIANTS), mx.method_table(catalog, METHODS), mx.gpu_table(catalog, GPUS)
+    full = mx.matrix_keys(vt, mt, gt)
+    lean = mx.matrix_keys(vt, mt, gt, budget=len(full) - 1)
+    assert len(lean) <= len(full) - 1
+    one = ["g", "v", "m", "seq_len", "batch"]
+    pd.testing.assert_frame_equal(
+        full[full["gpu_count"] == 1][one].reset_index(drop=True),
+        lean[lean["gpu_count"] == 1][one].reset_index(drop=True),
+    )
+    maxpos = vt["max_positions"].to_numpy()
+    several = lean[lean["gpu_count"] > 1]
+    ref = mx.reference_contexts(vt)[several["v"].to_numpy()]
+    seq = several["seq_len"].to_numpy()
+    assert ((seq == ref) | (seq == maxpos[several["v"].to_numpy()])).all()
+    assert set(several["gpu_count"]) == set(full.loc[full["gpu_count"] > 1, "gpu_count"])  # the same rungs
+    assert (mx.reference_contexts(vt) == [min(8192, int(p)) for p in maxpos]).all()
+    leanest = mx.matrix_keys(vt, mt, gt, budget=len(lean) - 1)
+    assert (leanest.loc[leanest["seq_len"].to_numpy() != mx.reference_contexts(vt)[leanest["v"]], "batch"] == 1).all()
+    with pytest.raises(ValueError, match="over its budget"):
+        mx.matrix_keys(vt, mt, gt, budget=len(leanest) - 1)

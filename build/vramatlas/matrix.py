@@ -42,31 +42,47 @@ Which rows exist (the grid, documented on the site's methodology page):
   at least one sequence of the row's context inside that share.
 * Context lengths 2k, 8k, 32k, 128k and the model's own
   ``max_position_embeddings``, skipping lengths beyond it; batch 1 and 8 on
-  one GPU, batch 1 on several (what the site's pages and charts show).
+  one GPU, batch 1 on several (what the site's pages and charts show), at
+  every context while the rows fit the budget (the grid ladder below).
 * Defaults as ``vramatlas estimate`` uses them: 16 new tokens for inference,
   each method's optimizer and gradient-checkpointing setting, LoRA rank 16 on
   all linear layers. A row can be reproduced with ``vramatlas estimate``.
 
 Size, a deliberate choice: rows = GPUs x model-method pairs x contexts x
-(2 batches on one GPU + 3 counts and the node rungs at batch 1): 2.68M rows
-for 84 GPUs, 102 variants and 18 methods (3.9M with batch 8 on every count,
-which no page showed), plus 0.27M rows of runtime pairings (2.95M in all:
-24 s and 1.4 GB on the development machine). The matrix holds
-the pairings people look up (every GPU, the usual counts, contexts and
-batches); every other setting (any length, batch, count, parallelism, LoRA
-rank, optimizer, runtime option) is one ``vramatlas estimate`` away, in the
-terminal or in the site's calculator. A new dimension multiplies the rows, so
-it must come with a choice of where it applies (e.g. a runtime only for the
-methods and counts it serves) that keeps the product under
-ROW_BUDGET, or raise the budget knowingly: at ~150 bytes a row of
-results and ~250,000 rows/s on the 2-core development machine
-(``benchmarks/``), 3M rows are ~15 s and ~450 MB. Evaluation runs in chunks
-of CHUNK_ROWS rows, so peak memory is the compact result plus one
-chunk's inputs.
+(2 batches on one GPU + 3 counts and the node rungs at batch 1), plus the
+runtime pairings on their GPUs: 3.0M rows for 86 GPUs, 107 variants and 27
+method rows (3.9M with batch 8 on every count, which no page showed). The
+matrix holds the pairings people look up (every GPU, the usual counts,
+contexts and batches); every other setting (any length, batch, count,
+parallelism, LoRA rank, optimizer, runtime option) is one ``vramatlas
+estimate`` away, in the terminal or in the site's calculator.
+
+The rows stay under ROW_BUDGET by design, not by luck: the grid is the
+richest of GRIDS, a ladder counted before anything is evaluated, whose rows
+fit the budget:
+
+1. every context for every count and batch (above);
+2. several GPUs (2, 4, 8 and the node rungs) only at the reference context
+   (8k, or the model's longest below it: what the site's pages compare) and at
+   the model's longest; one GPU keeps every context;
+3. as 2, and batch 8 only at the reference context.
+
+The site's pages read one-GPU rows only (the fewest-GPUs and longest-context
+answers come from their own tables), so grid 2 gives the same pages and drops
+rows of the downloadable matrix only; grid 3 also leaves the explorer's
+batch-8 curves one point each (each one a ``vramatlas estimate`` away). At the 2,997,566 rows of today's
+grid 1, a catalogue that grows by a few variants moves to grid 2 (2.11M rows),
+and grid 3 (1.67M) holds about 1.8x today's catalogue; beyond that the build
+refuses in one line until the budget is raised knowingly or a leaner rung is
+added. At ~150 bytes a row of results and ~250,000 rows/s on the 2-core
+development machine (``benchmarks/``), 3M rows are ~12 s and ~450 MB.
+Evaluation runs in chunks of CHUNK_ROWS rows, so peak memory is the compact
+result plus one chunk's inputs.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -93,6 +109,24 @@ ROW_BUDGET = 3_000_000  # the matrix's size is a choice (see "Size" above): grow
 CONTEXTS = (2048, 8192, 32768, 131072)
 BATCHES = (1, 8)
 MULTI_GPU_BATCHES = (1,)  # on several GPUs only these batches (see "Size")
+REFERENCE_CONTEXT = 8192  # the site's pages compare models at 8k (or their longest context below it)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One choice of which (context, batch, count) rows the matrix holds (see "Size")."""
+
+    name: str
+    multi_gpu_every_context: bool  # several GPUs at every context (else the reference and the longest only)
+    batches_every_context: bool  # batch 8 on one GPU at every context (else at the reference context only)
+
+
+# Richest first: the matrix takes the first one whose rows fit ROW_BUDGET.
+GRIDS = (
+    Grid("every context", True, True),
+    Grid("several GPUs at the reference and the longest context", False, True),
+    Grid("several GPUs at the reference and the longest context, batch 8 at the reference", False, False),
+)
 GPU_COUNTS = (1, 2, 4, 8)
 NODE_SIZE = 8
 NODE_COUNTS = (16, 32, 64)
@@ -327,6 +361,15 @@ def case_frame(keys: pd.DataFrame, variants: pd.DataFrame, methods: pd.DataFrame
 
 
 _RUNTIME_ROWS: dict[tuple, dict[str, float]] = {}  # (model, method, runtime, quant, seq_len, batch) -> rt columns
+_GPU_ROWS: dict[tuple, dict[str, float]] = {}  # (method, runtime, quant, gpu, count) -> runtime_gpu_columns
+_QUANT_ROWS: dict[tuple, dict[str, float]] = {}  # (model, --quant) -> the format's bpw_* columns for that model
+
+
+def _spec_token(spec: Any) -> str:
+    """A GPU file's content as a cache key (a test may change a GPU under the same id)."""
+    import json
+
+    return json.dumps(spec, sort_keys=True, default=str)
 
 
 def run_options(seq_len: int, new_tokens: int):
@@ -385,12 +428,17 @@ def runtime_case_columns(
                 batch=int(batch),
                 training=bool(method["training"]),
             )
-            if isinstance(method["quant_arg"], str):
-                row.update(quant_columns(quants, method["runtime_quants"][method["quant_arg"]], records[int(v)]))
-            _RUNTIME_ROWS[key] = row
+            if isinstance(method["quant_arg"], str):  # depends on the model and the format only
+                qkey = (model_ids[v], method["quant_arg"])
+                if qkey not in _QUANT_ROWS:
+                    _QUANT_ROWS[qkey] = quant_columns(
+                        quants, method["runtime_quants"][method["quant_arg"]], records[int(v)]
+                    )
+                row.update(_QUANT_ROWS[qkey])
+            _RUNTIME_ROWS[key] = {name: value for name, value in row.items() if isinstance(value, float)}
         computed.append(_RUNTIME_ROWS[key])
     rows = np.flatnonzero(uses)
-    names = sorted({name for c in computed for name, value in c.items() if isinstance(value, float)})
+    names = sorted(set().union(*computed))
     table = np.asarray([[c.get(name, np.nan) for name in names] for c in computed], dtype=np.float64)
     for j, name in enumerate(names):
         values = table[inverse.ravel(), j]
@@ -401,11 +449,15 @@ def runtime_case_columns(
     per_gpu, where = np.unique(
         keys[uses][["m", "g", "gpu_count"]].to_numpy(dtype=np.int64), axis=0, return_inverse=True
     )
-    specs_of_gpu = gpus["gpu_spec"].tolist()
-    gpu_cols = [
-        runtime_gpu_columns(methods["runtime_spec"].iloc[int(mi)], run_options(0, 0), specs_of_gpu[int(g)], int(count))
-        for mi, g, count in per_gpu.tolist()
-    ]
+    specs_of_gpu, gpu_ids = gpus["gpu_spec"].tolist(), gpus["gpu"].tolist()
+    gpu_cols = []
+    for mi, g, count in per_gpu.tolist():
+        key = (*method_ids[mi], gpu_ids[g], _spec_token(specs_of_gpu[g]), count)
+        if key not in _GPU_ROWS:
+            _GPU_ROWS[key] = runtime_gpu_columns(
+                methods["runtime_spec"].iloc[mi], run_options(0, 0), specs_of_gpu[g], int(count)
+            )
+        gpu_cols.append(_GPU_ROWS[key])
     for name in gpu_cols[0]:
         cols[name][rows] = np.asarray([c[name] for c in gpu_cols], dtype=np.float64)[where.ravel()]
 
@@ -554,17 +606,59 @@ def result_frame(keys: pd.DataFrame, variants, methods, gpus, est: pd.DataFrame)
     return pd.DataFrame(out, copy=False)[list(MATRIX_COLUMNS)]
 
 
-def matrix_keys(variants, methods, gpus) -> pd.DataFrame:
-    """The grid as codes: (g, v, m, gpu_count, seq_len, batch), in output order."""
+def reference_contexts(variants: pd.DataFrame, contexts: Iterable[int] = CONTEXTS) -> np.ndarray:
+    """Per variant, the reference context of the site's pages: REFERENCE_CONTEXT, or the variant's longest
+    grid length below it when it has no 8k (its maximum when that is shorter)."""
+    grid = context_table(variants, contexts)
+    below = grid[grid["seq_len"] <= REFERENCE_CONTEXT].groupby("v")["seq_len"].max()
+    shortest = grid.groupby("v")["seq_len"].min()
+    return below.reindex(range(len(variants))).fillna(shortest).to_numpy(dtype=np.int64)
+
+
+def grid_mask(inner: pd.DataFrame, grid: Grid, ref: np.ndarray, maxpos: np.ndarray) -> np.ndarray:
+    """Which rows of the full (v, m, gpu_count, seq_len, batch) grid ``grid`` keeps (see "Size")."""
+    count, batch, seq = inner["gpu_count"].to_numpy(), inner["batch"].to_numpy(), inner["seq_len"].to_numpy()
+    v = inner["v"].to_numpy()
+    own_ref = seq == ref[v]
+    keep = (count == 1) | np.isin(batch, MULTI_GPU_BATCHES)
+    if not grid.multi_gpu_every_context:
+        keep &= (count == 1) | own_ref | (seq == maxpos[v])
+    if not grid.batches_every_context:
+        keep &= (batch == 1) | own_ref
+    return keep
+
+
+def choose_grid(
+    inner: pd.DataFrame, per_method_gpus: np.ndarray, ref: np.ndarray, maxpos: np.ndarray, budget: int
+) -> tuple[Grid, np.ndarray]:
+    """The first grid of GRIDS (the richest) whose rows fit ``budget``, and its mask over ``inner``;
+    ValueError when even the leanest does not (raise ROW_BUDGET knowingly, or add a leaner grid)."""
+    weight = per_method_gpus[inner["m"].to_numpy()]  # each row of inner is one row per GPU it is allowed on
+    sizes = []
+    for grid in GRIDS:
+        keep = grid_mask(inner, grid, ref, maxpos)
+        rows = int(weight[keep].sum())
+        if rows <= budget:
+            return grid, keep
+        sizes.append(f"{grid.name}: {rows:,}")
+    raise ValueError(f"the matrix is over its budget of {budget:,} rows at every grid ({'; '.join(sizes)})")
+
+
+def matrix_keys(variants, methods, gpus, budget: int = ROW_BUDGET) -> pd.DataFrame:
+    """The grid as codes: (g, v, m, gpu_count, seq_len, batch), in output order, at the richest of GRIDS
+    that holds ``budget`` rows."""
     pairs = method_pairs(variants, methods)
     counted = gpu_count_table(pairs, variants, methods, gpus)
     counted = counted[count_allowed(methods, counted["m"].to_numpy(), counted["gpu_count"].to_numpy())]
     inner = counted.merge(context_table(variants), on="v", how="inner").merge(
         pd.DataFrame({"batch": np.asarray(BATCHES, dtype=np.int64)}), how="cross"
     )
-    inner = inner[(inner["gpu_count"] == 1) | inner["batch"].isin(MULTI_GPU_BATCHES)]
+    allowed_gpus = gpu_allowed(methods, gpus)  # [m, g]
+    maxpos = variants["max_positions"].to_numpy().astype(np.int64)
+    _grid, keep = choose_grid(inner, allowed_gpus.sum(axis=1), reference_contexts(variants), maxpos, budget)
+    inner = inner[keep]
     inner = inner.sort_values(["gpu_count", "v", "m", "seq_len", "batch"], kind="stable").reset_index(drop=True)
-    allowed = gpu_allowed(methods, gpus)[inner["m"].to_numpy()]  # [row of inner, g]
+    allowed = allowed_gpus[inner["m"].to_numpy()]  # [row of inner, g]
     picks = [np.flatnonzero(allowed[:, g]) for g in range(len(gpus))]
     keys = inner.iloc[np.concatenate(picks)].reset_index(drop=True)
     keys.insert(0, "g", np.repeat(np.arange(len(gpus), dtype=np.int64), [len(p) for p in picks]))
@@ -577,8 +671,25 @@ def pairing_rows(frame: pd.DataFrame, catalog) -> np.ndarray:
     if "runtime" not in frame:
         return np.zeros(len(frame), dtype=bool)
     wanted = {(mid, rid, q) for mid, rid, q in runtime_pairings(catalog) if rid}
-    triples = zip(frame["method"].astype(str), frame["runtime"].astype(str), frame["quant"].astype(str))
-    return np.fromiter((t in wanted for t in triples), dtype=bool, count=len(frame))
+    if not wanted:
+        return np.zeros(len(frame), dtype=bool)
+    # the distinct (method, runtime, quant) triples are few: test each once, then look the rows up
+    cols = [pd.Categorical(frame[c]) for c in ("method", "runtime", "quant")]
+    labels = [[str(x) for x in c.categories] for c in cols]
+    sizes = [len(x) + 1 for x in labels]  # code -1 (missing) -> 0
+    combined = np.zeros(len(frame), dtype=np.int64)
+    for c, size in zip(cols, sizes):
+        combined = combined * size + (c.codes.astype(np.int64) + 1)
+    uniq, inverse = np.unique(combined, return_inverse=True)
+    hit = np.zeros(len(uniq), dtype=bool)
+    for i, code in enumerate(uniq.tolist()):
+        parts = []
+        for size in reversed(sizes):
+            code, k = divmod(code, size)
+            parts.append(k - 1)
+        parts.reverse()
+        hit[i] = all(k >= 0 for k in parts) and tuple(labels[j][k] for j, k in enumerate(parts)) in wanted
+    return hit[inverse]
 
 
 def _ids_or_none(column: pd.Series) -> list[str | None]:
@@ -592,11 +703,13 @@ def compute_matrix(
     methods: Iterable[str] | None = None,
     gpus: Iterable[str] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    budget: int = ROW_BUDGET,
 ) -> pd.DataFrame:
     """The full matrix (see the module docstring). Optional id lists restrict it to a subset;
-    ``on_progress(rows_done, rows_total)`` follows the evaluation chunk by chunk."""
+    ``on_progress(rows_done, rows_total)`` follows the evaluation chunk by chunk; the grid is the
+    richest of GRIDS whose rows fit ``budget``."""
     vt, mt, gt = variant_table(catalog, variants), method_table(catalog, methods), gpu_table(catalog, gpus)
-    keys = matrix_keys(vt, mt, gt)
+    keys = matrix_keys(vt, mt, gt, budget)
     speeds = speed_table(
         catalog, list(mt["method"]), list(gt["gpu"]), _ids_or_none(mt["runtime_arg"]), _ids_or_none(mt["quant_arg"])
     )

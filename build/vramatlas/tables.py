@@ -33,7 +33,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -147,19 +147,27 @@ def fewest_gpus(
     base = _pair_keys(vt, mt, gt)
     maxpos = vt["max_positions"].to_numpy()
     seq_v = np.where(maxpos > 0, np.minimum(context, maxpos), context).astype(np.int64)
-    keys = base.reset_index(names="case").merge(
-        pd.DataFrame({"gpu_count": np.asarray(ladder, dtype=np.int64)}), how="cross"
-    )
-    keys["seq_len"] = seq_v[keys["v"].to_numpy()]
-    keys["batch"] = 1
-    est = mx._estimate_keys(keys, vt, mt, gt)
     # a runtime pairing only at the GPU counts its file names
-    allowed = mx.count_allowed(mt, keys["m"].to_numpy(), keys["gpu_count"].to_numpy()).reshape(len(base), len(ladder))
-    fits = est["fits"].to_numpy(dtype=bool).reshape(len(base), len(ladder)) & allowed
-    ok = fits.any(axis=1)
-    first = np.argmax(fits, axis=1)
-    row = np.arange(len(base)) * len(ladder) + first
-    count = np.asarray(ladder)[first]
+    counts = np.repeat(np.asarray(ladder, dtype=np.int64)[None, :], len(base), axis=0)
+    allowed = mx.count_allowed(mt, np.repeat(base["m"].to_numpy(), len(ladder)), counts.ravel()).reshape(counts.shape)
+    # rung by rung, only the cases that have not fitted yet: the first rung that fits, as a scan of every rung
+    # would find, with the memory model run on a fraction of the rows (most cases fit on one GPU)
+    first = np.full(len(base), -1, dtype=np.int64)
+    peak_at = np.zeros(len(base), dtype=np.int64)
+    for j, n in enumerate(ladder):
+        todo = np.flatnonzero((first < 0) & allowed[:, j])
+        if not len(todo):
+            continue
+        keys = base.iloc[todo].reset_index(drop=True)
+        keys["gpu_count"] = n
+        keys["seq_len"] = seq_v[keys["v"].to_numpy()]
+        keys["batch"] = 1
+        est = mx._estimate_keys(keys, vt, mt, gt)
+        fits = est["fits"].to_numpy(dtype=bool)
+        first[todo[fits]] = j
+        peak_at[todo[fits]] = est["peak_bytes"].to_numpy()[fits]
+    ok = first >= 0
+    count = np.asarray(ladder)[np.maximum(first, 0)]
     training = mt["training"].to_numpy()[base["m"].to_numpy()] > 0
     out = _ids(base, vt, mt, gt)
     out["seq_len"] = seq_v[base["v"].to_numpy()].astype(np.int32)
@@ -168,7 +176,7 @@ def fewest_gpus(
     out["nodes"] = _nullable(-(-count // mx.NODE_SIZE), ok, "Int32")
     par = np.where(count <= 1, "none", np.where(training, "fsdp", "tp"))
     out["parallelism"] = pd.Categorical(np.where(ok, par, None), categories=["none", "tp", "fsdp"])
-    out["peak_bytes"] = _nullable(est["peak_bytes"].to_numpy()[row], ok)
+    out["peak_bytes"] = _nullable(peak_at, ok)
     out["capacity_bytes"] = gt["capacity_bytes"].to_numpy()[base["g"].to_numpy()].astype(np.int64)
     out["max_gpus_searched"] = np.where(allowed, np.asarray(ladder), 0).max(axis=1).astype(np.int32)
     return out
@@ -710,6 +718,12 @@ def gzip_bytes(data: bytes) -> bytes:
 def _resource(name: str, path: str, fmt: str, df: pd.DataFrame, data: bytes, **extra: Any) -> dict[str, Any]:
     import hashlib
 
+    return _resource_of(name, path, fmt, df.columns, len(data), hashlib.sha256(data).hexdigest(), **extra)
+
+
+def _resource_of(
+    name: str, path: str, fmt: str, columns: Iterable[str], size: int, sha256: str, **extra: Any
+) -> dict[str, Any]:
     res: dict[str, Any] = {
         "name": name,
         "type": "table",
@@ -718,14 +732,14 @@ def _resource(name: str, path: str, fmt: str, df: pd.DataFrame, data: bytes, **e
         "format": fmt,
     }
     res.update(extra)
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    digest = "sha256:" + sha256
     if fmt == "csv":  # frictionless checks bytes and hash while it streams CSV (not JSON or Parquet)
-        res["bytes"] = len(data)
+        res["bytes"] = size
         res["hash"] = digest
     # size and digest of the file as downloaded, for every format (vramatlas' own keys)
-    res["x_size_bytes"] = len(data)
-    res["x_sha256"] = digest.split(":", 1)[1]
-    res["schema"] = table_schema(name.split("--")[0], df.columns)
+    res["x_size_bytes"] = size
+    res["x_sha256"] = sha256
+    res["schema"] = table_schema(name.split("--")[0], columns)
     return res
 
 
@@ -733,12 +747,129 @@ def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-")
 
 
-def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path | str, catalog) -> list[Path]:
+def matrix_csv_parts(df: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
+    """(method, its rows) for each method of the matrix with rows, in the order of the method categories."""
+    methods = (
+        df["method"].cat.categories
+        if isinstance(df["method"].dtype, pd.CategoricalDtype)
+        else sorted(df["method"].unique())
+    )
+    for method in methods:
+        part = df[df["method"] == method]
+        if not part.empty:
+            yield str(method), part
+
+
+def write_matrix_csv(df: pd.DataFrame, out_dir: Path | str) -> list[dict[str, Any]]:
+    """Write the matrix as one gzipped CSV per method (matrix-csv/<method>.csv.gz); what was written:
+    method, slug, path (relative to ``out_dir``), bytes and sha256 of each file."""
+    import hashlib
+
+    records = []
+    for method, part in matrix_csv_parts(df):
+        rel = f"{MATRIX_CSV_DIR}/{_slug(method)}.csv.gz"
+        data = gzip_bytes(csv_bytes(part))
+        _atomic_write(Path(out_dir) / rel, data)
+        records.append(
+            {
+                "method": method,
+                "slug": _slug(method),
+                "path": rel,
+                "bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        )
+    return records
+
+
+class MatrixCsvJob:
+    """:func:`write_matrix_csv` in a forked process, so that the matrix's CSV text and its gzip (a third of the
+    tables' CPU time) run on a second core while this one computes and writes the other tables.
+
+    ``result()`` waits for it and returns its records (an error in the child is raised here, in one line);
+    ``cancel()`` stops it (a failed build). Where there is no ``os.fork``, or with ``fork=False``, the files
+    are written at once, in this process. The bytes are the same either way.
+    """
+
+    def __init__(self, df: pd.DataFrame, out_dir: Path | str, fork: bool = True):
+        self._records: list[dict[str, Any]] | None = None
+        self._pid: int | None = None
+        self._fd: int | None = None
+        if not (fork and hasattr(os, "fork")):
+            self._records = write_matrix_csv(df, out_dir)
+            return
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: write, report on the pipe, leave without running the parent's cleanup
+            status = 1
+            try:
+                os.close(read)
+                try:
+                    payload: Any = write_matrix_csv(df, out_dir)
+                    status = 0
+                except BaseException as exc:  # reported to the parent, which raises it
+                    payload = {"error": f"{type(exc).__name__}: {exc}"}
+                os.write(write, json.dumps(payload).encode("utf-8"))  # small: fits the pipe's buffer
+            finally:
+                os._exit(status)
+        os.close(write)
+        self._pid, self._fd = pid, read
+
+    def result(self) -> list[dict[str, Any]]:
+        if self._records is None:
+            with os.fdopen(self._fd, "rb") as fh:
+                data = fh.read()
+            self._fd = None
+            _, status = os.waitpid(self._pid, 0)
+            self._pid = None
+            try:
+                payload = json.loads(data.decode("utf-8")) if data else None
+            except ValueError:
+                payload = None
+            if status != 0 or not isinstance(payload, list):
+                why = payload.get("error") if isinstance(payload, dict) else f"exit status {status}"
+                raise RuntimeError(f"writing the matrix CSV files failed: {why}")
+            self._records = payload
+        return self._records
+
+    def cancel(self) -> None:
+        if self._pid is not None:
+            import signal
+
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+                os.waitpid(self._pid, 0)
+            except OSError:
+                pass
+            self._pid = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def write_tables(
+    tables: Mapping[str, pd.DataFrame], out_dir: Path | str, catalog, matrix_csv: MatrixCsvJob | None = None
+) -> list[Path]:
     """Write every table as Parquet, CSV and JSON (the matrix: Parquet, and CSV.gz per method),
-    then ``datapackage.json``; return the paths written (the data package last)."""
+    then ``datapackage.json``; return the paths written (the data package last).
+
+    The matrix's CSV files are written by a :class:`MatrixCsvJob` (``matrix_csv``: one started earlier, as
+    the build does right after the matrix; else one started here) while the other tables are written."""
     out = Path(out_dir)
     written: list[Path] = []
     resources: list[dict[str, Any]] = []
+    if matrix_csv is None and "matrix" in tables:  # started first: it runs while everything else is written
+        matrix_csv = MatrixCsvJob(tables["matrix"], out)
+    try:
+        return _write_tables(tables, out, catalog, matrix_csv, written, resources)
+    except BaseException:
+        if matrix_csv is not None:
+            matrix_csv.cancel()
+        raise
+
+
+def _write_tables(tables, out: Path, catalog, matrix_csv, written: list[Path], resources: list) -> list[Path]:
+    pending = None  # the matrix's CSV files, written by their own process meanwhile (MatrixCsvJob)
     for name, df in tables.items():
         data = parquet_bytes(df)
         written.append(_atomic_write(out / f"{name}.parquet", data))
@@ -754,30 +885,7 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path | str, catalo
             )
         )
         if name == "matrix":
-            for method in (
-                df["method"].cat.categories
-                if isinstance(df["method"].dtype, pd.CategoricalDtype)
-                else sorted(df["method"].unique())
-            ):
-                part = df[df["method"] == method]
-                if part.empty:
-                    continue
-                rel = f"{MATRIX_CSV_DIR}/{_slug(str(method))}.csv.gz"
-                data = gzip_bytes(csv_bytes(part))
-                written.append(_atomic_write(out / rel, data))
-                resources.append(
-                    _resource(
-                        f"matrix--{_slug(str(method))}--csv",
-                        rel,
-                        "csv",
-                        part,
-                        data,
-                        compression="gz",
-                        mediatype="text/csv",
-                        encoding="utf-8",
-                        title=f"Compatibility matrix, method {method} (gzipped CSV)",
-                    )
-                )
+            pending = (matrix_csv, len(written), len(resources), list(df.columns))
             continue
         data = csv_bytes(df)
         written.append(_atomic_write(out / f"{name}.csv", data))
@@ -789,6 +897,25 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path | str, catalo
         resources.append(
             _resource(f"{name}--json", f"{name}.json", "json", df, data, mediatype="application/json", encoding="utf-8")
         )
+    if pending is not None:  # the matrix's CSV files, in their place after matrix.parquet
+        job, at_file, at_resource, columns = pending
+        records = job.result()
+        written[at_file:at_file] = [out / r["path"] for r in records]
+        resources[at_resource:at_resource] = [
+            _resource_of(
+                f"matrix--{r['slug']}--csv",
+                r["path"],
+                "csv",
+                columns,
+                r["bytes"],
+                r["sha256"],
+                compression="gz",
+                mediatype="text/csv",
+                encoding="utf-8",
+                title=f"Compatibility matrix, method {r['method']} (gzipped CSV)",
+            )
+            for r in records
+        ]
     package = {
         "name": PACKAGE_NAME,
         "title": "vramatlas: which language models run, or can be fine-tuned, on which GPUs",

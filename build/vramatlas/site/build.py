@@ -122,6 +122,9 @@ class Stages:
     write_tables: Callable[[dict, Path, Any], list] | None
     accuracy_frame: Callable[[Any], Any] | None
     accuracy_summary: Callable[[Any], Any] | None
+    # the matrix's CSV files started in a second process as soon as the matrix exists (tables.MatrixCsvJob),
+    # handed to write_tables as matrix_csv=
+    start_matrix_csv: Callable[[Any, Path], Any] | None = None
 
 
 def default_stages() -> Stages:
@@ -129,11 +132,11 @@ def default_stages() -> Stages:
     from ..catalog import load_catalog
     from ..matrix import compute_matrix
 
-    derived = thumbs = write = None
+    derived = thumbs = write = start_csv = None
     try:
-        from ..tables import derived_tables, write_tables
+        from ..tables import MatrixCsvJob, derived_tables, write_tables
 
-        derived, write = derived_tables, write_tables
+        derived, write, start_csv = derived_tables, write_tables, MatrixCsvJob
     except ImportError:  # the tables module is optional for the site
         pass
     try:
@@ -142,7 +145,7 @@ def default_stages() -> Stages:
         thumbs = rules_of_thumb
     except ImportError:
         pass
-    return Stages(load_catalog, compute_matrix, derived, thumbs, write, accuracy_frame, summary)
+    return Stages(load_catalog, compute_matrix, derived, thumbs, write, accuracy_frame, summary, start_csv)
 
 
 class Progress:
@@ -152,6 +155,12 @@ class Progress:
     CPU time is the honest figure on a shared machine: wall time grows with other load, CPU time does not.
     """
 
+    @staticmethod
+    def cpu() -> float:
+        """CPU seconds of this process and of its children that have finished (the matrix CSV writer)."""
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
     def __init__(self, stream: TextIO | None = None):
         self.stream = stream
         self.times: dict[str, float] = {}
@@ -160,12 +169,12 @@ class Progress:
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        start, cpu = time.perf_counter(), time.process_time()
+        start, cpu = time.perf_counter(), self.cpu()
         try:
             yield
         finally:
             self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - start
-            self.cpu_times[name] = self.cpu_times.get(name, 0.0) + time.process_time() - cpu
+            self.cpu_times[name] = self.cpu_times.get(name, 0.0) + self.cpu() - cpu
 
     def counter(self, name: str, unit: str) -> Callable[[int, int], None] | None:
         """A ``(done, total)`` callback that redraws "name done / total unit" on the terminal (at most 10 times
@@ -530,9 +539,9 @@ def build_site(
                 kept.stage_seconds = {"unchanged": kept.seconds}
                 return kept
         if gate is not None:
-            t, cpu = time.perf_counter(), time.process_time()
+            t, cpu = time.perf_counter(), Progress.cpu()
             gate(catalog_root)
-            gate_seconds, gate_cpu = time.perf_counter() - t, time.process_time() - cpu
+            gate_seconds, gate_cpu = time.perf_counter() - t, Progress.cpu() - cpu
         else:
             gate_seconds = gate_cpu = None
         stages = stages or default_stages()  # (imports pandas, altair, mkdocs: only once there is work)
@@ -573,14 +582,24 @@ def _build_into(
     log(f"matrix: {len(matrix):,} rows")
     progress.note("matrix", f"{len(matrix):,} rows")
     with progress.stage("tables"):
-        derived = stages.derived_tables(matrix, catalog) if stages.derived_tables else {}
-        thumbs = stages.rules_of_thumb(catalog) if stages.rules_of_thumb else None
-        table_files: list[Path] = []
-        if stages.write_tables:
-            tables = {"matrix": matrix, **(derived or {})}
-            if thumbs is not None:
-                tables["rules_of_thumb"] = thumbs
-            table_files = [Path(p) for p in stages.write_tables(tables, tables_dir, catalog)]
+        # the matrix's CSV files (text and gzip) on the second core while the derived tables are computed
+        csv_job = (
+            stages.start_matrix_csv(matrix, tables_dir) if stages.write_tables and stages.start_matrix_csv else None
+        )
+        try:
+            derived = stages.derived_tables(matrix, catalog) if stages.derived_tables else {}
+            thumbs = stages.rules_of_thumb(catalog) if stages.rules_of_thumb else None
+            table_files: list[Path] = []
+            if stages.write_tables:
+                tables = {"matrix": matrix, **(derived or {})}
+                if thumbs is not None:
+                    tables["rules_of_thumb"] = thumbs
+                extra = {"matrix_csv": csv_job} if csv_job is not None else {}
+                table_files = [Path(p) for p in stages.write_tables(tables, tables_dir, catalog, **extra)]
+        except BaseException:
+            if csv_job is not None:
+                csv_job.cancel()
+            raise
         check_data_package(tables_dir)
     log(f"tables: {len(table_files)} files")
     progress.note("tables", f"{len(table_files)} files, data package checked")
