@@ -11,7 +11,9 @@ Every command-line figure is a fresh process (what a user waits for), run
 "python -c 'import numpy'" is the yardstick issue 11 states the estimate's
 budget in (within 3x). The matrix runs in its own process so its peak RSS
 (ru_maxrss) is its own; the catalogue is loaded before the clock starts.
-Build stage times come from the build's own report (`stage_seconds`).
+Build stage times come from the build's own report: wall (`stage_seconds`) and CPU, user+sys of the build's
+process and the children it waited for (`stage_cpu_seconds`: on a shared machine wall time grows with other
+load, CPU time much less); peak RSS is the larger of the process's and its children's.
 """
 
 from __future__ import annotations
@@ -114,10 +116,12 @@ def matrix(code: Path | None) -> dict[str, float]:
 def build(code: Path | None) -> dict[str, float]:
     """`vramatlas build` into a temporary folder (--force: no no-change shortcut); its stage times."""
     run = (
-        "import json, sys; from vramatlas.site.build import build_site\n"
+        "import json, resource, sys; from vramatlas.site.build import build_site\n"
         "kw = {'force': True} if 'force' in build_site.__code__.co_varnames else {}\n"
         "r = build_site(sys.argv[1], **kw)\n"
-        "print(json.dumps({'total_s': r.seconds, **{k + '_s': v for k, v in r.stage_seconds.items()}}))"
+        "peak = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))\n"
+        "print(json.dumps({'total_s': r.seconds, 'stages_s': r.stage_seconds,\n"
+        "                  'stages_cpu_s': getattr(r, 'stage_cpu_seconds', {}), 'peak_rss_bytes': peak * 1024}))"
     )
     with tempfile.TemporaryDirectory() as out:
         res = subprocess.run(
@@ -132,7 +136,15 @@ def machine() -> str:
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     except OSError:
         load = "?"
-    return f"{platform.machine()} {cpus} CPUs, Python {platform.python_version()}, load average {load}"
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {cpus} CPUs, Python {platform.python_version()}, load average {load} (1, 5, 15 min)"
 
 
 def main() -> int:
@@ -177,12 +189,15 @@ def main() -> int:
         )
     if "build" in result:
         b = result["build"]
-        total = b["total_s"]
+        total, cpu = b["total_s"], b.get("stages_cpu_s") or {}
         print(
-            "build: "
-            + ", ".join(f"{k[:-2]} {v:.1f} s ({v / total:.0%})" for k, v in b.items() if k != "total_s")
-            + f"; total {total:.1f} s"
+            f"\nbuild: total {total:.1f} s wall, {sum(cpu.values()):.1f} s CPU (user+sys, its processes), "
+            f"peak RSS {b['peak_rss_bytes'] / 2**20:,.0f} MiB"
         )
+        print(f"{'stage':12s} {'wall s':>7s} {'share':>6s} {'CPU s':>7s}")
+        for k, v in b["stages_s"].items():
+            c = cpu.get(k)
+            print(f"{k:12s} {v:7.1f} {v / total:6.0%} {'' if c is None else f'{c:7.1f}'}")
     return 0
 
 

@@ -214,12 +214,28 @@ def gpu_summary(matrix: pd.DataFrame, catalog) -> pd.DataFrame:
     return out
 
 
-def derived_tables(matrix: pd.DataFrame, catalog) -> dict[str, pd.DataFrame]:
-    """The answers people ask for, each its own table (see the module docstring)."""
+def search_tables(catalog) -> dict[str, pd.DataFrame]:
+    """The derived tables that search the catalogue themselves (they need no matrix): longest context,
+    fewest GPUs."""
     vt, mt, gt = mx.variant_table(catalog), mx.method_table(catalog), mx.gpu_table(catalog)
+    return {"longest_context": longest_context(catalog, vt, mt, gt), "fewest_gpus": fewest_gpus(catalog, vt, mt, gt)}
+
+
+def start_search_tables(catalog):
+    """:func:`search_tables` in a forked process (vramatlas.forked), for the build to run beside the matrix;
+    its ``result()`` is what :func:`derived_tables` takes as ``searched``."""
+    from .forked import Forked
+
+    return Forked(search_tables, catalog)
+
+
+def derived_tables(
+    matrix: pd.DataFrame, catalog, searched: Mapping[str, pd.DataFrame] | None = None
+) -> dict[str, pd.DataFrame]:
+    """The answers people ask for, each its own table (see the module docstring); ``searched``: the
+    :func:`search_tables` of this catalogue when they are computed already."""
     return {
-        "longest_context": longest_context(catalog, vt, mt, gt),
-        "fewest_gpus": fewest_gpus(catalog, vt, mt, gt),
+        **(searched if searched is not None else search_tables(catalog)),
         "gpu_summary": gpu_summary(matrix, catalog),
     }
 
@@ -782,73 +798,17 @@ def write_matrix_csv(df: pd.DataFrame, out_dir: Path | str) -> list[dict[str, An
     return records
 
 
-class MatrixCsvJob:
-    """:func:`write_matrix_csv` in a forked process, so that the matrix's CSV text and its gzip (a third of the
-    tables' CPU time) run on a second core while this one computes and writes the other tables.
+def MatrixCsvJob(df: pd.DataFrame, out_dir: Path | str, fork: bool = True):
+    """:func:`write_matrix_csv` in a forked process (:class:`vramatlas.forked.Forked`), so that the matrix's
+    CSV text and its gzip (the tables' largest CPU share) run on a second core while this one computes and
+    writes the other tables; ``result()`` gives its records, ``cancel()`` stops it."""
+    from .forked import Forked
 
-    ``result()`` waits for it and returns its records (an error in the child is raised here, in one line);
-    ``cancel()`` stops it (a failed build). Where there is no ``os.fork``, or with ``fork=False``, the files
-    are written at once, in this process. The bytes are the same either way.
-    """
-
-    def __init__(self, df: pd.DataFrame, out_dir: Path | str, fork: bool = True):
-        self._records: list[dict[str, Any]] | None = None
-        self._pid: int | None = None
-        self._fd: int | None = None
-        if not (fork and hasattr(os, "fork")):
-            self._records = write_matrix_csv(df, out_dir)
-            return
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: write, report on the pipe, leave without running the parent's cleanup
-            status = 1
-            try:
-                os.close(read)
-                try:
-                    payload: Any = write_matrix_csv(df, out_dir)
-                    status = 0
-                except BaseException as exc:  # reported to the parent, which raises it
-                    payload = {"error": f"{type(exc).__name__}: {exc}"}
-                os.write(write, json.dumps(payload).encode("utf-8"))  # small: fits the pipe's buffer
-            finally:
-                os._exit(status)
-        os.close(write)
-        self._pid, self._fd = pid, read
-
-    def result(self) -> list[dict[str, Any]]:
-        if self._records is None:
-            with os.fdopen(self._fd, "rb") as fh:
-                data = fh.read()
-            self._fd = None
-            _, status = os.waitpid(self._pid, 0)
-            self._pid = None
-            try:
-                payload = json.loads(data.decode("utf-8")) if data else None
-            except ValueError:
-                payload = None
-            if status != 0 or not isinstance(payload, list):
-                why = payload.get("error") if isinstance(payload, dict) else f"exit status {status}"
-                raise RuntimeError(f"writing the matrix CSV files failed: {why}")
-            self._records = payload
-        return self._records
-
-    def cancel(self) -> None:
-        if self._pid is not None:
-            import signal
-
-            try:
-                os.kill(self._pid, signal.SIGKILL)
-                os.waitpid(self._pid, 0)
-            except OSError:
-                pass
-            self._pid = None
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+    return Forked(write_matrix_csv, df, out_dir, fork=fork)
 
 
 def write_tables(
-    tables: Mapping[str, pd.DataFrame], out_dir: Path | str, catalog, matrix_csv: MatrixCsvJob | None = None
+    tables: Mapping[str, pd.DataFrame], out_dir: Path | str, catalog, matrix_csv: Any = None
 ) -> list[Path]:
     """Write every table as Parquet, CSV and JSON (the matrix: Parquet, and CSV.gz per method),
     then ``datapackage.json``; return the paths written (the data package last).

@@ -125,6 +125,9 @@ class Stages:
     # the matrix's CSV files started in a second process as soon as the matrix exists (tables.MatrixCsvJob),
     # handed to write_tables as matrix_csv=
     start_matrix_csv: Callable[[Any, Path], Any] | None = None
+    # the derived tables that need no matrix, started in a second process beside the matrix
+    # (tables.start_search_tables), handed to derived_tables as searched=
+    start_search_tables: Callable[[Any], Any] | None = None
 
 
 def default_stages() -> Stages:
@@ -132,11 +135,11 @@ def default_stages() -> Stages:
     from ..catalog import load_catalog
     from ..matrix import compute_matrix
 
-    derived = thumbs = write = start_csv = None
+    derived = thumbs = write = start_csv = start_search = None
     try:
-        from ..tables import MatrixCsvJob, derived_tables, write_tables
+        from ..tables import MatrixCsvJob, derived_tables, start_search_tables, write_tables
 
-        derived, write, start_csv = derived_tables, write_tables, MatrixCsvJob
+        derived, write, start_csv, start_search = derived_tables, write_tables, MatrixCsvJob, start_search_tables
     except ImportError:  # the tables module is optional for the site
         pass
     try:
@@ -145,7 +148,9 @@ def default_stages() -> Stages:
         thumbs = rules_of_thumb
     except ImportError:
         pass
-    return Stages(load_catalog, compute_matrix, derived, thumbs, write, accuracy_frame, summary, start_csv)
+    return Stages(
+        load_catalog, compute_matrix, derived, thumbs, write, accuracy_frame, summary, start_csv, start_search
+    )
 
 
 class Progress:
@@ -576,18 +581,23 @@ def _build_into(
     what = f"{len(catalog.gpus)} GPUs, {len(catalog.variants)} model variants, {len(catalog.methods)} methods"
     log(f"catalogue: {what}")
     progress.note("catalogue", what)
-    with progress.stage("matrix"):
-        rows = progress.counter("matrix", "rows")
-        matrix = stages.compute_matrix(catalog, **({"on_progress": rows} if rows else {}))
-    log(f"matrix: {len(matrix):,} rows")
-    progress.note("matrix", f"{len(matrix):,} rows")
-    with progress.stage("tables"):
-        # the matrix's CSV files (text and gzip) on the second core while the derived tables are computed
-        csv_job = (
-            stages.start_matrix_csv(matrix, tables_dir) if stages.write_tables and stages.start_matrix_csv else None
-        )
-        try:
-            derived = stages.derived_tables(matrix, catalog) if stages.derived_tables else {}
+    # two cores: the longest-context and fewest-GPUs searches beside the matrix, then the matrix's CSV
+    # files beside the derived tables and the other files (vramatlas.forked; each child's CPU time counts in
+    # the tables stage, where it is reaped)
+    search_job = csv_job = None
+    try:
+        if stages.derived_tables and stages.start_search_tables:
+            search_job = stages.start_search_tables(catalog)
+        with progress.stage("matrix"):
+            rows = progress.counter("matrix", "rows")
+            matrix = stages.compute_matrix(catalog, **({"on_progress": rows} if rows else {}))
+        log(f"matrix: {len(matrix):,} rows")
+        progress.note("matrix", f"{len(matrix):,} rows")
+        with progress.stage("tables"):
+            if stages.write_tables and stages.start_matrix_csv:
+                csv_job = stages.start_matrix_csv(matrix, tables_dir)
+            searched = {"searched": search_job.result()} if search_job is not None else {}
+            derived = stages.derived_tables(matrix, catalog, **searched) if stages.derived_tables else {}
             thumbs = stages.rules_of_thumb(catalog) if stages.rules_of_thumb else None
             table_files: list[Path] = []
             if stages.write_tables:
@@ -596,11 +606,12 @@ def _build_into(
                     tables["rules_of_thumb"] = thumbs
                 extra = {"matrix_csv": csv_job} if csv_job is not None else {}
                 table_files = [Path(p) for p in stages.write_tables(tables, tables_dir, catalog, **extra)]
-        except BaseException:
-            if csv_job is not None:
-                csv_job.cancel()
-            raise
-        check_data_package(tables_dir)
+            check_data_package(tables_dir)
+    except BaseException:
+        for job in (search_job, csv_job):
+            if job is not None:
+                job.cancel()
+        raise
     log(f"tables: {len(table_files)} files")
     progress.note("tables", f"{len(table_files)} files, data package checked")
     acc = summ = None

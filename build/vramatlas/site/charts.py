@@ -66,12 +66,23 @@ CONFIG = {
 FITS_COLORS = {"fits": "#0072B2", "does not fit": "#D55E00"}
 
 
-def spec(chart: alt.TopLevelMixin) -> dict:
+_VALIDATED: set[str] = set()  # chart kinds (functions) of which one chart has been validated in this process
+
+
+def spec(chart: alt.TopLevelMixin, kind: str | None = None) -> dict:
     """The Vega-Lite dict of a chart, validated against the schema by Altair, with the site's config;
-    strings Vega-safe."""
+    strings Vega-safe.
+
+    ``kind``: the chart function, for the charts a build makes once per page (a GPU's or a model's chart):
+    only the first chart of a kind is validated in a process, since the charts of one function differ only
+    in their data and titles (validation is about 60 % of a chart's time; tests/test_charts.py validates
+    every function's output).
+    """
     from ..escape import vega_safe
 
-    out = vega_safe(chart.to_dict(validate=True))
+    out = vega_safe(chart.to_dict(validate=kind is None or kind not in _VALIDATED))
+    if kind is not None:
+        _VALIDATED.add(kind)
     config = out.setdefault("config", {})
     for key, value in CONFIG.items():
         if isinstance(value, dict):

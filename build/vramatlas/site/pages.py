@@ -802,7 +802,8 @@ def gpu_page(d: SiteData, gid: str) -> Page:
             cap / GiB,
             float(ctx) / GiB,
             name,
-        )
+        ),
+        kind="memory_vs_context",
     )
     cur = d.curves
     sub = cur[(cur["batch"] == 1) & (cur["method"] == default) & cur["model"].isin(models)]
@@ -957,7 +958,9 @@ def variant_page(d: SiteData, vid: str) -> Page:
                 )
     bars = None
     if long_rows:
-        spec = charts.spec(charts.component_bars(pd.DataFrame(long_rows), f"{name}: memory by method"))
+        spec = charts.spec(
+            charts.component_bars(pd.DataFrame(long_rows), f"{name}: memory by method"), kind="component_bars"
+        )
         bars = MD(
             chart_block(
                 f"model-{slug(vid)}-bars",
@@ -1001,7 +1004,9 @@ def variant_page(d: SiteData, vid: str) -> Page:
         card_frame = pd.DataFrame(
             {"name": [d.gpu_short(g) for g in shown], "gib": [d.capacity(g) / GiB for g in shown]}
         )
-        spec = charts.spec(charts.model_context_lines(frame, card_frame, f"{name}: peak against context"))
+        spec = charts.spec(
+            charts.model_context_lines(frame, card_frame, f"{name}: peak against context"), kind="model_context_lines"
+        )
         context_chart = MD(
             chart_block(
                 f"model-{slug(vid)}-context",
