@@ -231,6 +231,25 @@ def test_gemma3n_per_layer_embeddings_are_an_embedding_not_the_output(catalog):
     assert output_bytes({**cols, "bpw_lm_head": 16.0, "bpw_embedding": 16.0}) == 262400 * 2048 * 2
 
 
+GEMMA4_CACHES = [  # variant, full layers that cache, sliding layers that cache, full KV heads, sliding KV heads
+    ("gemma-4-e2b", 3, 12, 1, 1),  # 35 layers of 4 sliding : 1 full, the last 20 KV-shared
+    ("gemma-4-e4b", 4, 20, 2, 2),  # 42 layers of 5 : 1, the last 18 KV-shared
+    ("gemma-4-26b-a4b", 5, 25, 2, 8),  # 30 layers, num_global_key_value_heads 2
+    ("gemma-4-31b", 10, 50, 4, 16),  # 60 layers, num_global_key_value_heads 4
+]
+
+
+@pytest.mark.parametrize(
+    "vid, own_full, own_sliding, full_kv, sliding_kv", GEMMA4_CACHES, ids=[c[0] for c in GEMMA4_CACHES]
+)
+def test_gemma4_global_layers_cache_their_own_heads_and_width(catalog, vid, own_full, own_sliding, full_kv, sliding_kv):
+    # full layers: their KV heads x global_head_dim 512, K and V both cached even where attention_k_eq_v drops
+    # v_proj; sliding layers: num_key_value_heads x head_dim 256; KV-shared layers: nothing
+    cols = architecture(catalog.variants[vid]["config"])
+    assert cols["kv_full_width"] == own_full * 2 * full_kv * 512
+    assert cols["kv_window_width"] == own_sliding * 2 * sliding_kv * 256
+
+
 def test_gemma3n_kv_shared_layers_are_the_ones_transformers_shares(catalog):
     transformers = pytest.importorskip("transformers")
     cfg = catalog.variants["gemma-3n-e4b"]["config"]["text_config"]
