@@ -64,18 +64,10 @@ if _MISSING:
 
 
 @pytest.fixture(scope="session")
-def built_site(tmp_path_factory):
-    """The whole site, built once per session (VRAMATLAS_BROWSER_OUT=DIR: a folder `vramatlas build
-    --out DIR` already filled from this checkout, to rerun the browser checks without rebuilding)."""
-    from types import SimpleNamespace
-
-    from vramatlas.site.build import build_site
-
-    given = os.environ.get("VRAMATLAS_BROWSER_OUT")
-    if given:
-        return SimpleNamespace(site=Path(given) / "site")
-    out = tmp_path_factory.mktemp("browser-dist")
-    return build_site(out)
+def built_site(full_build):
+    """The whole site, built once per session (tests/conftest.py's full_build; VRAMATLAS_BROWSER_OUT=DIR: a
+    folder `vramatlas build --out DIR` already filled from this checkout, to rerun without rebuilding)."""
+    return full_build
 
 
 @pytest.fixture(scope="session")
@@ -618,13 +610,13 @@ def test_tables_sort_by_number_not_text(browser, server):
         v.close()
 
 
-def test_hostile_names_render_as_text(browser, tmp_path):
+def test_hostile_names_render_as_text(browser, hostile_site):
     """A GPU named <script>alert(1)</script> and a model with [link](x) syntax show as text."""
-    from test_site import HOSTILE_GPU, HOSTILE_MODEL, build_small
+    from test_site import HOSTILE_GPU, HOSTILE_MODEL
 
     from vramatlas.site.serve import serve_in_thread
 
-    report = build_small(tmp_path, hostile=True)
+    report = hostile_site  # built once per test run (tests/conftest.py)
     srv, base = serve_in_thread(report.site)
     try:
         v = Visit(browser, base)

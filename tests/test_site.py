@@ -80,8 +80,8 @@ def build_small(root: Path, hostile: bool = False):
 
 
 @pytest.fixture(scope="module")
-def hostile_build(tmp_path_factory):
-    return build_small(tmp_path_factory.mktemp("hostile"), hostile=True)
+def hostile_build(hostile_site):
+    return hostile_site  # built once per test run (tests/conftest.py), shared with the browser tests
 
 
 # ------------------------------------------------------------------ escaping

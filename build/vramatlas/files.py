@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 
 def write_atomic(path: Path | str, data: bytes | str, mode: int | None = None) -> Path:
@@ -32,3 +34,23 @@ def write_atomic(path: Path | str, data: bytes | str, mode: int | None = None) -
             pass
         raise
     return path
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path | str, mode: int = 0o644) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` through, piece by piece: a temporary file beside it, renamed over
+    ``path`` when the block ends without an exception (and deleted when it raises)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

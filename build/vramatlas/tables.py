@@ -714,14 +714,44 @@ def json_bytes(df: pd.DataFrame) -> bytes:
     return (json.dumps(rows, ensure_ascii=False, indent=None, separators=(",", ":")) + "\n").encode("utf-8")
 
 
-def parquet_bytes(df: pd.DataFrame) -> bytes:
+PARQUET_ROW_GROUP = 1024 * 1024  # rows per row group: pyarrow's default, which write_table used
+
+
+def _write_parquet_to(df: pd.DataFrame, where) -> None:
+    """The table as Parquet, converted to Arrow and written one row group at a time (ParquetWriter), so
+    that only one row group's Arrow copy exists at once; the bytes are those of ``pq.write_table`` of the
+    whole table (the same row groups, schema and footer)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(df, preserve_index=False)
+    first = pa.Table.from_pandas(df.iloc[:PARQUET_ROW_GROUP], preserve_index=False)
+    with pq.ParquetWriter(where, first.schema, compression="zstd", write_statistics=True) as writer:
+        writer.write_table(first, row_group_size=PARQUET_ROW_GROUP)
+        del first
+        for start in range(PARQUET_ROW_GROUP, len(df), PARQUET_ROW_GROUP):
+            part = pa.Table.from_pandas(df.iloc[start : start + PARQUET_ROW_GROUP], preserve_index=False)
+            writer.write_table(part, row_group_size=PARQUET_ROW_GROUP)
+
+
+def parquet_bytes(df: pd.DataFrame) -> bytes:
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd", write_statistics=True)
+    _write_parquet_to(df, buf)
     return buf.getvalue()
+
+
+def write_parquet(df: pd.DataFrame, path: Path) -> tuple[int, str]:
+    """:func:`parquet_bytes` streamed into ``path`` (atomically): its size and sha256."""
+    import hashlib
+
+    from .files import atomic_file
+
+    with atomic_file(path) as fh:
+        _write_parquet_to(df, fh)
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return path.stat().st_size, h.hexdigest()
 
 
 def gzip_bytes(data: bytes) -> bytes:
@@ -831,15 +861,16 @@ def write_tables(
 def _write_tables(tables, out: Path, catalog, matrix_csv, written: list[Path], resources: list) -> list[Path]:
     pending = None  # the matrix's CSV files, written by their own process meanwhile (MatrixCsvJob)
     for name, df in tables.items():
-        data = parquet_bytes(df)
-        written.append(_atomic_write(out / f"{name}.parquet", data))
+        size, digest = write_parquet(df, out / f"{name}.parquet")
+        written.append(out / f"{name}.parquet")
         resources.append(
-            _resource(
+            _resource_of(
                 f"{name}--parquet",
                 f"{name}.parquet",
                 "parquet",
-                df,
-                data,
+                df.columns,
+                size,
+                digest,
                 mediatype="application/vnd.apache.parquet",
                 title=TITLES.get(name, name),
             )
