@@ -793,26 +793,34 @@ def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-")
 
 
-def matrix_csv_parts(df: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
-    """(method, its rows) for each method of the matrix with rows, in the order of the method categories."""
-    methods = (
-        df["method"].cat.categories
-        if isinstance(df["method"].dtype, pd.CategoricalDtype)
-        else sorted(df["method"].unique())
-    )
-    for method in methods:
-        part = df[df["method"] == method]
-        if not part.empty:
-            yield str(method), part
+def csv_methods(df: pd.DataFrame) -> list[str]:
+    """The matrix's methods that have rows, in the order of the method categories (the files' order)."""
+    col = df["method"]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        present = np.bincount(
+            col.cat.codes.to_numpy()[col.cat.codes.to_numpy() >= 0], minlength=len(col.cat.categories)
+        )
+        return [str(m) for m, n in zip(col.cat.categories, present) if n]
+    return [str(m) for m in sorted(col.unique())]
 
 
-def write_matrix_csv(df: pd.DataFrame, out_dir: Path | str) -> list[dict[str, Any]]:
+def matrix_csv_parts(df: pd.DataFrame, only: set[str] | None = None) -> Iterator[tuple[str, pd.DataFrame]]:
+    """(method, its rows) for each method of the matrix with rows (``only``: those methods), in
+    :func:`csv_methods` order."""
+    for method in csv_methods(df):
+        if only is None or method in only:
+            yield method, df[df["method"] == method]
+
+
+def write_matrix_csv(df: pd.DataFrame, out_dir: Path | str, share: tuple[int, int] = (0, 1)) -> list[dict[str, Any]]:
     """Write the matrix as one gzipped CSV per method (matrix-csv/<method>.csv.gz); what was written:
-    method, slug, path (relative to ``out_dir``), bytes and sha256 of each file."""
+    method, slug, path (relative to ``out_dir``), bytes and sha256 of each file.
+
+    ``share=(k, n)``: only the k-th of n shares of the methods (:func:`csv_shares`), for n processes."""
     import hashlib
 
     records = []
-    for method, part in matrix_csv_parts(df):
+    for method, part in matrix_csv_parts(df, csv_shares(df, share[1])[share[0]]):
         rel = f"{MATRIX_CSV_DIR}/{_slug(method)}.csv.gz"
         data = gzip_bytes(csv_bytes(part))
         _atomic_write(Path(out_dir) / rel, data)
@@ -828,13 +836,42 @@ def write_matrix_csv(df: pd.DataFrame, out_dir: Path | str) -> list[dict[str, An
     return records
 
 
-def MatrixCsvJob(df: pd.DataFrame, out_dir: Path | str, fork: bool = True):
-    """:func:`write_matrix_csv` in a forked process (:class:`vramatlas.forked.Forked`), so that the matrix's
-    CSV text and its gzip (the tables' largest CPU share) run on a second core while this one computes and
-    writes the other tables; ``result()`` gives its records, ``cancel()`` stops it."""
-    from .forked import Forked
+def csv_shares(df: pd.DataFrame, n: int) -> list[set[str]]:
+    """The methods split into ``n`` shares of about equal rows (largest first, each to the lightest share)."""
+    counts = df["method"].value_counts()
+    counts = counts[counts > 0]
+    shares: list[set[str]] = [set() for _ in range(n)]
+    load = [0] * n
+    for method, rows in sorted(((str(m), int(r)) for m, r in counts.items()), key=lambda kv: (-kv[1], kv[0])):
+        k = load.index(min(load))
+        shares[k].add(method)
+        load[k] += int(rows)
+    return shares
 
-    return Forked(write_matrix_csv, df, out_dir, fork=fork)
+
+CSV_PROCESSES = 2  # the matrix CSV's processes: with the parent's own tables, three on the two cores
+
+
+class MatrixCsvJob:
+    """:func:`write_matrix_csv` in CSV_PROCESSES forked processes (:class:`vramatlas.forked.Forked`), each a
+    share of the methods, so that the matrix's CSV text and its gzip (the tables' largest CPU share) run on
+    the second core (and the first, once the other tables are written); ``result()`` gives the records in
+    the methods' order, ``cancel()`` stops them. The files are the same bytes as one process writes."""
+
+    def __init__(self, df: pd.DataFrame, out_dir: Path | str, fork: bool = True):
+        from .forked import Forked
+
+        n = CSV_PROCESSES if fork else 1
+        self._order = csv_methods(df)
+        self._jobs = [Forked(write_matrix_csv, df, out_dir, (k, n), fork=fork) for k in range(n)]
+
+    def result(self) -> list[dict[str, Any]]:
+        records = {r["method"]: r for job in self._jobs for r in job.result()}
+        return [records[m] for m in self._order]
+
+    def cancel(self) -> None:
+        for job in self._jobs:
+            job.cancel()
 
 
 def write_tables(
