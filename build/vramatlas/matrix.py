@@ -50,12 +50,10 @@ Which rows exist (the grid, documented on the site's methodology page):
 
 Size, a deliberate choice: rows = GPUs x model-method pairs x contexts x
 (2 batches on one GPU + 3 counts and the node rungs at batch 1), plus the
-runtime pairings on their GPUs: 3.0M rows for 86 GPUs, 107 variants and 27
-method rows (3.9M with batch 8 on every count, which no page showed). The
-matrix holds the pairings people look up (every GPU, the usual counts,
-contexts and batches); every other setting (any length, batch, count,
-parallelism, LoRA rank, optimizer, runtime option) is one ``vramatlas
-estimate`` away, in the terminal or in the site's calculator.
+runtime pairings on their GPUs. The matrix holds the pairings people look up
+(every GPU, the usual counts, contexts and batches); every other setting (any
+length, batch, count, parallelism, LoRA rank, optimizer, runtime option) is
+one ``vramatlas estimate`` away, in the terminal or in the site's calculator.
 
 The rows stay under ROW_BUDGET by design, not by luck: the grid is the
 richest of GRIDS, a ladder counted before anything is evaluated, whose rows
@@ -70,12 +68,13 @@ fit the budget:
 The site's pages read one-GPU rows only (the fewest-GPUs and longest-context
 answers come from their own tables), so grid 2 gives the same pages and drops
 rows of the downloadable matrix only; grid 3 also leaves the explorer's
-batch-8 curves one point each (each one a ``vramatlas estimate`` away). At the 2,997,566 rows of today's
-grid 1, a catalogue that grows by a few variants moves to grid 2 (2.11M rows),
-and grid 3 (1.67M) holds about 1.8x today's catalogue; beyond that the build
-refuses in one line until the budget is raised knowingly or a leaner rung is
-added. At ~150 bytes a row of results and ~250,000 rows/s on the 2-core
-development machine (``benchmarks/``), 3M rows are ~12 s and ~450 MB.
+batch-8 curves one point each (each one a ``vramatlas estimate`` away). Grid 1 held 2,997,566 rows for 86
+GPUs and 107 variants; with 111 variants it would be 3,125,078, so the matrix
+is on grid 2: 2,192,930 rows (grid 3: 1,728,490, and room for about 1.7x
+today's catalogue); beyond that the build refuses in one line until the
+budget is raised knowingly or a leaner rung is
+added. At ~160 bytes a row of results and ~150,000 rows/s on the 2-core
+development machine (``benchmarks/``), 3M rows are ~20 s and ~480 MB.
 Evaluation runs in chunks of CHUNK_ROWS rows, so peak memory is the compact
 result plus one chunk's inputs.
 """
