@@ -477,6 +477,10 @@ def _speed_of_chunk(
     }
 
 
+# What _estimate_keys keeps of each chunk's estimate_columns: what frame_of_columns reads, and the speed.
+_KEPT = frozenset(COMPONENTS) | {"peak_bytes", "phase_code", "headroom_bytes", "fits"} | frozenset(SPEED_COLUMNS)
+
+
 def _estimate_keys(
     keys,
     variants,
@@ -504,7 +508,7 @@ def _estimate_keys(
         if speeds is not None:
             cols.update(_speed_of_chunk(part, case, np.asarray(cols["fits"], dtype=bool), speeds, len(gpus)))
         for name, values in cols.items():
-            if name == "phase":  # strings: carried as phase_code
+            if name not in _KEPT:  # phase (strings: carried as phase_code), the log_* and host columns
                 continue
             if name not in full:
                 full[name] = np.empty(n, dtype=values.dtype)
