@@ -1,7 +1,8 @@
 """Builds that several test files read, made once per test run (session-scoped) and shared.
 
 * ``full_build``: ``build_site`` of the whole catalogue into a temporary folder (``VRAMATLAS_BROWSER_OUT=DIR``:
-  a folder that ``vramatlas build --out DIR`` already filled from this checkout, to rerun without building).
+  into DIR instead, kept there between runs and rebuilt only when its inputs changed; never a folder inside
+  the repository that git does not ignore).
   The browser tests drive it; ``full_matrix`` reads its ``matrix.parquet`` when it has been built already.
 * ``full_matrix``: the whole catalogue's matrix: the full build's table when this run has built it (the
   browser tests run first), else computed here. Either way it is the matrix ``vramatlas build`` writes.
@@ -19,19 +20,35 @@ from pathlib import Path
 import pytest
 
 _BUILT: dict[str, object] = {}  # the session's full build, once made
+REPO = Path(__file__).resolve().parent.parent
+
+
+def browser_out(given: str) -> Path:
+    """$VRAMATLAS_BROWSER_OUT as a folder the build may write to: never one inside this repository that
+    git does not ignore (a typo such as ``site`` would otherwise put a whole build among the sources)."""
+    import subprocess
+
+    out = Path(given).expanduser().absolute()
+    if out.resolve().is_relative_to(REPO):
+        ignored = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", str(out)], capture_output=True)
+        if ignored.returncode != 0:
+            pytest.fail(
+                f"VRAMATLAS_BROWSER_OUT={given}: {out} is inside the repository and not ignored by git; "
+                "choose a folder outside it (or dist/)",
+                pytrace=False,
+            )
+    return out
 
 
 @pytest.fixture(scope="session")
 def full_build(tmp_path_factory):
-    from types import SimpleNamespace
 
     from vramatlas.site.build import build_site
 
     given = os.environ.get("VRAMATLAS_BROWSER_OUT")
-    if given:
-        report = SimpleNamespace(site=Path(given) / "site", out=Path(given))
-    else:
-        report = build_site(tmp_path_factory.mktemp("full-dist"))
+    # build_site keeps what DIR holds when it was built from exactly these inputs (catalogue, code, site
+    # sources) and rebuilds it otherwise: a rerun never tests a stale site
+    report = build_site(browser_out(given) if given else tmp_path_factory.mktemp("full-dist"))
     _BUILT["full"] = report
     return report
 

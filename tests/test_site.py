@@ -194,6 +194,38 @@ def _scripts(text: str) -> list:
     return [json.loads(x) for x in re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', text, re.S)]
 
 
+RAW_TABLE = re.compile(r"^\|[^\n]*\|\s*$\n^\|\s*:?-{2,}", re.M)  # a Markdown table left as text
+
+
+def raw_markdown_tables(text: str) -> list[str]:
+    """Markdown tables a page shows as text (a template line that ate the blank line before one)."""
+    article = text[text.find("<article") :]
+    return [m.group(0)[:80] for m in RAW_TABLE.finditer(article)]
+
+
+def test_every_table_is_rendered(hostile_build):
+    """No page shows a Markdown table as text."""
+    assert raw_markdown_tables("<article>\n| a | b |\n| :-- | --: |\n") and not raw_markdown_tables("<p>a | b</p>")
+    for path, text in _html(hostile_build.site).items():
+        assert not raw_markdown_tables(text), (path, raw_markdown_tables(text)[:2])
+
+
+def test_templates_keep_the_blank_line_after_an_inline_block():
+    """trim_blocks eats the newline after a block tag: on a line of text ending in ``{% endif %}`` that
+    is the line break, and the blank line after it goes, gluing the next table or heading to the text
+    (the GPU pages' tables showed as pipes when a runtime note was there). Such a tag ends ``+%}``."""
+    from vramatlas.site.render import TEMPLATES
+
+    glued = []
+    for path in sorted(TEMPLATES.glob("*.j2")):
+        lines = path.read_text(encoding="utf-8").split("\n")
+        for i, line in enumerate(lines[:-1]):
+            tag = re.search(r"\{%-?[^%]*%\}$", line)
+            if tag and line[: tag.start()].strip() and not lines[i + 1].strip() and not tag.group(0).endswith("+%}"):
+                glued.append(f"{path.name}:{i + 1}")
+    assert not glued, glued
+
+
 def test_explorer_data_by_url_not_inline(hostile_build):
     text = (hostile_build.site / "explorer" / "index.html").read_text()
     meta, spec = _scripts(text)[:2]
@@ -394,3 +426,74 @@ def test_calculator_links_are_cases_the_cli_accepts(hostile_build, capsys):
             continue
         assert main(["estimate", *argv, "--json"]) == 0, (link, capsys.readouterr().err)
         json.loads(capsys.readouterr().out)
+
+
+def test_theme_files_no_page_loads_are_not_shipped(hostile_build):
+    """No source maps, no search languages the index does not use; what the pages reference is there."""
+    from vramatlas.site.prune import LUNR_DIR, THEME_DIRS, search_languages
+
+    site = hostile_build.site
+    assert not list(site.rglob("*.map"))
+    for folder in THEME_DIRS:
+        for path in (site / folder).rglob("*.*s"):
+            assert b"sourceMappingURL=" not in path.read_bytes()[-300:], path
+    assert search_languages(site) == ["en"] and not (site / LUNR_DIR).exists()
+    assert (site / "search" / "search_index.json").is_file()
+    assert len(list((site / "assets" / "javascripts" / "workers").glob("search.*.min.js"))) == 1
+
+
+def test_lunr_files_follow_the_worker():
+    """The files the theme's search worker imports per language, as its own code names them."""
+    import material
+
+    from vramatlas.site.prune import SEGMENTERS, lunr_files_needed
+
+    worker = next((Path(material.__file__).parent / "templates" / "assets" / "javascripts" / "workers").glob("*.js"))
+    code = worker.read_text(encoding="utf-8")
+    for lang, name in SEGMENTERS.items():
+        assert f'case"{lang}"' in code and name in code, (lang, name)
+    assert "lunr.multi.min.js" in code and "lunr.stemmer.support.min.js" in code and 'n!=="en"' in code
+    assert lunr_files_needed(["en"]) == set()
+    assert lunr_files_needed(["en", "ja"]) == {
+        "tinyseg.js",
+        "min/lunr.ja.min.js",
+        "min/lunr.multi.min.js",
+        "min/lunr.stemmer.support.min.js",
+    }
+    assert lunr_files_needed(["de"]) == {"min/lunr.de.min.js", "min/lunr.stemmer.support.min.js"}
+
+
+def test_long_tables_stay_out_of_the_search_index():
+    from vramatlas.site.hooks import SEARCH_ROWS, exclude_long_tables
+
+    def table(n):
+        return "<table><thead><tr><th>a</th></tr></thead><tbody>" + "<tr><td>1</td></tr>" * n + "</tbody></table>"
+
+    short, long = table(SEARCH_ROWS), table(SEARCH_ROWS + 1)
+    assert exclude_long_tables(short) == short
+    marked = exclude_long_tables(f"<p>x</p>{long}{short}")
+    assert marked == f"<p>x</p>{long.replace('<table>', '<table data-search-exclude>')}{short}"
+    assert exclude_long_tables(marked) == marked
+
+
+def test_whitespace_between_tags_is_one_line_break_outside_pre_and_code():
+    from vramatlas.site.hooks import collapse_whitespace
+
+    page = (
+        "<ul>\n    <li>\n      <a href='x'>\n        a\n      </a>\n    </li>  \n\n  </ul>"
+        "<pre><code>keep\n    this\n</code></pre><p>x <code>a\n   b</code>\n  y</p>"
+        "<textarea>\n  raw\n</textarea><script type='application/json'>{\n  \"a\": 1\n}</script><p>one  two</p>"
+    )
+    out = collapse_whitespace(page)
+    assert out == (
+        "<ul>\n<li>\n<a href='x'>\na\n</a>\n</li>\n</ul>"
+        "<pre><code>keep\n    this\n</code></pre><p>x <code>a\n   b</code>\ny</p>"
+        "<textarea>\n  raw\n</textarea><script type='application/json'>{\n  \"a\": 1\n}</script><p>one  two</p>"
+    )
+    assert collapse_whitespace(out) == out
+
+
+def test_built_pages_carry_no_indentation(hostile_build):
+    text = (hostile_build.site / "gpus" / "rtx-4090" / "index.html").read_text(encoding="utf-8")
+    outside = re.sub(r"<(pre|code|kbd|textarea|script|style)\b.*?</\1\s*>", "<kept/>", text, flags=re.S)
+    assert "\n " not in outside and "\n\n" not in outside

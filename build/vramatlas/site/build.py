@@ -660,6 +660,9 @@ def _build_into(
         from .notfound import relative_404
 
         relative_404(site, yaml.safe_load(config.read_text(encoding="utf-8")).get("site_url"))
+        from .prune import prune_theme
+
+        prune_theme(site)  # the theme's source maps and unused search languages: never loaded
     with progress.stage("checks"):
         html_pages, heaviest, heaviest_bytes, total = check_site(site, tables_dir)
     progress.note("mkdocs", f"{html_pages} HTML pages")
@@ -779,6 +782,7 @@ def _config(site_src: Path, tmp: Path, docs: Path, site_dir: Path, nav: list) ->
     base["site_dir"] = str(site_dir)
     base["nav"] = nav
     base["strict"] = True
+    base["hooks"] = [*base.get("hooks", []), str(Path(__file__).with_name("hooks.py"))]
     theme = base.setdefault("theme", {})
     if theme.get("custom_dir"):
         theme["custom_dir"] = str(tmp / "overrides")

@@ -128,8 +128,25 @@ def heatmap(url: str, gpu_order: Sequence[str], model_order: Sequence[str]) -> a
                 alt.Tooltip("s:Q", title="context (tokens)", format=","),
             ],
         )
-        .properties(width=alt.Step(13), height=alt.Step(13))
+        .properties(width=alt.Step(13), height=alt.Step(13), usermeta={"narrow": HEATMAP_NARROW})
     )
+
+
+# A model per 13 px column needs about 1,400 px. In a box narrower than ``below`` (a phone) charts.js
+# merges ``patch`` into the spec (a JSON merge patch): the grid takes the box's width, the columns
+# go without their names (a tap shows them; the table below has them all), GPU names are cut to fit.
+HEATMAP_NARROW = {
+    "below": 600,
+    "patch": {
+        "width": "container",
+        "title": {"text": ["Best inference format that fits", "on one card (8k context, batch 1)"]},
+        "encoding": {
+            "x": {"axis": {"labels": False, "ticks": False, "title": "models, smallest to largest (tap a cell)"}},
+            "y": {"axis": {"labelLimit": 120}},
+            "color": {"legend": {"columns": 3}},
+        },
+    },
+}
 
 
 # ------------------------------------------------------------------- GPU
@@ -194,8 +211,13 @@ def memory_vs_context(
             ],
         )
     )
-    cap = pd.DataFrame({"cap": [capacity_gib], "label": [f"{gpu_name}: {capacity_gib:.1f} GiB usable"]})
-    rule = alt.Chart(cap).mark_rule(color="#b42318", strokeDash=[6, 3], strokeWidth=2).encode(y="cap:Q")
+    # short enough for a phone's plot (the page says which card it is)
+    cap = pd.DataFrame({"cap": [capacity_gib], "label": [f"{capacity_gib:.1f} GiB usable"], "gpu": [gpu_name]})
+    rule = (
+        alt.Chart(cap)
+        .mark_rule(color="#b42318", strokeDash=[6, 3], strokeWidth=2)
+        .encode(y="cap:Q", tooltip=[alt.Tooltip("gpu:N", title="GPU"), alt.Tooltip("cap:Q", title="usable (GiB)")])
+    )
     text = (
         alt.Chart(cap)
         .mark_text(align="left", dx=4, dy=-7, color="#b42318", fontWeight="bold")
@@ -207,7 +229,8 @@ def memory_vs_context(
         .properties(
             width="container",
             height=340,
-            title="Peak memory against context, batch 1 (above the red line: does not fit)",
+            # two lines: one would be wider than a phone (a chart's title does not wrap)
+            title=alt.Title(["Peak memory against context, batch 1", "(above the red line: does not fit)"]),
         )
     )
 

@@ -16,6 +16,8 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         ".json": "application/json",
         ".parquet": "application/octet-stream",
         ".csv": "text/csv; charset=utf-8",
+        ".wasm": "application/wasm",  # Pyodide compiles it while it streams in only with this type
+        ".mjs": "text/javascript",
     }
 
     def send_error(self, code, message=None, explain=None):
@@ -36,12 +38,26 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             super().log_message(format, *args)
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    """One thread per connection; a deep listen queue, since a browser opens many connections at once
+    (the default of 5 drops the rest, which then wait a second or more to retry)."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # a browser that leaves a page cuts off what it was still loading (the search index, Pyodide):
+        # that is the client's doing and not worth a traceback; anything else is reported as usual
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def make_server(site: Path, port: int = 0, verbose: bool = False) -> http.server.ThreadingHTTPServer:
     """A server for ``site`` on 127.0.0.1 (port 0: any free port); not started."""
     handler = functools.partial(_Handler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server = _Server(("127.0.0.1", port), handler)
     server.verbose = verbose
-    server.daemon_threads = True
     return server
 
 

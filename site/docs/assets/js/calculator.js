@@ -15,6 +15,7 @@
   var root = me ? me.replace(/assets\/js\/calculator\.js(\?.*)?$/, "") : "../";
   var GiB = Math.pow(2, 30);
   var CONFIG_PATH = "/tmp/vramatlas-config.json";
+  var HUB_TIMEOUT_MS = 20000;
 
   var meta = JSON.parse(document.getElementById("calc-options").textContent);
   var options = meta.options;
@@ -179,10 +180,25 @@
     var prepare = Promise.resolve();
     var model = field("model") ? field("model").value.trim() : "";
     if (!config && model.indexOf("/") > 0 && meta.models.indexOf(model) < 0) {
-      // a Hugging Face id: fetch its config.json (the only request to another host, and only on demand)
-      prepare = fetch("https://huggingface.co/" + model.split("/").map(encodeURIComponent).join("/") + "/resolve/main/config.json")
-        .then(function (r) { if (!r.ok) throw new Error("huggingface.co answered " + r.status + " for " + model); return r.text(); })
-        .then(function (t) { py.FS.writeFile(CONFIG_PATH, t); args = args.map(function (a) { return a === "--model" ? "--config" : a === model ? CONFIG_PATH : a; }); });
+      // a Hugging Face id: fetch its config.json (the only request to another host, and only on demand);
+      // offline, refused or slow, the page says so in one line and never waits for ever
+      var url = "https://huggingface.co/" + model.split("/").map(encodeURIComponent).join("/") + "/resolve/main/config.json";
+      var stop = window.AbortController ? new AbortController() : null;
+      var timer = stop ? setTimeout(function () { stop.abort(); }, HUB_TIMEOUT_MS) : null;
+      var retry = " Paste or upload the model's config.json instead.";
+      prepare = fetch(url, stop ? { signal: stop.signal } : {})
+        .catch(function () {
+          throw new Error("could not fetch " + url + (stop && stop.signal.aborted ? " within " + HUB_TIMEOUT_MS / 1000 + " s" : " (offline, or blocked)") + "." + retry);
+        })
+        .then(function (r) {
+          if (!r.ok) throw new Error("huggingface.co answered HTTP " + r.status + " for " + model + (r.status === 401 || r.status === 403 ? " (a gated or private model)" : r.status === 404 ? " (no such model, or no config.json)" : "") + "." + retry);
+          return r.text();
+        })
+        .then(function (t) {
+          clearTimeout(timer);
+          py.FS.writeFile(CONFIG_PATH, t);
+          args = args.map(function (a) { return a === "--model" ? "--config" : a === model ? CONFIG_PATH : a; });
+        }, function (e) { clearTimeout(timer); throw e; });
     } else if (config) {
       py.FS.writeFile(CONFIG_PATH, config);
     }
@@ -209,6 +225,9 @@
     });
   }
   function changed() {
+    // not ready from this moment until the answer to these fields is shown (an answer already on the
+    // page may be to the same argv: a test or a script waiting for "ready" must not take that one)
+    if (py) result.setAttribute("data-calc-state", "pending");
     history.replaceState(null, "", window.location.pathname + (toQuery() ? "?" + toQuery() : ""));
     clearTimeout(pending);
     pending = setTimeout(run, 120);

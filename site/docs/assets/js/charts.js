@@ -30,6 +30,17 @@
     }
   }
 
+  // A JSON merge patch (RFC 7386): objects merge key by key, null deletes, anything else replaces.
+  function merge(target, patch) {
+    if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return patch;
+    var out = target && typeof target === "object" && !Array.isArray(target) ? target : {};
+    Object.keys(patch).forEach(function (key) {
+      if (patch[key] === null) delete out[key];
+      else out[key] = merge(out[key], patch[key]);
+    });
+    return out;
+  }
+
   function render(el) {
     if (el.getAttribute("data-state")) return;
     el.setAttribute("data-state", "loading");
@@ -42,6 +53,9 @@
       return;
     }
     var target = el.querySelector(".vega-target");
+    // a chart too wide for a small box says how to draw it there (usermeta.narrow: below, patch)
+    var narrow = spec.usermeta && spec.usermeta.narrow;
+    if (narrow && target.clientWidth < narrow.below) spec = merge(spec, narrow.patch);
     var opts = {
       actions: false,
       renderer: "svg",
