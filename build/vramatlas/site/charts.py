@@ -149,6 +149,10 @@ HEATMAP_NARROW = {
 }
 
 
+# Two legend columns of 140 px labels need about 360 px: on a phone (a 358 px box) the names are cut at 115.
+CURVES_NARROW = {"below": 600, "patch": {"config": {"legend": {"labelLimit": 115}}}}
+
+
 # ------------------------------------------------------------------- GPU
 
 
@@ -200,7 +204,7 @@ def memory_vs_context(
                 "m:N",
                 title="model",
                 sort=list(model_names),
-                legend=alt.Legend(labelLimit=140, orient="bottom", columns=2),
+                legend=alt.Legend(orient="bottom", columns=2),  # labels cut at 140 px (config: CURVES_NARROW)
                 scale=alt.Scale(scheme="tableau10"),
             ),
             shape=alt.Shape("m:N", title="model", sort=list(model_names)),
@@ -229,9 +233,11 @@ def memory_vs_context(
         .properties(
             width="container",
             height=340,
+            usermeta={"narrow": CURVES_NARROW},
             # two lines: one would be wider than a phone (a chart's title does not wrap)
             title=alt.Title(["Peak memory against context, batch 1", "(above the red line: does not fit)"]),
         )
+        .configure_legend(labelLimit=140)
     )
 
 
