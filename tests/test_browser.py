@@ -646,6 +646,9 @@ def test_calculator_fetches_a_hub_config_and_says_when_it_cannot(browser, server
             assert cli.returncode == 0, cli.stderr
             assert got["exit"] == "0" and got["json"] == cli.stdout, (hub_id, got["verdict"])
             assert got["peak"] == str(json.loads(cli.stdout)["peak_bytes"])
+            # the command shown is the one a user types: the Hub id, not the page's own copy of its config
+            shown = page.evaluate("() => document.getElementById('calc-cmd').textContent")
+            assert f"--model {hub_id} " in shown and "/tmp/" not in shown, shown
         for hub_id, said in (("nobody/no-such-model", "HTTP 404"), ("offline/any-model", "could not fetch")):
             case = {"model": hub_id, "method": "inference-bf16", "gpu": "rtx-4090"}
             got = _calc_answer(page, urlencode(case), _argv(case))

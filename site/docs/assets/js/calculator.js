@@ -173,6 +173,7 @@
   function run() {
     if (!py) return;
     var args = argv();
+    var shown = args; // the command the page shows: a Hub id stays --model ORG/NAME (the CLI fetches it too)
     var mine = ++seq;
     result.setAttribute("data-calc-state", "computing");
     result.setAttribute("aria-busy", "true");
@@ -207,10 +208,10 @@
       py.globals.set("_argv", py.toPy(["estimate"].concat(args, ["--json"])));
       var out = py.runPython("_vramatlas_run(_argv)").toJs();
       if (mine !== seq) return;
-      show(out[1], out[0], out[2], args);
+      show(out[1], out[0], out[2], shown);
       result.setAttribute("data-compute-ms", String(Math.round(performance.now() - t0)));
     }).catch(function (e) {
-      show("", 2, String(e.message || e), args);
+      show("", 2, String(e.message || e), shown);
     }).then(function () {
       if (mine !== seq) return;
       answer.hidden = false;
