@@ -152,7 +152,8 @@ def rules_table() -> str:
     rows = ["| Code | Name | Severity | Checked by | Why |", "| --- | --- | --- | --- | --- |"]
     stage_names = {"load": "loader", "schema": "schema", "rule": "rule", "exceptions": "exceptions file"}
     for code, rule in sorted(RULES.items()):
-        why = rule.rationale.replace("|", "\\|")
+        # "<kind>" as text: GitHub and Python-Markdown would take it for an HTML tag and show nothing
+        why = rule.rationale.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
         rows.append(f"| {code} | {rule.name} | {rule.severity} | {stage_names.get(rule.stage, rule.stage)} | {why} |")
     return "\n".join(rows) + "\n"
 
