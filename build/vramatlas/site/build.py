@@ -803,13 +803,29 @@ def _mkdocs_build(config: Path) -> None:
         handler.setFormatter(logging.Formatter("mkdocs: %(levelname)s %(message)s"))
         handler.setLevel(logging.WARNING)
         logger.addHandler(handler)
+    warnings = _FirstWarning()
+    logger.addHandler(warnings)
     try:
         cfg = load_config(str(config), strict=True)
         build(cfg)
     except MkDocsException as exc:
-        raise BuildError(f"mkdocs build --strict failed: {exc}") from None
+        first = f" (the first: {warnings.first})" if warnings.first else ""
+        raise BuildError(f"mkdocs build --strict failed: {exc}{first}") from None
     finally:
+        logger.removeHandler(warnings)
         logger.setLevel(previous)
+
+
+class _FirstWarning(logging.Handler):
+    """Keeps MkDocs' first warning: strict mode's error says only how many there were."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.first: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.first is None:
+            self.first = record.getMessage()
 
 
 def runtime_bytes(site: Path) -> int:
