@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 
 import altair as alt
 import pandas as pd
@@ -122,3 +123,56 @@ def test_invalid_chart_is_refused():
     with pytest.raises(alt.utils.schemapi.SchemaValidationError):
         bad = alt.Chart(pd.DataFrame({"a": [1]})).mark_point().encode(x=alt.X("a:Q", scale=alt.Scale(type="nope")))
         charts.spec(bad)
+
+
+def _curves_args(capacity: float, context: float, gpu: str, models: list[str]) -> tuple:
+    return ("data/curves.json", models, ["inference-bf16", "qlora"], ["bf16", "QLoRA"], "qlora", capacity, context, gpu)
+
+
+def _lines_args(rows: int, title: str) -> tuple:
+    frame = pd.DataFrame(
+        {"method": ["bf16", "NF4"] * rows, "seq_len": [2048 * (1 + i // 2) for i in range(2 * rows)], "gib": 1.5}
+    )
+    frame["gib"] = frame["gib"] + frame.index * 0.25
+    cards = pd.DataFrame({"name": ["RTX 4090", "H100 <b>"][: 1 + rows % 2], "gib": [24.0, 79.1][: 1 + rows % 2]})
+    return frame, cards, title
+
+
+def _bars_args(methods: tuple[str, ...], title: str) -> tuple:
+    parts = COMPONENTS[: 3 + len(methods)]
+    frame = pd.DataFrame(
+        [{"method": m, "component": c, "gib": 0.5 + i, "order": i} for m in methods for i, c in enumerate(parts)]
+    )
+    return frame, title
+
+
+@pytest.mark.parametrize(
+    "template, cases",
+    [
+        (
+            charts.memory_vs_context,
+            [
+                _curves_args(23.98828125, 0.60626220703125, "NVIDIA GeForce RTX 4090", ["A", "B"]),
+                _curves_args(79.1, 0.5, 'H100 "SXM" \u2028 & <script>', ["A", "B", "C"]),
+                _curves_args(11.5, 0.0, "x", []),
+            ],
+        ),
+        (charts.model_context_lines, [_lines_args(3, "Model A: peak"), _lines_args(4, "B \u2029 <i>")]),
+        (charts.component_bars, [_bars_args(("bf16", "NF4"), "A"), _bars_args(("fp8",), "B\nC")]),
+    ],
+)
+def test_a_template_fills_in_what_altair_writes(template, cases):
+    """Every chart of a template after the first is the marked spec with its values put in: the same
+    dict Altair writes for those values, inline data and its hashed dataset name included."""
+    for args in cases * 2:  # the first call builds the template; the repeats fill it
+        filled, built = template.spec(*args), charts.spec(template(*args))
+        assert json.dumps(filled) == json.dumps(built)  # key order too: the page's bytes
+
+
+def test_a_template_refuses_a_value_computed_in_its_build():
+    def build(title: str) -> alt.Chart:
+        return alt.Chart(pd.DataFrame({"a": [1]})).mark_point().encode(x="a:Q").properties(title=f"{title}!")
+
+    broken = charts.Template(lambda title: {"title": title}, build)
+    with pytest.raises(ValueError, match="computed inside"):
+        broken.spec("first")

@@ -11,10 +11,12 @@ Units: GiB (2^30 bytes) on every axis, and the axis title says so.
 
 from __future__ import annotations
 
-from typing import Sequence
+import functools
+from typing import Any, Callable, Sequence
 
 import altair as alt
 import pandas as pd
+from altair.vegalite.v6.api import _dataset_name
 
 from ..memory import COMPONENTS
 
@@ -92,6 +94,99 @@ def spec(chart: alt.TopLevelMixin, kind: str | None = None) -> dict:
     return out
 
 
+# ------------------------------------------------------------ per-page charts
+
+
+_MARK = "\ue000"  # a private-use character: it marks an open value in a template (no chart text holds one)
+
+
+class Template:
+    """A chart function whose charts differ only in their values (a card's capacity, a model's rows).
+
+    Altair takes about 30 ms a chart; a build draws one per GPU and two per model. So Altair builds
+    (and validates) the first chart of a template, then a spec with a marker in place of each value;
+    every later spec is that spec with the values put in, the dict Altair would write
+    (tests/test_charts.py compares the two).
+
+    ``values(*args)`` turns the function's arguments into the values as the spec holds them:
+    strings, numbers and lists as they are, DataFrames as inline data. ``build(**values)`` makes
+    the Altair chart from them and computes nothing from them (a marker has no maximum).
+    Calling the template makes the Altair chart; :meth:`spec` makes the Vega-Lite dict.
+    """
+
+    def __init__(self, values: Callable[..., dict], build: Callable[..., alt.TopLevelMixin]):
+        functools.update_wrapper(self, values)
+        self.values, self.build = values, build
+        self._marked: dict | None = None
+        self._dataset_names: dict[str, str] = {}  # a data value's marker -> its dataset's name in the template
+
+    def __call__(self, *args: Any, **kwargs: Any) -> alt.TopLevelMixin:
+        return self.build(**self.values(*args, **kwargs))
+
+    def spec(self, *args: Any, **kwargs: Any) -> dict:
+        values = self.values(*args, **kwargs)
+        if self._marked is None:
+            first = spec(self.build(**values), kind=self.__name__)  # validated
+            marks = {name: _marker(name, value) for name, value in values.items()}
+            with alt.utils.schemapi.debug_mode(False):  # a marker is no valid value: build unchecked
+                self._marked = spec(self.build(**marks), kind=self.__name__)
+            _check_whole(self._marked, {_mark(name) for name in values})
+            self._dataset_names = {mark: name for name, mark in self._marked.get("datasets", {}).items()}
+            return first
+        return _put(self._marked, self._filling(values))
+
+    def _filling(self, values: dict) -> dict:
+        """Each marker's replacement: the value (Vega-safe, as :func:`spec` makes every string); for inline
+        data, its rows as Altair writes them, and its dataset's name (Altair's hash of the rows)."""
+        from ..escape import vega_safe
+
+        out = {}
+        for name, value in values.items():
+            if isinstance(value, pd.DataFrame):
+                rows = alt.data_transformers.get()(value)["values"]
+                out[self._dataset_names[_mark(name)]] = _dataset_name(rows)
+                value = rows
+            out[_mark(name)] = vega_safe(value)
+        return out
+
+
+def _mark(name: str) -> str:
+    return f"{_MARK}{name}{_MARK}"
+
+
+def _marker(name: str, value: Any) -> Any:
+    """What the template's chart is built with in place of ``value``: its marker, in the shape Altair
+    checks some values for (a list, inline data)."""
+    if isinstance(value, pd.DataFrame):
+        return {"values": _mark(name)}
+    return [_mark(name)] if isinstance(value, list) else _mark(name)
+
+
+def _check_whole(node: Any, marks: set[str]) -> None:
+    """Refuse a template whose build wrote a marker into a longer string: that value could not be put in."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _check_whole(key, marks)
+            _check_whole(value, marks)
+    elif isinstance(node, list):
+        for value in node:
+            _check_whole(value, marks)
+    elif isinstance(node, str) and _MARK in node and node not in marks:
+        raise ValueError(f"chart template: a value was computed inside the chart's build: {node!r}")
+
+
+def _put(node: Any, filling: dict) -> Any:
+    """``node`` with every marker (a string, a key, a list's one marker) replaced by its filling."""
+    if isinstance(node, str):
+        return filling.get(node, node)
+    if isinstance(node, dict):
+        return {filling.get(k, k): _put(v, filling) for k, v in node.items()}
+    if isinstance(node, list):
+        whole = filling.get(node[0]) if len(node) == 1 and isinstance(node[0], str) else None
+        return whole if isinstance(whole, list) else [_put(v, filling) for v in node]
+    return node
+
+
 def component_label(name: str) -> str:
     return name.replace("_", " ")
 
@@ -156,7 +251,7 @@ CURVES_NARROW = {"below": 600, "patch": {"config": {"legend": {"labelLimit": 115
 # ------------------------------------------------------------------- GPU
 
 
-def memory_vs_context(
+def _memory_vs_context_values(
     url: str,
     model_names: Sequence[str],
     methods: Sequence[str],
@@ -165,28 +260,53 @@ def memory_vs_context(
     capacity_gib: float,
     context_gib: float,
     gpu_name: str,
-) -> alt.LayerChart:
+) -> dict:
     """Peak memory (GiB) against context length for a few models, the card's capacity as a line.
 
     Data rows (from ``url``, shared by every GPU page): i (model id), m (model
     name), t (method id), s (context), b (batch), n (peak GiB without the CUDA context).
     The card's own CUDA context is added here, so one file serves every card.
     """
+    # The models near this card's size for the chosen method: smallest peak between a fifth
+    # of the card and 1.3 times it (the others are far below or far above the line).
+    lo, hi = 0.2 * capacity_gib - context_gib, 1.3 * capacity_gib - context_gib
+    return {
+        "url": url,
+        "model_names": list(model_names),
+        "methods": list(methods),
+        "method_labels": list(method_labels),
+        "default_method": default_method,
+        "near_card": f"datum.smallest >= {lo!r} && datum.smallest <= {hi!r}",
+        "with_context": f"datum.n + {context_gib!r}",
+        "y_top": round(capacity_gib * 1.6, 1),
+        # short enough for a phone's plot (the page says which card it is)
+        "card": pd.DataFrame({"cap": [capacity_gib], "label": [f"{capacity_gib:.1f} GiB usable"], "gpu": [gpu_name]}),
+    }
+
+
+def _memory_vs_context_chart(
+    url: str,
+    model_names: list[str],
+    methods: list[str],
+    method_labels: list[str],
+    default_method: str,
+    near_card: str,
+    with_context: str,
+    y_top: float,
+    card: pd.DataFrame,
+) -> alt.LayerChart:
     data = alt.Data(url=url, format=alt.DataFormat(type="json"))
     method = alt.param(
         name="method",
         value=default_method,
-        bind=alt.binding_select(options=list(methods), labels=list(method_labels), name="Method "),
+        bind=alt.binding_select(options=methods, labels=method_labels, name="Method "),
     )
-    # The models near this card's size for the chosen method: smallest peak between a fifth
-    # of the card and 1.3 times it (the others are far below or far above the line).
-    lo, hi = 0.2 * capacity_gib - context_gib, 1.3 * capacity_gib - context_gib
     lines = (
         alt.Chart(data)
         .transform_filter("datum.b == 1 && datum.t == method")
         .transform_joinaggregate(smallest="min(n)", groupby=["i"])
-        .transform_filter(f"datum.smallest >= {lo!r} && datum.smallest <= {hi!r}")
-        .transform_calculate(gib=f"datum.n + {context_gib!r}")
+        .transform_filter(near_card)
+        .transform_calculate(gib=with_context)
         .mark_line(point=True, clip=True)
         .encode(
             x=alt.X(
@@ -198,16 +318,16 @@ def memory_vs_context(
             y=alt.Y(
                 "gib:Q",
                 title="peak memory per GPU (GiB)",
-                scale=alt.Scale(domain=[0, round(capacity_gib * 1.6, 1)], clamp=False),
+                scale=alt.Scale(domain=[0, y_top], clamp=False),
             ),
             color=alt.Color(
                 "m:N",
                 title="model",
-                sort=list(model_names),
+                sort=model_names,
                 legend=alt.Legend(orient="bottom", columns=2),  # labels cut at 140 px (config: CURVES_NARROW)
                 scale=alt.Scale(scheme="tableau10"),
             ),
-            shape=alt.Shape("m:N", title="model", sort=list(model_names)),
+            shape=alt.Shape("m:N", title="model", sort=model_names),
             tooltip=[
                 alt.Tooltip("m:N", title="model"),
                 alt.Tooltip("s:Q", title="context", format=","),
@@ -215,15 +335,13 @@ def memory_vs_context(
             ],
         )
     )
-    # short enough for a phone's plot (the page says which card it is)
-    cap = pd.DataFrame({"cap": [capacity_gib], "label": [f"{capacity_gib:.1f} GiB usable"], "gpu": [gpu_name]})
     rule = (
-        alt.Chart(cap)
+        alt.Chart(card)
         .mark_rule(color="#b42318", strokeDash=[6, 3], strokeWidth=2)
         .encode(y="cap:Q", tooltip=[alt.Tooltip("gpu:N", title="GPU"), alt.Tooltip("cap:Q", title="usable (GiB)")])
     )
     text = (
-        alt.Chart(cap)
+        alt.Chart(card)
         .mark_text(align="left", dx=4, dy=-7, color="#b42318", fontWeight="bold")
         .encode(y="cap:Q", x=alt.value(0), text="label:N")
     )
@@ -241,17 +359,30 @@ def memory_vs_context(
     )
 
 
+memory_vs_context = Template(_memory_vs_context_values, _memory_vs_context_chart)
+
+
 # ----------------------------------------------------------------- models
 
 
-def component_bars(frame: pd.DataFrame, title: str) -> alt.Chart:
+def _component_bars_values(frame: pd.DataFrame, title: str) -> dict:
     """Stacked bars: one bar per method, one segment per component (GiB).
 
     ``frame``: method (label), component, gib, order (component index).
     """
     present = [c for c in COMPONENTS if c in set(frame["component"])]
-    labels = [component_label(c) for c in present]
-    data = frame.assign(component=frame["component"].map(component_label))
+    return {
+        "data": frame.assign(component=frame["component"].map(component_label)),
+        "title": title,
+        "methods": list(dict.fromkeys(frame["method"])),
+        "labels": [component_label(c) for c in present],
+        "colors": [COMPONENT_COLORS[c] for c in present],
+    }
+
+
+def _component_bars_chart(
+    data: pd.DataFrame, title: str, methods: list[str], labels: list[str], colors: list[str]
+) -> alt.Chart:
     return (
         alt.Chart(data, title=title)
         .mark_bar()
@@ -259,7 +390,7 @@ def component_bars(frame: pd.DataFrame, title: str) -> alt.Chart:
             y=alt.Y(
                 "method:N",
                 title=None,
-                sort=list(dict.fromkeys(frame["method"])),
+                sort=methods,
                 axis=alt.Axis(labelLimit=alt.ExprRef("width < 300 ? 90 : 220")),
             ),
             x=alt.X("sum(gib):Q", title="peak memory per GPU (GiB)"),
@@ -267,7 +398,7 @@ def component_bars(frame: pd.DataFrame, title: str) -> alt.Chart:
                 "component:N",
                 title="component",
                 sort=labels,
-                scale=alt.Scale(domain=labels, range=[COMPONENT_COLORS[c] for c in present]),
+                scale=alt.Scale(domain=labels, range=colors),
                 legend=alt.Legend(orient="bottom", columns=2, labelLimit=130),
             ),
             order=alt.Order("order:Q"),
@@ -281,13 +412,27 @@ def component_bars(frame: pd.DataFrame, title: str) -> alt.Chart:
     )
 
 
-def model_context_lines(frame: pd.DataFrame, cards: pd.DataFrame, title: str) -> alt.LayerChart:
+component_bars = Template(_component_bars_values, _component_bars_chart)
+
+
+def _model_context_lines_values(frame: pd.DataFrame, cards: pd.DataFrame, title: str) -> dict:
     """Peak (GiB) against context per method for one model, common cards as labelled lines.
 
     ``frame``: method (label), seq_len, gib. ``cards``: name, gib.
     """
-    top = float(max(frame["gib"].max(), cards["gib"].max() if len(cards) else 0)) * 1.1
-    bottom = float(min(frame["gib"].min(), cards["gib"].min() if len(cards) else frame["gib"].min())) * 0.85
+    return {
+        "frame": frame,
+        "cards": cards,
+        "title": title,
+        "methods": list(dict.fromkeys(frame["method"])),
+        "bottom": float(min(frame["gib"].min(), cards["gib"].min() if len(cards) else frame["gib"].min())) * 0.85,
+        "top": float(max(frame["gib"].max(), cards["gib"].max() if len(cards) else 0)) * 1.1,
+    }
+
+
+def _model_context_lines_chart(
+    frame: pd.DataFrame, cards: pd.DataFrame, title: str, methods: list[str], bottom: float, top: float
+) -> alt.LayerChart:
     lines = (
         alt.Chart(frame)
         .mark_line(point=True)
@@ -306,10 +451,10 @@ def model_context_lines(frame: pd.DataFrame, cards: pd.DataFrame, title: str) ->
             color=alt.Color(
                 "method:N",
                 title="method",
-                sort=list(dict.fromkeys(frame["method"])),
+                sort=methods,
                 legend=alt.Legend(orient="bottom", columns=3, labelLimit=90),
             ),
-            shape=alt.Shape("method:N", title="method", sort=list(dict.fromkeys(frame["method"]))),
+            shape=alt.Shape("method:N", title="method", sort=methods),
             tooltip=[
                 alt.Tooltip("method:N"),
                 alt.Tooltip("seq_len:Q", title="context", format=","),
@@ -324,6 +469,9 @@ def model_context_lines(frame: pd.DataFrame, cards: pd.DataFrame, title: str) ->
         .encode(y="gib:Q", x=alt.value(alt.ExprRef("width")), text="name:N")
     )
     return alt.layer(lines, rules, labels).properties(width="container", height=320, title=title)
+
+
+model_context_lines = Template(_model_context_lines_values, _model_context_lines_chart)
 
 
 # ---------------------------------------------------------------- explorer

@@ -21,11 +21,12 @@ import json
 import math
 import posixpath
 import re
+from collections import Counter
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Sequence
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus, urlencode
 
 import numpy as np
 import pandas as pd
@@ -128,8 +129,9 @@ def slug(ident: Any) -> str:
     return s or "x"
 
 
+@lru_cache(maxsize=None)
 def rel(from_page: str, to_page: str) -> str:
-    """Relative link between two docs-relative Markdown paths."""
+    """Relative link between two docs-relative Markdown paths (cached: pages link the same few pages often)."""
     return posixpath.relpath(to_page, posixpath.dirname(from_page) or ".")
 
 
@@ -201,11 +203,16 @@ def sort_key(text: Any, key: Any) -> str:
 CALCULATOR = "calculator.md"
 
 
+# the calculator links repeat a few hundred ids and numbers across tens of thousands of cells
+_quote_cached = lru_cache(maxsize=None)(quote_plus)
+
+
 def calc_link(text: Any, from_page: str, **options: Any) -> str:
     """``text`` as a Markdown link into the calculator with these estimate options (CLI names, ``_`` as ``-``)."""
-    from urllib.parse import urlencode
-
-    query = urlencode({name.replace("_", "-"): value for name, value in options.items() if value is not None})
+    query = urlencode(
+        {name.replace("_", "-"): value for name, value in options.items() if value is not None},
+        quote_via=_quote_cached,
+    )
     return f"[{text}]({rel(from_page, CALCULATOR)}?{query})"
 
 
@@ -430,6 +437,31 @@ class SiteData:
         frame = frame.drop_duplicates(["model", "method", "seq_len", "batch"]).reset_index(drop=True)
         return frame
 
+    # The pages look up one model, one (model, method) or one (gpu, model) tens of thousands of times:
+    # the lookups below split the frames once, so a page reads dicts instead of filtering a frame.
+
+    @cached_property
+    def _batch1(self) -> dict[str, pd.DataFrame]:
+        c = self.curves
+        return dict(iter(c[c["batch"] == 1].groupby("model", sort=False)))
+
+    def batch1(self, vid: str) -> pd.DataFrame:
+        """The model's curve rows at batch 1, in the curves' order."""
+        return self._batch1.get(vid, self.curves.iloc[:0])
+
+    @cached_property
+    def _needs(self) -> dict[tuple[str, str], dict[int, int]]:
+        c = self.curves
+        b1 = c[c["batch"] == 1]
+        out: dict[tuple[str, str], dict[int, int]] = {}
+        for vid, mid, seq, need in zip(b1["model"], b1["method"], b1["seq_len"].tolist(), b1["need"].tolist()):
+            out.setdefault((vid, mid), {})[seq] = need
+        return out
+
+    def needs(self, vid: str, mid: str) -> dict[int, int]:
+        """Context -> peak bytes without the CUDA context, one card, batch 1 (empty: not in the matrix)."""
+        return self._needs.get((vid, mid), {})
+
     def ref_context(self, vid: str) -> int:
         """8k, or the model's longest context in the matrix when that is shorter."""
         lens = self.contexts_of(vid)
@@ -558,6 +590,14 @@ class SiteData:
         out["seq_len"] = out["model"].map({v: self.ref_context(v) for v in self.variant_ids})
         return out
 
+    @cached_property
+    def best(self) -> dict[tuple[str, str], Any]:
+        """(gpu, model) -> its :attr:`best_format` row (cat, peak_bytes, method, seq_len)."""
+        return {(r.gpu, r.model): r for r in self.best_format.itertuples(index=False)}
+
+    def best_cat(self, gid: str, vid: str) -> str:
+        return self.best[(gid, vid)].cat
+
 
 # ------------------------------------------------------------- the pages
 
@@ -596,16 +636,16 @@ def home(d: SiteData) -> Page:
                     ],
                 }
             )
-    best = d.best_format
     params = {v: int(d.catalog.variants[v].get("parameters") or 0) for v in d.variant_ids}
+    released = [v for v in d.variant_ids if d.released(v)]
     rows = []
     for g in d.gpu_ids:
-        sub = best[(best["gpu"] == g) & best["model"].map(d.released)]
         cells = []
         for c in ("bf16", "8-bit", "4-bit"):
-            ok = sub[sub["cat"].isin(charts.PRECISION_ORDER[: charts.PRECISION_ORDER.index(c) + 1])]
-            if len(ok):
-                v = max(ok["model"], key=lambda x: params[x])
+            good = charts.PRECISION_ORDER[: charts.PRECISION_ORDER.index(c) + 1]
+            ok = [v for v in released if d.best_cat(g, v) in good]
+            if ok:
+                v = max(ok, key=lambda x: params[x])
                 cells.append(sort_key(f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})", params[v]))
             else:
                 cells.append(sort_key(DASH, 0))
@@ -645,11 +685,10 @@ def home(d: SiteData) -> Page:
 
 def heatmap_alt(d: SiteData) -> str:
     """The heatmap's numbers in words: per GPU, how many models fit at each best format."""
-    best = d.best_format
     parts = []
     for g in d.gpu_ids:
-        counts = best[best["gpu"] == g]["cat"].value_counts()
-        said = ", ".join(f"{int(counts[c])} at {c}" for c in charts.PRECISION_ORDER if counts.get(c))
+        counts = Counter(d.best_cat(g, v) for v in d.variant_ids)
+        said = ", ".join(f"{counts[c]} at {c}" for c in charts.PRECISION_ORDER if counts.get(c))
         parts.append(f"{d.gpu_name(g)}: {said}")
     return (
         f"Of {len(d.variant_ids)} models, per GPU, how many fit on one card at each best format. "
@@ -663,7 +702,6 @@ def picker_data(d: SiteData) -> dict:
     its peak, and otherwise the fewest cards that fit (data/picker.json)."""
     methods = [m for m in d.method_ids if d.catalog.methods[m].get("kind") == "inference"]
     index = {m: i for i, m in enumerate(methods)}
-    best = d.best_format.set_index(["gpu", "model"])
     # tokens per second where the matrix has the speed model's column (one card, the reference context)
     speed = {}
     if SPEED_COLUMN in d.matrix.columns:
@@ -673,8 +711,8 @@ def picker_data(d: SiteData) -> dict:
     for g in d.gpu_ids:
         out = []
         for v in d.variant_ids:
-            r = best.loc[(g, v)]
-            mid = r["method"] if isinstance(r["method"], str) else None
+            r = d.best[(g, v)]
+            mid = r.method if isinstance(r.method, str) else None
             if mid:
                 tps = speed.get((g, v, mid))
                 out.append(
@@ -682,7 +720,7 @@ def picker_data(d: SiteData) -> dict:
                         v,
                         index[mid],
                         int(d.longest_index.get((g, v, mid), 0)),
-                        round(float(r["peak_bytes"]) / GiB, 2),
+                        round(float(r.peak_bytes) / GiB, 2),
                         1,
                         index[mid],
                     ]
@@ -757,9 +795,8 @@ def gpus_data(d: SiteData) -> list[dict]:
 def _relevant_models(d: SiteData, gid: str, method: str, context_bytes: int) -> list[str]:
     """The models the GPU page's chart draws for ``method``: smallest peak within 0.2-1.3x the card."""
     cap = d.capacity(gid)
-    c = d.curves
-    smallest = c[(c["batch"] == 1) & (c["method"] == method)].groupby("model")["need"].min() + context_bytes
-    return [v for v in d.variant_ids if v in smallest and 0.2 * cap <= smallest[v] <= 1.3 * cap]
+    smallest = {v: min(needs) + context_bytes for v in d.variant_ids if (needs := d.needs(v, method).values())}
+    return [v for v, peak in smallest.items() if 0.2 * cap <= peak <= 1.3 * cap]
 
 
 def gpu_page(d: SiteData, gid: str) -> Page:
@@ -792,29 +829,22 @@ def gpu_page(d: SiteData, gid: str) -> Page:
     models = _relevant_models(d, gid, "inference-bf16", ctx)
     methods = d.method_ids
     default = "inference-bf16" if "inference-bf16" in methods else methods[0]
-    spec = charts.spec(
-        charts.memory_vs_context(
-            "data/curves.json",
-            [d.variant_name(v) for v in d.variant_ids],
-            methods,
-            [d.method_name(m) for m in methods],
-            default,
-            cap / GiB,
-            float(ctx) / GiB,
-            name,
-        ),
-        kind="memory_vs_context",
+    spec = charts.memory_vs_context.spec(
+        "data/curves.json",
+        [d.variant_name(v) for v in d.variant_ids],
+        methods,
+        [d.method_name(m) for m in methods],
+        default,
+        cap / GiB,
+        float(ctx) / GiB,
+        name,
     )
-    cur = d.curves
-    sub = cur[(cur["batch"] == 1) & (cur["method"] == default) & cur["model"].isin(models)]
-    lens = sorted(set(sub["seq_len"]))
+    lens = sorted({L for v in models for L in d.needs(v, default)})
     chart_rows, said = [], []
     for v in models:
-        s_ = sub[sub["model"] == v].set_index("seq_len")["need"]
-        chart_rows.append([esc(d.variant_name(v))] + [gib(s_[L] + ctx) if L in s_.index else "" for L in lens])
-        said.append(
-            f"{d.variant_name(v)}: " + ", ".join(f"{gib(s_[L] + ctx)} GiB at {k(L)}" for L in lens if L in s_.index)
-        )
+        s_ = d.needs(v, default)
+        chart_rows.append([esc(d.variant_name(v))] + [gib(s_[L] + ctx) if L in s_ else "" for L in lens])
+        said.append(f"{d.variant_name(v)}: " + ", ".join(f"{gib(s_[L] + ctx)} GiB at {k(L)}" for L in lens if L in s_))
     count_rows, one_card = [], 0
     for v in d.variant_ids:
         cells = [d.count_cell(gid, v, m) for m in d.key_methods]
@@ -874,9 +904,8 @@ def gpu_index(d: SiteData) -> Page:
     for gid in d.gpu_ids:
         g = d.catalog.gpus[gid]
         mem = g.get("memory") or {}
-        bf = d.best_format
-        biggest = bf[(bf["gpu"] == gid) & (bf["cat"] != "does not fit") & bf["model"].map(d.released)]
-        params = {v: int(d.catalog.variants[v].get("parameters") or 0) for v in biggest["model"]}
+        biggest = [v for v in d.variant_ids if d.best_cat(gid, v) != "does not fit" and d.released(v)]
+        params = {v: int(d.catalog.variants[v].get("parameters") or 0) for v in biggest}
         top = max(params, key=params.get) if params else None
         bandwidth = float(mem.get("bandwidth_bytes_per_s") or 0)
         rows.append(
@@ -945,8 +974,8 @@ def variant_page(d: SiteData, vid: str) -> Page:
     fam = d.catalog.models.get(fid, {})
     name = d.variant_name(vid)
     ref = d.ref_context(vid)
-    cur = d.curves
-    sub = cur[(cur["model"] == vid) & (cur["batch"] == 1) & (cur["seq_len"] == ref)]
+    b1 = d.batch1(vid)
+    sub = b1[b1["seq_len"] == ref]
     sub = sub.set_index("method").reindex([m for m in d.method_ids if m in set(sub["method"])]).reset_index()
     long_rows = []
     for r in sub.itertuples(index=False):
@@ -958,9 +987,7 @@ def variant_page(d: SiteData, vid: str) -> Page:
                 )
     bars = None
     if long_rows:
-        spec = charts.spec(
-            charts.component_bars(pd.DataFrame(long_rows), f"{name}: memory by method"), kind="component_bars"
-        )
+        spec = charts.component_bars.spec(pd.DataFrame(long_rows), f"{name}: memory by method")
         bars = MD(
             chart_block(
                 f"model-{slug(vid)}-bars",
@@ -988,7 +1015,7 @@ def variant_page(d: SiteData, vid: str) -> Page:
             ]
         )
     cards = d.common_cards()
-    lines = cur[(cur["model"] == vid) & (cur["batch"] == 1) & cur["method"].isin(d.key_methods)]
+    lines = b1[b1["method"].isin(d.key_methods)]
     context_chart = None
     if len(lines):
         frame = pd.DataFrame(
@@ -1004,9 +1031,7 @@ def variant_page(d: SiteData, vid: str) -> Page:
         card_frame = pd.DataFrame(
             {"name": [d.gpu_short(g) for g in shown], "gib": [d.capacity(g) / GiB for g in shown]}
         )
-        spec = charts.spec(
-            charts.model_context_lines(frame, card_frame, f"{name}: peak against context"), kind="model_context_lines"
-        )
+        spec = charts.model_context_lines.spec(frame, card_frame, f"{name}: peak against context")
         context_chart = MD(
             chart_block(
                 f"model-{slug(vid)}-context",
@@ -1066,7 +1091,6 @@ def family_page(d: SiteData, fid: str) -> Page:
     p = d.family_page(fid)
     fam = d.catalog.models[fid]
     name = str(fam.get("name") or fid)
-    cur = d.curves
     shown = [
         m
         for m in ("inference-bf16", "inference-int8", "inference-nf4", "qlora", "lora", "full-mixed")
@@ -1076,7 +1100,7 @@ def family_page(d: SiteData, fid: str) -> Page:
     for v in d.family_variants(fid):
         var = d.catalog.variants[v]
         ref = d.ref_context(v)
-        sub = cur[(cur["model"] == v) & (cur["batch"] == 1) & (cur["seq_len"] == ref)].set_index("method")["need"]
+        at_ref = {m: needs[ref] for m in shown if ref in (needs := d.needs(v, m))}
         rows.append(
             [
                 f"[{esc(d.variant_name(v))}]({rel(p, d.variant_page(v))})",
@@ -1085,8 +1109,8 @@ def family_page(d: SiteData, fid: str) -> Page:
                 k(ref),
             ]
             + [
-                sort_key(d.calc(gib(sub[m] + DEFAULT_CUDA_CONTEXT), p, model=v, method=m, seq_len=ref), int(sub[m]))
-                if m in sub.index
+                sort_key(d.calc(gib(at_ref[m] + DEFAULT_CUDA_CONTEXT), p, model=v, method=m, seq_len=ref), at_ref[m])
+                if m in at_ref
                 else ""
                 for m in shown
             ]
@@ -1115,8 +1139,7 @@ def model_index(d: SiteData) -> Page:
         var = d.catalog.variants[v]
         fid = var.get("family")
         fam = d.catalog.models.get(fid, {})
-        best = d.best_format[d.best_format["model"] == v]
-        runs = int((best["cat"] != "does not fit").sum())
+        runs = sum(d.best_cat(g, v) != "does not fit" for g in d.gpu_ids)
         maxctx = d.max_context(v) or None
         rows.append(
             [
@@ -1249,13 +1272,12 @@ def method_page(d: SiteData, mid: str) -> Page:
     formulas = [
         {"label": charts.component_label(t), "words": _FORMULAS[t][0], "formula": _FORMULAS[t][1]} for t in terms
     ]
-    cur = d.curves
-    sub = cur[(cur["method"] == mid) & (cur["batch"] == 1)]
-    lens = [L for L in (2048, 8192, 32768, 131072) if L in set(sub["seq_len"])]
+    contexts = {L for v in d.variant_ids for L in d.needs(v, mid)}
+    lens = [L for L in (2048, 8192, 32768, 131072) if L in contexts]
     rows = []
     for v in d.variant_ids:
-        s_ = sub[sub["model"] == v].set_index("seq_len")["need"]
-        if not len(s_):
+        s_ = d.needs(v, mid)
+        if not s_:
             continue
         rows.append(
             [
@@ -1266,8 +1288,8 @@ def method_page(d: SiteData, mid: str) -> Page:
                 ),
             ]
             + [
-                sort_key(d.calc(gib(s_[L] + DEFAULT_CUDA_CONTEXT), p, model=v, method=mid, seq_len=L), int(s_[L]))
-                if L in s_.index
+                sort_key(d.calc(gib(s_[L] + DEFAULT_CUDA_CONTEXT), p, model=v, method=mid, seq_len=L), s_[L])
+                if L in s_
                 else ""
                 for L in lens
             ]
