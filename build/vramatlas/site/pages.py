@@ -129,10 +129,13 @@ def slug(ident: Any) -> str:
     return s or "x"
 
 
-@lru_cache(maxsize=None)
 def rel(from_page: str, to_page: str) -> str:
-    """Relative link between two docs-relative Markdown paths (cached: pages link the same few pages often)."""
-    return posixpath.relpath(to_page, posixpath.dirname(from_page) or ".")
+    """Relative link between two docs-relative Markdown paths."""
+    return _relpath(to_page, posixpath.dirname(from_page) or ".")
+
+
+# cached by folder: a build links each page from a handful of folders, tens of thousands of times
+_relpath = lru_cache(maxsize=None)(posixpath.relpath)
 
 
 # ------------------------------------------------------------- numbers
@@ -232,6 +235,17 @@ def noscript_note() -> str:
 
 
 # ------------------------------------------------------------- the data
+
+
+def _id_keys(t: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """A table's (gpu, model, method) per row, as plain strings."""
+    return list(zip(*(t[c].astype(str).tolist() for c in ("gpu", "model", "method"))))
+
+
+def _plain_ids(rows: pd.DataFrame) -> pd.DataFrame:
+    """Matrix rows with the ids as plain strings, indexed from 0 (filter first: converting is the slow part)."""
+    cols = {c: rows[c].astype(str) for c in ("gpu", "model", "method", "model_family") if c in rows}
+    return rows.assign(**cols).reset_index(drop=True)
 
 
 @dataclass
@@ -361,10 +375,8 @@ class SiteData:
         if "runtime" not in self.matrix or not len(self.matrix):
             return ""
         by_runtime: dict[str, list[str]] = {}
-        for mid, rid in (
-            self.matrix.groupby(self.matrix["method"].astype(str), observed=True)["runtime"].first().items()
-        ):
-            by_runtime.setdefault(str(rid), []).append(mid)
+        for mid, rid in self.matrix.groupby("method", observed=True)["runtime"].first().items():
+            by_runtime.setdefault(str(rid), []).append(str(mid))
         ordered = sorted(by_runtime.items(), key=lambda kv: (len(kv[1]), kv[0]))
         parts = [f"{rid} for {', '.join(self.method_label(m) for m in sorted(mids))}" for rid, mids in ordered[:-1]]
         parts.append(f"{ordered[-1][0]} for {'the other methods' if parts else 'every method'}")
@@ -406,17 +418,21 @@ class SiteData:
     # ---- matrix views
 
     @cached_property
+    def _one_card(self) -> pd.DataFrame:
+        """The matrix's rows for one card, ids as the matrix holds them (categories: quick to filter)."""
+        m = self.matrix
+        return m[m["gpu_count"] == 1]
+
+    @cached_property
     def m1(self) -> pd.DataFrame:
         """One card, every context and batch; ids as plain strings."""
-        m = self.matrix
-        out = m[m["gpu_count"] == 1]
-        cols = {c: out[c].astype(str) for c in ("gpu", "model", "method", "model_family") if c in out}
-        return out.assign(**cols).reset_index(drop=True)
+        return _plain_ids(self._one_card)
 
     @cached_property
     def curves(self) -> pd.DataFrame:
         """GPU-independent peaks: model x method x context x batch, without the CUDA context."""
-        m1 = self.m1
+        one = self._one_card
+        m1 = _plain_ids(one[~one.duplicated(["model", "method", "seq_len", "batch"])])  # each first row
         need = m1["peak_bytes"].to_numpy(np.int64) - (
             m1["cuda_context"].to_numpy(np.int64) if "cuda_context" in m1 else 0
         )
@@ -434,7 +450,6 @@ class SiteData:
                 frame[c] = m1[c].to_numpy(np.int64)
         if "phase" in m1:
             frame["phase"] = m1["phase"].astype(str)
-        frame = frame.drop_duplicates(["model", "method", "seq_len", "batch"]).reset_index(drop=True)
         return frame
 
     # The pages look up one model, one (model, method) or one (gpu, model) tens of thousands of times:
@@ -454,7 +469,8 @@ class SiteData:
         c = self.curves
         b1 = c[c["batch"] == 1]
         out: dict[tuple[str, str], dict[int, int]] = {}
-        for vid, mid, seq, need in zip(b1["model"], b1["method"], b1["seq_len"].tolist(), b1["need"].tolist()):
+        columns = (b1[c].tolist() for c in ("model", "method", "seq_len", "need"))
+        for vid, mid, seq, need in zip(*columns):
             out.setdefault((vid, mid), {})[seq] = need
         return out
 
@@ -480,9 +496,10 @@ class SiteData:
     @cached_property
     def ref_rows(self) -> pd.DataFrame:
         """One card, batch 1, each model at its reference context."""
-        m1 = self.m1
-        ref = m1["model"].map({v: self.ref_context(v) for v in self.catalog.variants})
-        return m1[(m1["batch"] == 1) & (m1["seq_len"] == ref)].reset_index(drop=True)
+        one = self._one_card
+        refs = {v: self.ref_context(v) for v in self.catalog.variants}
+        rows = _plain_ids(one[(one["batch"] == 1) & one["seq_len"].isin(set(refs.values()))])
+        return rows[rows["seq_len"] == rows["model"].map(refs)].reset_index(drop=True)
 
     @cached_property
     def longest(self) -> pd.DataFrame:
@@ -502,7 +519,7 @@ class SiteData:
         t = self.derived.get("longest_context")
         if t is not None and {"gpu", "model", "method", "longest_context"} <= set(t.columns):
             vals = pd.to_numeric(t["longest_context"], errors="coerce").fillna(0).astype(int)
-            return dict(zip(zip(t["gpu"].astype(str), t["model"].astype(str), t["method"].astype(str)), vals))
+            return dict(zip(_id_keys(t), vals.tolist()))
         return {
             (g, m, x): int(n)
             for g, m, x, n in self.longest[["gpu", "model", "method", "longest"]].itertuples(index=False)
@@ -513,14 +530,8 @@ class SiteData:
         """(gpu, model, method) -> the fewest cards of that kind that fit (reference context, batch 1)."""
         t = self.derived.get("fewest_gpus")
         if t is not None and {"gpu", "model", "method", "min_gpus"} <= set(t.columns):
-            ok = t["min_gpus"].notna()
-            t = t[ok]
-            return dict(
-                zip(
-                    zip(t["gpu"].astype(str), t["model"].astype(str), t["method"].astype(str)),
-                    t["min_gpus"].astype(int),
-                )
-            )
+            t = t[t["min_gpus"].notna()]
+            return dict(zip(_id_keys(t), t["min_gpus"].astype(int).tolist()))
         m = self.matrix
         sub = m[(m["batch"] == 1) & m["fits"].astype(bool)]
         ref = sub["model"].astype(str).map({v: self.ref_context(v) for v in self.catalog.variants})
@@ -977,8 +988,9 @@ def variant_page(d: SiteData, vid: str) -> Page:
     b1 = d.batch1(vid)
     sub = b1[b1["seq_len"] == ref]
     sub = sub.set_index("method").reindex([m for m in d.method_ids if m in set(sub["method"])]).reset_index()
+    at_ref = list(sub.itertuples(index=False))
     long_rows = []
-    for r in sub.itertuples(index=False):
+    for r in at_ref:
         for i, c in enumerate(COMPONENTS):
             val = getattr(r, c, 0) if c != "cuda_context" else DEFAULT_CUDA_CONTEXT
             if c == "cuda_context" or val:
@@ -995,14 +1007,13 @@ def variant_page(d: SiteData, vid: str) -> Page:
                 f"Memory by method for {name}",
                 f"{name}, {k(ref)} context, batch 1, peak per GPU: "
                 + "; ".join(
-                    f"{d.method_label(r.method)} {gib(float(r.need) + DEFAULT_CUDA_CONTEXT)} GiB"
-                    for r in sub.itertuples(index=False)
+                    f"{d.method_label(r.method)} {gib(float(r.need) + DEFAULT_CUDA_CONTEXT)} GiB" for r in at_ref
                 )
                 + ".",
             )
         )
     rows = []
-    for r in sub.itertuples(index=False):
+    for r in at_ref:
         total = float(r.need) + DEFAULT_CUDA_CONTEXT
         parts = sorted(((getattr(r, c, 0), c) for c in COMPONENTS if c != "cuda_context"), reverse=True)[:3]
         main = ", ".join(f"{charts.component_label(c)} {gib(b)}" for b, c in parts if b)
