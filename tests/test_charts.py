@@ -63,23 +63,20 @@ def test_memory_vs_context_has_capacity_line_and_method_input():
 
 
 def test_component_bars_stack_in_component_order():
-    frame = pd.DataFrame(
-        [
-            {"method": m, "component": c, "gib": 1.0 + i, "order": i}
-            for m in ("bf16", "NF4")
-            for i, c in enumerate(COMPONENTS)
-        ]
-    )
-    spec = charts.spec(charts.component_bars(frame, "test"))
+    rows = [
+        {"method": m, "component": c, "gib": 1.0 + i, "order": i}
+        for m in ("bf16", "NF4")
+        for i, c in enumerate(COMPONENTS)
+    ]
+    spec = charts.spec(charts.component_bars(rows, "test"))
     assert spec["encoding"]["color"]["scale"]["domain"] == [charts.component_label(c) for c in COMPONENTS]
     assert spec["encoding"]["order"]["field"] == "order"
     assert "GiB" in spec["encoding"]["x"]["title"]
 
 
 def test_model_context_lines_validate():
-    frame = pd.DataFrame({"method": ["bf16", "bf16"], "seq_len": [2048, 8192], "gib": [16.0, 18.0]})
-    cards = pd.DataFrame({"name": ["RTX 4090"], "gib": [24.0]})
-    spec = charts.spec(charts.model_context_lines(frame, cards, "t"))
+    rows = [{"method": "bf16", "seq_len": 2048, "gib": 16.0}, {"method": "bf16", "seq_len": 8192, "gib": 18.0}]
+    spec = charts.spec(charts.model_context_lines(rows, [{"name": "RTX 4090", "gib": 24.0}], "t"))
     assert len(spec["layer"]) == 3
 
 
@@ -129,21 +126,19 @@ def _curves_args(capacity: float, context: float, gpu: str, models: list[str]) -
     return ("data/curves.json", models, ["inference-bf16", "qlora"], ["bf16", "QLoRA"], "qlora", capacity, context, gpu)
 
 
-def _lines_args(rows: int, title: str) -> tuple:
-    frame = pd.DataFrame(
-        {"method": ["bf16", "NF4"] * rows, "seq_len": [2048 * (1 + i // 2) for i in range(2 * rows)], "gib": 1.5}
-    )
-    frame["gib"] = frame["gib"] + frame.index * 0.25
-    cards = pd.DataFrame({"name": ["RTX 4090", "H100 <b>"][: 1 + rows % 2], "gib": [24.0, 79.1][: 1 + rows % 2]})
-    return frame, cards, title
+def _lines_args(count: int, title: str) -> tuple:
+    rows = [
+        {"method": ("bf16", "NF4")[i % 2], "seq_len": 2048 * (1 + i // 2), "gib": 1.5 + i / 4} for i in range(count)
+    ]
+    cards = [{"name": "RTX 4090", "gib": 24.0}, {"name": "H100 <b>", "gib": 79.1}][: 1 + count % 2]
+    return rows, cards, title
 
 
 def _bars_args(methods: tuple[str, ...], title: str) -> tuple:
     parts = COMPONENTS[: 3 + len(methods)]
-    frame = pd.DataFrame(
-        [{"method": m, "component": c, "gib": 0.5 + i, "order": i} for m in methods for i, c in enumerate(parts)]
-    )
-    return frame, title
+    return [
+        {"method": m, "component": c, "gib": 0.5 + i, "order": i} for m in methods for i, c in enumerate(parts)
+    ], title
 
 
 @pytest.mark.parametrize(
@@ -176,3 +171,16 @@ def test_a_template_refuses_a_value_computed_in_its_build():
     broken = charts.Template(lambda title: {"title": title}, build)
     with pytest.raises(ValueError, match="computed inside"):
         broken.spec("first")
+
+
+def test_inline_rows_are_what_altair_makes_of_a_frame_with_them():
+    """The per-page charts take rows, not DataFrames: the spec (data, dataset name) is the frame's."""
+    rows = [
+        {"method": "bf16 <b>", "component": "weights", "gib": 14.963, "order": 0},
+        {"method": "NF4", "component": "kv cache", "gib": 0.5, "order": 3},
+    ]
+
+    def chart(data):
+        return alt.Chart(data).mark_bar().encode(x="gib:Q", y="method:N", color="component:N", order="order:Q")
+
+    assert json.dumps(charts.spec(chart(charts.inline(rows)))) == json.dumps(charts.spec(chart(pd.DataFrame(rows))))

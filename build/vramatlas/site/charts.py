@@ -109,7 +109,7 @@ class Template:
     (tests/test_charts.py compares the two).
 
     ``values(*args)`` turns the function's arguments into the values as the spec holds them:
-    strings, numbers and lists as they are, DataFrames as inline data. ``build(**values)`` makes
+    strings, numbers and lists as they are, rows as :func:`inline` data. ``build(**values)`` makes
     the Altair chart from them and computes nothing from them (a marker has no maximum).
     Calling the template makes the Altair chart; :meth:`spec` makes the Vega-Lite dict.
     """
@@ -142,12 +142,24 @@ class Template:
 
         out = {}
         for name, value in values.items():
-            if isinstance(value, pd.DataFrame):
-                rows = alt.data_transformers.get()(value)["values"]
-                out[self._dataset_names[_mark(name)]] = _dataset_name(rows)
-                value = rows
+            if _is_inline(value):  # Altair names inline data by a hash of its rows
+                out[self._dataset_names[_mark(name)]] = _dataset_name(value["values"])
+                value = value["values"]
             out[_mark(name)] = vega_safe(value)
         return out
+
+
+Rows = list[dict[str, Any]]
+
+
+def inline(rows: Rows) -> dict:
+    """Rows (one dict each) as a chart's inline data: what Altair makes of a DataFrame with those rows,
+    without the DataFrame (building and sanitising one costs more than the chart's spec)."""
+    return {"values": rows}
+
+
+def _is_inline(value: Any) -> bool:
+    return isinstance(value, dict) and "values" in value
 
 
 def _mark(name: str) -> str:
@@ -157,7 +169,7 @@ def _mark(name: str) -> str:
 def _marker(name: str, value: Any) -> Any:
     """What the template's chart is built with in place of ``value``: its marker, in the shape Altair
     checks some values for (a list, inline data)."""
-    if isinstance(value, pd.DataFrame):
+    if _is_inline(value):
         return {"values": _mark(name)}
     return [_mark(name)] if isinstance(value, list) else _mark(name)
 
@@ -280,7 +292,7 @@ def _memory_vs_context_values(
         "with_context": f"datum.n + {context_gib!r}",
         "y_top": round(capacity_gib * 1.6, 1),
         # short enough for a phone's plot (the page says which card it is)
-        "card": pd.DataFrame({"cap": [capacity_gib], "label": [f"{capacity_gib:.1f} GiB usable"], "gpu": [gpu_name]}),
+        "card": inline([{"cap": capacity_gib, "label": f"{capacity_gib:.1f} GiB usable", "gpu": gpu_name}]),
     }
 
 
@@ -293,7 +305,7 @@ def _memory_vs_context_chart(
     near_card: str,
     with_context: str,
     y_top: float,
-    card: pd.DataFrame,
+    card: dict,
 ) -> alt.LayerChart:
     data = alt.Data(url=url, format=alt.DataFormat(type="json"))
     method = alt.param(
@@ -365,23 +377,23 @@ memory_vs_context = Template(_memory_vs_context_values, _memory_vs_context_chart
 # ----------------------------------------------------------------- models
 
 
-def _component_bars_values(frame: pd.DataFrame, title: str) -> dict:
+def _component_bars_values(rows: Rows, title: str) -> dict:
     """Stacked bars: one bar per method, one segment per component (GiB).
 
-    ``frame``: method (label), component, gib, order (component index).
+    ``rows``: method (label), component, gib, order (component index).
     """
-    present = [c for c in COMPONENTS if c in set(frame["component"])]
+    present = [c for c in COMPONENTS if c in {r["component"] for r in rows}]
     return {
-        "data": frame.assign(component=frame["component"].map(component_label)),
+        "data": inline([{**r, "component": component_label(r["component"])} for r in rows]),
         "title": title,
-        "methods": list(dict.fromkeys(frame["method"])),
+        "methods": list(dict.fromkeys(r["method"] for r in rows)),
         "labels": [component_label(c) for c in present],
         "colors": [COMPONENT_COLORS[c] for c in present],
     }
 
 
 def _component_bars_chart(
-    data: pd.DataFrame, title: str, methods: list[str], labels: list[str], colors: list[str]
+    data: dict, title: str, methods: list[str], labels: list[str], colors: list[str]
 ) -> alt.Chart:
     return (
         alt.Chart(data, title=title)
@@ -415,23 +427,24 @@ def _component_bars_chart(
 component_bars = Template(_component_bars_values, _component_bars_chart)
 
 
-def _model_context_lines_values(frame: pd.DataFrame, cards: pd.DataFrame, title: str) -> dict:
+def _model_context_lines_values(rows: Rows, cards: Rows, title: str) -> dict:
     """Peak (GiB) against context per method for one model, common cards as labelled lines.
 
-    ``frame``: method (label), seq_len, gib. ``cards``: name, gib.
+    ``rows``: method (label), seq_len, gib. ``cards``: name, gib.
     """
+    peaks, card_gib = [r["gib"] for r in rows], [c["gib"] for c in cards]
     return {
-        "frame": frame,
-        "cards": cards,
+        "frame": inline(rows),
+        "cards": inline(cards),
         "title": title,
-        "methods": list(dict.fromkeys(frame["method"])),
-        "bottom": float(min(frame["gib"].min(), cards["gib"].min() if len(cards) else frame["gib"].min())) * 0.85,
-        "top": float(max(frame["gib"].max(), cards["gib"].max() if len(cards) else 0)) * 1.1,
+        "methods": list(dict.fromkeys(r["method"] for r in rows)),
+        "bottom": float(min(peaks + card_gib)) * 0.85,
+        "top": float(max(peaks + card_gib)) * 1.1,
     }
 
 
 def _model_context_lines_chart(
-    frame: pd.DataFrame, cards: pd.DataFrame, title: str, methods: list[str], bottom: float, top: float
+    frame: dict, cards: dict, title: str, methods: list[str], bottom: float, top: float
 ) -> alt.LayerChart:
     lines = (
         alt.Chart(frame)

@@ -456,22 +456,23 @@ class SiteData:
     # the lookups below split the frames once, so a page reads dicts instead of filtering a frame.
 
     @cached_property
-    def _batch1(self) -> dict[str, pd.DataFrame]:
+    def _batch1(self) -> dict[str, list[dict[str, Any]]]:
         c = self.curves
-        return dict(iter(c[c["batch"] == 1].groupby("model", sort=False)))
+        out: dict[str, list[dict[str, Any]]] = {}
+        for row in c[c["batch"] == 1].to_dict("records"):
+            out.setdefault(row["model"], []).append(row)
+        return out
 
-    def batch1(self, vid: str) -> pd.DataFrame:
-        """The model's curve rows at batch 1, in the curves' order."""
-        return self._batch1.get(vid, self.curves.iloc[:0])
+    def batch1(self, vid: str) -> list[dict[str, Any]]:
+        """The model's curve rows at batch 1 (a dict each, the curves' columns), in the curves' order."""
+        return self._batch1.get(vid, [])
 
     @cached_property
     def _needs(self) -> dict[tuple[str, str], dict[int, int]]:
-        c = self.curves
-        b1 = c[c["batch"] == 1]
         out: dict[tuple[str, str], dict[int, int]] = {}
-        columns = (b1[c].tolist() for c in ("model", "method", "seq_len", "need"))
-        for vid, mid, seq, need in zip(*columns):
-            out.setdefault((vid, mid), {})[seq] = need
+        for vid, rows in self._batch1.items():
+            for r in rows:
+                out.setdefault((vid, r["method"]), {})[r["seq_len"]] = r["need"]
         return out
 
     def needs(self, vid: str, mid: str) -> dict[int, int]:
@@ -986,20 +987,24 @@ def variant_page(d: SiteData, vid: str) -> Page:
     name = d.variant_name(vid)
     ref = d.ref_context(vid)
     b1 = d.batch1(vid)
-    sub = b1[b1["seq_len"] == ref]
-    sub = sub.set_index("method").reindex([m for m in d.method_ids if m in set(sub["method"])]).reset_index()
-    at_ref = list(sub.itertuples(index=False))
+    by_method = {r["method"]: r for r in b1 if r["seq_len"] == ref}
+    at_ref = [by_method[m] for m in d.method_ids if m in by_method]
     long_rows = []
     for r in at_ref:
         for i, c in enumerate(COMPONENTS):
-            val = getattr(r, c, 0) if c != "cuda_context" else DEFAULT_CUDA_CONTEXT
+            val = r.get(c, 0) if c != "cuda_context" else DEFAULT_CUDA_CONTEXT
             if c == "cuda_context" or val:
                 long_rows.append(
-                    {"method": d.method_label(r.method), "component": c, "gib": round(float(val) / GiB, 3), "order": i}
+                    {
+                        "method": d.method_label(r["method"]),
+                        "component": c,
+                        "gib": round(float(val) / GiB, 3),
+                        "order": i,
+                    }
                 )
     bars = None
     if long_rows:
-        spec = charts.component_bars.spec(pd.DataFrame(long_rows), f"{name}: memory by method")
+        spec = charts.component_bars.spec(long_rows, f"{name}: memory by method")
         bars = MD(
             chart_block(
                 f"model-{slug(vid)}-bars",
@@ -1007,42 +1012,43 @@ def variant_page(d: SiteData, vid: str) -> Page:
                 f"Memory by method for {name}",
                 f"{name}, {k(ref)} context, batch 1, peak per GPU: "
                 + "; ".join(
-                    f"{d.method_label(r.method)} {gib(float(r.need) + DEFAULT_CUDA_CONTEXT)} GiB" for r in at_ref
+                    f"{d.method_label(r['method'])} {gib(float(r['need']) + DEFAULT_CUDA_CONTEXT)} GiB" for r in at_ref
                 )
                 + ".",
             )
         )
     rows = []
     for r in at_ref:
-        total = float(r.need) + DEFAULT_CUDA_CONTEXT
-        parts = sorted(((getattr(r, c, 0), c) for c in COMPONENTS if c != "cuda_context"), reverse=True)[:3]
+        mid = r["method"]
+        total = float(r["need"]) + DEFAULT_CUDA_CONTEXT
+        parts = sorted(((r.get(c, 0), c) for c in COMPONENTS if c != "cuda_context"), reverse=True)[:3]
         main = ", ".join(f"{charts.component_label(c)} {gib(b)}" for b, c in parts if b)
         rows.append(
             [
-                f"[{esc(d.method_name(r.method))}]({rel(p, d.method_page(r.method))})",
-                sort_key(d.calc(gib(total), p, model=vid, method=r.method, seq_len=ref), total),
-                esc(getattr(r, "phase", "")),
+                f"[{esc(d.method_name(mid))}]({rel(p, d.method_page(mid))})",
+                sort_key(d.calc(gib(total), p, model=vid, method=mid, seq_len=ref), total),
+                esc(r.get("phase", "")),
                 main,
             ]
         )
     cards = d.common_cards()
-    lines = b1[b1["method"].isin(d.key_methods)]
+    key = set(d.key_methods)
+    lines = [
+        {
+            "method": d.method_label(r["method"]),
+            "seq_len": r["seq_len"],
+            "gib": (r["need"] + DEFAULT_CUDA_CONTEXT) / GiB,
+        }
+        for r in b1
+        if r["method"] in key
+    ]
     context_chart = None
-    if len(lines):
-        frame = pd.DataFrame(
-            {
-                "method": lines["method"].map(d.method_label),
-                "seq_len": lines["seq_len"],
-                "gib": (lines["need"] + DEFAULT_CUDA_CONTEXT) / GiB,
-            }
-        )
-        top = float(frame["gib"].max())
+    if lines:
+        top = max(r["gib"] for r in lines)
         tiers = d.card_tiers()
         shown = [g for g in tiers if d.capacity(g) / GiB <= top * 1.05] or tiers[:1]
-        card_frame = pd.DataFrame(
-            {"name": [d.gpu_short(g) for g in shown], "gib": [d.capacity(g) / GiB for g in shown]}
-        )
-        spec = charts.model_context_lines.spec(frame, card_frame, f"{name}: peak against context")
+        cards_shown = [{"name": d.gpu_short(g), "gib": d.capacity(g) / GiB} for g in shown]
+        spec = charts.model_context_lines.spec(lines, cards_shown, f"{name}: peak against context")
         context_chart = MD(
             chart_block(
                 f"model-{slug(vid)}-context",
