@@ -418,21 +418,22 @@ class SiteData:
     # ---- matrix views
 
     @cached_property
-    def _one_card(self) -> pd.DataFrame:
-        """The matrix's rows for one card, ids as the matrix holds them (categories: quick to filter)."""
-        m = self.matrix
-        return m[m["gpu_count"] == 1]
+    def _one_card(self) -> np.ndarray:
+        """Which matrix rows are for one card (a mask: the views below take only the rows they need)."""
+        return (self.matrix["gpu_count"] == 1).to_numpy()
 
     @cached_property
     def m1(self) -> pd.DataFrame:
         """One card, every context and batch; ids as plain strings."""
-        return _plain_ids(self._one_card)
+        return _plain_ids(self.matrix[self._one_card])
 
     @cached_property
     def curves(self) -> pd.DataFrame:
         """GPU-independent peaks: model x method x context x batch, without the CUDA context."""
-        one = self._one_card
-        m1 = _plain_ids(one[~one.duplicated(["model", "method", "seq_len", "batch"])])  # each first row
+        one = np.flatnonzero(self._one_card)
+        # each (model, method, context, batch) once: its first row
+        first = one[~self.matrix[["model", "method", "seq_len", "batch"]].iloc[one].duplicated().to_numpy()]
+        m1 = _plain_ids(self.matrix.iloc[first])
         need = m1["peak_bytes"].to_numpy(np.int64) - (
             m1["cuda_context"].to_numpy(np.int64) if "cuda_context" in m1 else 0
         )
@@ -497,9 +498,9 @@ class SiteData:
     @cached_property
     def ref_rows(self) -> pd.DataFrame:
         """One card, batch 1, each model at its reference context."""
-        one = self._one_card
+        m = self.matrix
         refs = {v: self.ref_context(v) for v in self.catalog.variants}
-        rows = _plain_ids(one[(one["batch"] == 1) & one["seq_len"].isin(set(refs.values()))])
+        rows = _plain_ids(m[self._one_card & (m["batch"] == 1) & m["seq_len"].isin(set(refs.values()))])
         return rows[rows["seq_len"] == rows["model"].map(refs)].reset_index(drop=True)
 
     @cached_property
@@ -718,7 +719,7 @@ def picker_data(d: SiteData) -> dict:
     speed = {}
     if SPEED_COLUMN in d.matrix.columns:
         r = d.ref_rows
-        speed = dict(zip(zip(r["gpu"], r["model"], r["method"]), r[SPEED_COLUMN].astype(float)))
+        speed = dict(zip(_id_keys(r), r[SPEED_COLUMN].astype(float).tolist()))
     rows: dict[str, list] = {}
     for g in d.gpu_ids:
         out = []
