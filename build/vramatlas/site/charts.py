@@ -2,7 +2,9 @@
 
 Each function returns an Altair chart; ``spec(chart)`` turns it into the
 Vega-Lite dict that the page embeds (``chart.to_dict()`` validates it against
-the Vega-Lite schema). Large data is not inlined: the explorer, the heatmap and
+the Vega-Lite schema). The charts drawn once per GPU or model page are
+:class:`Template` s: ``memory_vs_context.spec(...)`` gives the same dict as
+``spec(memory_vs_context(...))`` without running Altair again. Large data is not inlined: the explorer, the heatmap and
 the GPU curves read JSON files written under the site's ``data/`` folder, by a
 URL relative to the site root (``assets/js/charts.js`` resolves it).
 
@@ -75,10 +77,9 @@ def spec(chart: alt.TopLevelMixin, kind: str | None = None) -> dict:
     """The Vega-Lite dict of a chart, validated against the schema by Altair, with the site's config;
     strings Vega-safe.
 
-    ``kind``: the chart function, for the charts a build makes once per page (a GPU's or a model's chart):
-    only the first chart of a kind is validated in a process, since the charts of one function differ only
-    in their data and titles (validation is about 60 % of a chart's time; tests/test_charts.py validates
-    every function's output).
+    ``kind``: the chart function (a :class:`Template`'s name): only the first chart of a kind is validated
+    in a process, since the charts of one function differ only in their data and titles (tests/test_charts.py
+    validates every function's output).
     """
     from ..escape import vega_safe
 
@@ -103,14 +104,15 @@ _MARK = "\ue000"  # a private-use character: it marks an open value in a templat
 class Template:
     """A chart function whose charts differ only in their values (a card's capacity, a model's rows).
 
-    Altair takes about 30 ms a chart; a build draws one per GPU and two per model. So Altair builds
+    Altair takes 15-30 ms a chart; a build draws one per GPU and two per model. So Altair builds
     (and validates) the first chart of a template, then a spec with a marker in place of each value;
     every later spec is that spec with the values put in, the dict Altair would write
-    (tests/test_charts.py compares the two).
+    (tests/test_charts.py compares the two, key order included).
 
-    ``values(*args)`` turns the function's arguments into the values as the spec holds them:
-    strings, numbers and lists as they are, rows as :func:`inline` data. ``build(**values)`` makes
-    the Altair chart from them and computes nothing from them (a marker has no maximum).
+    ``values(*args)`` (the function decorated with ``@template(build)``) turns the chart's arguments
+    into the values as the spec holds them: strings, numbers and lists as they are, rows as
+    :func:`inline` data. ``build(**values)`` makes the Altair chart from them and computes nothing from
+    them (a marker has no maximum; a value written into a longer string is refused).
     Calling the template makes the Altair chart; :meth:`spec` makes the Vega-Lite dict.
     """
 
@@ -150,6 +152,11 @@ class Template:
 
 
 Rows = list[dict[str, Any]]
+
+
+def template(build: Callable[..., alt.TopLevelMixin]) -> Callable[[Callable[..., dict]], Template]:
+    """``@template(build)`` over a chart's values function makes it a :class:`Template`."""
+    return lambda values: Template(values, build)
 
 
 def inline(rows: Rows) -> dict:
@@ -263,39 +270,6 @@ CURVES_NARROW = {"below": 600, "patch": {"config": {"legend": {"labelLimit": 115
 # ------------------------------------------------------------------- GPU
 
 
-def _memory_vs_context_values(
-    url: str,
-    model_names: Sequence[str],
-    methods: Sequence[str],
-    method_labels: Sequence[str],
-    default_method: str,
-    capacity_gib: float,
-    context_gib: float,
-    gpu_name: str,
-) -> dict:
-    """Peak memory (GiB) against context length for a few models, the card's capacity as a line.
-
-    Data rows (from ``url``, shared by every GPU page): i (model id), m (model
-    name), t (method id), s (context), b (batch), n (peak GiB without the CUDA context).
-    The card's own CUDA context is added here, so one file serves every card.
-    """
-    # The models near this card's size for the chosen method: smallest peak between a fifth
-    # of the card and 1.3 times it (the others are far below or far above the line).
-    lo, hi = 0.2 * capacity_gib - context_gib, 1.3 * capacity_gib - context_gib
-    return {
-        "url": url,
-        "model_names": list(model_names),
-        "methods": list(methods),
-        "method_labels": list(method_labels),
-        "default_method": default_method,
-        "near_card": f"datum.smallest >= {lo!r} && datum.smallest <= {hi!r}",
-        "with_context": f"datum.n + {context_gib!r}",
-        "y_top": round(capacity_gib * 1.6, 1),
-        # short enough for a phone's plot (the page says which card it is)
-        "card": inline([{"cap": capacity_gib, "label": f"{capacity_gib:.1f} GiB usable", "gpu": gpu_name}]),
-    }
-
-
 def _memory_vs_context_chart(
     url: str,
     model_names: list[str],
@@ -371,25 +345,41 @@ def _memory_vs_context_chart(
     )
 
 
-memory_vs_context = Template(_memory_vs_context_values, _memory_vs_context_chart)
+@template(_memory_vs_context_chart)
+def memory_vs_context(
+    url: str,
+    model_names: Sequence[str],
+    methods: Sequence[str],
+    method_labels: Sequence[str],
+    default_method: str,
+    capacity_gib: float,
+    context_gib: float,
+    gpu_name: str,
+) -> dict:
+    """Peak memory (GiB) against context length for a few models, the card's capacity as a line.
+
+    Data rows (from ``url``, shared by every GPU page): i (model id), m (model
+    name), t (method id), s (context), b (batch), n (peak GiB without the CUDA context).
+    The card's own CUDA context is added here, so one file serves every card.
+    """
+    # The models near this card's size for the chosen method: smallest peak between a fifth
+    # of the card and 1.3 times it (the others are far below or far above the line).
+    lo, hi = 0.2 * capacity_gib - context_gib, 1.3 * capacity_gib - context_gib
+    return {
+        "url": url,
+        "model_names": list(model_names),
+        "methods": list(methods),
+        "method_labels": list(method_labels),
+        "default_method": default_method,
+        "near_card": f"datum.smallest >= {lo!r} && datum.smallest <= {hi!r}",
+        "with_context": f"datum.n + {context_gib!r}",
+        "y_top": round(capacity_gib * 1.6, 1),
+        # short enough for a phone's plot (the page says which card it is)
+        "card": inline([{"cap": capacity_gib, "label": f"{capacity_gib:.1f} GiB usable", "gpu": gpu_name}]),
+    }
 
 
 # ----------------------------------------------------------------- models
-
-
-def _component_bars_values(rows: Rows, title: str) -> dict:
-    """Stacked bars: one bar per method, one segment per component (GiB).
-
-    ``rows``: method (label), component, gib, order (component index).
-    """
-    present = [c for c in COMPONENTS if c in {r["component"] for r in rows}]
-    return {
-        "data": inline([{**r, "component": component_label(r["component"])} for r in rows]),
-        "title": title,
-        "methods": list(dict.fromkeys(r["method"] for r in rows)),
-        "labels": [component_label(c) for c in present],
-        "colors": [COMPONENT_COLORS[c] for c in present],
-    }
 
 
 def _component_bars_chart(
@@ -424,22 +414,19 @@ def _component_bars_chart(
     )
 
 
-component_bars = Template(_component_bars_values, _component_bars_chart)
+@template(_component_bars_chart)
+def component_bars(rows: Rows, title: str) -> dict:
+    """Stacked bars: one bar per method, one segment per component (GiB).
 
-
-def _model_context_lines_values(rows: Rows, cards: Rows, title: str) -> dict:
-    """Peak (GiB) against context per method for one model, common cards as labelled lines.
-
-    ``rows``: method (label), seq_len, gib. ``cards``: name, gib.
+    ``rows``: method (label), component, gib, order (component index).
     """
-    peaks, card_gib = [r["gib"] for r in rows], [c["gib"] for c in cards]
+    present = [c for c in COMPONENTS if c in {r["component"] for r in rows}]
     return {
-        "frame": inline(rows),
-        "cards": inline(cards),
+        "data": inline([{**r, "component": component_label(r["component"])} for r in rows]),
         "title": title,
         "methods": list(dict.fromkeys(r["method"] for r in rows)),
-        "bottom": float(min(peaks + card_gib)) * 0.85,
-        "top": float(max(peaks + card_gib)) * 1.1,
+        "labels": [component_label(c) for c in present],
+        "colors": [COMPONENT_COLORS[c] for c in present],
     }
 
 
@@ -484,7 +471,21 @@ def _model_context_lines_chart(
     return alt.layer(lines, rules, labels).properties(width="container", height=320, title=title)
 
 
-model_context_lines = Template(_model_context_lines_values, _model_context_lines_chart)
+@template(_model_context_lines_chart)
+def model_context_lines(rows: Rows, cards: Rows, title: str) -> dict:
+    """Peak (GiB) against context per method for one model, common cards as labelled lines.
+
+    ``rows``: method (label), seq_len, gib. ``cards``: name, gib.
+    """
+    peaks, card_gib = [r["gib"] for r in rows], [c["gib"] for c in cards]
+    return {
+        "frame": inline(rows),
+        "cards": inline(cards),
+        "title": title,
+        "methods": list(dict.fromkeys(r["method"] for r in rows)),
+        "bottom": float(min(peaks + card_gib)) * 0.85,
+        "top": float(max(peaks + card_gib)) * 1.1,
+    }
 
 
 # ---------------------------------------------------------------- explorer

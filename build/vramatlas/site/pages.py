@@ -768,9 +768,8 @@ def picker_data(d: SiteData) -> dict:
 
 
 def heatmap_data(d: SiteData) -> list[dict]:
-    best = d.best_format
     rows = []
-    for r in best.itertuples(index=False):
+    for r in d.best.values():  # the grid's order: GPU by GPU, each model in turn
         rows.append(
             {
                 "g": d.gpu_name(r.gpu),
