@@ -126,9 +126,9 @@ class Stages:
     write_tables: Callable[[dict, Path, Any], list] | None
     accuracy_frame: Callable[[Any], Any] | None
     accuracy_summary: Callable[[Any], Any] | None
-    # the matrix's CSV files started in a second process as soon as the matrix exists (tables.MatrixCsvJob),
-    # handed to write_tables as matrix_csv=
-    start_matrix_csv: Callable[[Any, Path], Any] | None = None
+    # write_tables in a second process (tables.start_write_tables), while this one writes the pages; its
+    # result() is what write_tables returns
+    start_write_tables: Callable[[dict, Path, Any], Any] | None = None
     # the derived tables that need no matrix, started in a second process beside the matrix
     # (tables.start_search_tables), handed to derived_tables as searched=
     start_search_tables: Callable[[Any], Any] | None = None
@@ -139,11 +139,16 @@ def default_stages() -> Stages:
     from ..catalog import load_catalog
     from ..matrix import compute_matrix
 
-    derived = thumbs = write = start_csv = start_search = None
+    derived = thumbs = write = start_write = start_search = None
     try:
-        from ..tables import MatrixCsvJob, derived_tables, start_search_tables, write_tables
+        from ..tables import derived_tables, start_search_tables, start_write_tables, write_tables
 
-        derived, write, start_csv, start_search = derived_tables, write_tables, MatrixCsvJob, start_search_tables
+        derived, write, start_write, start_search = (
+            derived_tables,
+            write_tables,
+            start_write_tables,
+            start_search_tables,
+        )
     except ImportError:  # the tables module is optional for the site
         pass
     try:
@@ -153,7 +158,7 @@ def default_stages() -> Stages:
     except ImportError:
         pass
     return Stages(
-        load_catalog, compute_matrix, derived, thumbs, write, accuracy_frame, summary, start_csv, start_search
+        load_catalog, compute_matrix, derived, thumbs, write, accuracy_frame, summary, start_write, start_search
     )
 
 
@@ -577,7 +582,7 @@ def _build_into(
     stage: Path, out: Path, catalog_dir, stages: Stages, site_src: Path, log: Callable[[str], None], progress: Progress
 ) -> BuildReport:
     """Every stage, writing only into ``stage``; the checks; a report with paths inside ``stage``."""
-    from .pages import SiteData, write_pages
+    from .pages import SiteData, write_downloads_page, write_pages
 
     tables_dir = stage / "tables"
     with progress.stage("catalogue"):
@@ -585,10 +590,10 @@ def _build_into(
     what = f"{len(catalog.gpus)} GPUs, {len(catalog.variants)} model variants, {len(catalog.methods)} methods"
     log(f"catalogue: {what}")
     progress.note("catalogue", what)
-    # two cores: the longest-context and fewest-GPUs searches beside the matrix, then the matrix's CSV
-    # files beside the derived tables and the other files (vramatlas.forked; each child's CPU time counts in
-    # the tables stage, where it is reaped)
-    search_job = csv_job = None
+    # two cores: the longest-context and fewest-GPUs searches beside the matrix; then the tables written by a
+    # second process (its own two gzip the matrix's CSV) while this one writes the pages (vramatlas.forked;
+    # a child's CPU time counts in the stage where it is reaped)
+    search_job = writer = None
     try:
         if stages.derived_tables and stages.start_search_tables:
             search_job = stages.start_search_tables(catalog)
@@ -598,61 +603,56 @@ def _build_into(
         log(f"matrix: {len(matrix):,} rows")
         progress.note("matrix", f"{len(matrix):,} rows")
         with progress.stage("tables"):
-            if stages.write_tables and stages.start_matrix_csv:
-                csv_job = stages.start_matrix_csv(matrix, tables_dir)
             searched = {"searched": search_job.result()} if search_job is not None else {}
             derived = stages.derived_tables(matrix, catalog, **searched) if stages.derived_tables else {}
             thumbs = stages.rules_of_thumb(catalog) if stages.rules_of_thumb else None
-            table_files: list[Path] = []
+            tables = {"matrix": matrix, **(derived or {})}
+            if thumbs is not None:
+                tables["rules_of_thumb"] = thumbs
             if stages.write_tables:
-                tables = {"matrix": matrix, **(derived or {})}
-                if thumbs is not None:
-                    tables["rules_of_thumb"] = thumbs
-                extra = {"matrix_csv": csv_job} if csv_job is not None else {}
-                table_files = [Path(p) for p in stages.write_tables(tables, tables_dir, catalog, **extra)]
+                start = stages.start_write_tables or _at_once(stages.write_tables)
+                writer = start(tables, tables_dir, catalog)
+        progress.note("tables", f"{len(tables)} tables derived; written beside the pages")
+        acc = summ = None
+        if stages.accuracy_frame:
+            with progress.stage("accuracy"):
+                acc = stages.accuracy_frame(catalog)
+                summ = (
+                    stages.accuracy_summary(acc) if stages.accuracy_summary and acc is not None and len(acc) else None
+                )
+            progress.note("accuracy", f"{0 if acc is None else len(acc)} measurements compared")
+        data = SiteData(
+            catalog=catalog,
+            matrix=matrix,
+            derived=derived or {},
+            thumbs=thumbs,
+            accuracy=acc,
+            accuracy_summary=summ,
+            tables_dir=tables_dir,
+            contributing=_contributing(site_src),
+        )
+        work = stage / "work"  # the generated Markdown and the MkDocs config; deleted with the stage
+        docs = work / "docs"
+        with progress.stage("pages"):
+            shutil.copytree(site_src / "docs", docs)
+            if (site_src / "overrides").is_dir():
+                shutil.copytree(site_src / "overrides", work / "overrides")
+            extra = sorted(p.relative_to(docs).as_posix() for p in docs.glob("*.md"))
+            pages, nav = write_pages(docs, data, None, extra)  # the downloads page once the tables are written
+        log(f"pages: {len(pages)} generated")
+        progress.note("pages", f"{len(pages)} generated")
+        with progress.stage("downloads"):
+            data.table_files = [Path(p) for p in writer.result()] if writer is not None else []
+            writer = None
             check_data_package(tables_dir)
+            write_downloads_page(docs, data, _copy_downloads(data, docs, tables_dir))
+        log(f"tables: {len(data.table_files)} files")
+        progress.note("downloads", f"{len(data.table_files)} table files, data package checked")
     except BaseException:
-        for job in (search_job, csv_job):
+        for job in (search_job, writer):
             if job is not None:
                 job.cancel()
         raise
-    log(f"tables: {len(table_files)} files")
-    progress.note("tables", f"{len(table_files)} files, data package checked")
-    acc = summ = None
-    if stages.accuracy_frame:
-        with progress.stage("accuracy"):
-            acc = stages.accuracy_frame(catalog)
-            summ = stages.accuracy_summary(acc) if stages.accuracy_summary and acc is not None and len(acc) else None
-        progress.note("accuracy", f"{0 if acc is None else len(acc)} measurements compared")
-
-    contributing = None
-    for candidate in (DATA_ROOT / "CONTRIBUTING.md", site_src.parent / "CONTRIBUTING.md"):
-        if candidate.is_file():
-            contributing = candidate.read_text(encoding="utf-8")
-            break
-    data = SiteData(
-        catalog=catalog,
-        matrix=matrix,
-        derived=derived or {},
-        thumbs=thumbs,
-        accuracy=acc,
-        accuracy_summary=summ,
-        table_files=table_files,
-        tables_dir=tables_dir,
-        contributing=contributing,
-    )
-
-    work = stage / "work"  # the generated Markdown and the MkDocs config; deleted with the stage
-    docs = work / "docs"
-    with progress.stage("pages"):
-        shutil.copytree(site_src / "docs", docs)
-        if (site_src / "overrides").is_dir():
-            shutil.copytree(site_src / "overrides", work / "overrides")
-        package = _copy_downloads(data, docs, tables_dir)
-        extra = sorted(p.relative_to(docs).as_posix() for p in docs.glob("*.md"))
-        pages, nav = write_pages(docs, data, package, extra)
-    log(f"pages: {len(pages)} generated")
-    progress.note("pages", f"{len(pages)} generated")
     site = stage / "site"
     with progress.stage("mkdocs"):
         config = _config(site_src, work, docs, site, nav)
@@ -675,10 +675,35 @@ def _build_into(
         heaviest_page=heaviest,
         heaviest_bytes=heaviest_bytes,
         seconds=0.0,
-        tables=table_files,
+        tables=data.table_files,
         stage_seconds=progress.times,
         stage_cpu_seconds=progress.cpu_times,
     )
+
+
+class _Done:
+    """A result already computed, with the interface of a forked job (``result``, ``cancel``)."""
+
+    def __init__(self, value: Any):
+        self._value = value
+
+    def result(self) -> Any:
+        return self._value
+
+    def cancel(self) -> None:
+        pass
+
+
+def _at_once(write_tables: Callable[..., Any]) -> Callable[..., _Done]:
+    """A table writer that writes in this process (a test's stages that start no second one)."""
+    return lambda tables, out, catalog: _Done(write_tables(tables, out, catalog))
+
+
+def _contributing(site_src: Path) -> str | None:
+    for candidate in (DATA_ROOT / "CONTRIBUTING.md", site_src.parent / "CONTRIBUTING.md"):
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8")
+    return None
 
 
 def _download_priority(relp: str) -> tuple[int, str]:

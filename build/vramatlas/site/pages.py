@@ -1980,6 +1980,18 @@ def front_matter(pg: Page, d: SiteData) -> str:
     return "\n".join(lines + ["---", "", ""])
 
 
+def write_page(docs: Path, pg: Page, d: SiteData) -> None:
+    target = docs / pg.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(front_matter(pg, d) + pg.text, encoding="utf-8")
+
+
+def write_downloads_page(docs: Path, d: SiteData, package: dict | None) -> None:
+    """The downloads page again, once the tables are written and copied (``d.downloads``): the build
+    writes every other page meanwhile."""
+    write_page(docs, downloads(d, package), d)
+
+
 def write_pages(
     docs: Path, d: SiteData, package: dict | None = None, extra: Sequence[str] = ()
 ) -> tuple[list[Page], list]:
@@ -1993,9 +2005,7 @@ def write_pages(
                 WIDEST + text.replace(PUBLISHED_MARKER, "\n" + published_table_md(d.catalog) + "\n"), encoding="utf-8"
             )
     for pg in pages:
-        target = docs / pg.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(front_matter(pg, d) + pg.text, encoding="utf-8")
+        write_page(docs, pg, d)
     data = docs / "data"
     data.mkdir(parents=True, exist_ok=True)
     from . import calculator as calc

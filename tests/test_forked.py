@@ -1,0 +1,63 @@
+"""vramatlas.forked: the build's second core (the searches beside the matrix, the tables beside the pages)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from vramatlas.forked import Forked, ForkedError
+from vramatlas.site import build
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _fail() -> None:
+    raise ValueError("bad input, line 3")
+
+
+def test_the_result_comes_back_and_the_child_is_reaped():
+    job = Forked(_square, 12)
+    assert job.result() == 144
+    assert job.result() == 144  # read once, kept
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # no child left behind
+
+
+def test_an_exception_in_the_child_is_raised_in_the_parent():
+    with pytest.raises(ForkedError, match="ValueError: bad input, line 3"):
+        Forked(_fail).result()
+
+
+def test_without_fork_the_function_runs_here():
+    assert Forked(_square, 3, fork=False).result() == 9
+
+
+def test_a_build_that_fails_while_the_tables_are_written_stops_the_writer(monkeypatch, tmp_path):
+    from test_site import small_catalog, small_stages
+
+    from vramatlas import tables
+    from vramatlas.site import pages
+
+    started = []
+
+    def start(*args):
+        job = tables.start_write_tables(*args)
+        started.append(job)
+        return job
+
+    def fail(*args, **kwargs):
+        raise build.BuildError("a page failed")
+
+    stages = small_stages()
+    stages.start_write_tables = start
+    monkeypatch.setattr(pages, "write_pages", fail)
+    out = tmp_path / "out"
+    with pytest.raises(build.BuildError, match="a page failed"):
+        build.build_site(out, catalog_dir=small_catalog(tmp_path), stages=stages)
+    assert len(started) == 1
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # the writer's processes are killed and reaped, none left running
+    assert sorted(p.name for p in out.iterdir() if p.name not in (build.LOCK_NAME,)) == []
