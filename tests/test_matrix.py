@@ -198,6 +198,19 @@ def test_chunked_evaluation_gives_the_same_matrix_as_one_chunk(catalog):
     assert mx.result_frame(keys, vt, mt, gt, chunked).equals(mx.result_frame(keys, vt, mt, gt, whole))
 
 
+def test_two_processes_give_the_same_matrix_as_one(catalog):
+    vt, mt, gt = mx.variant_table(catalog, VARIANTS), mx.method_table(catalog, METHODS), mx.gpu_table(catalog, GPUS)
+    keys = mx.matrix_keys(vt, mt, gt)
+    one = mx._estimate_keys(keys, vt, mt, gt, chunk_rows=97)
+    seen = []
+    two = mx._estimate_keys(
+        keys, vt, mt, gt, chunk_rows=97, processes=2, on_progress=lambda done, total: seen.append((done, total))
+    )
+    pd.testing.assert_frame_equal(two, one)
+    assert seen[-1] == (len(keys), len(keys)) and all(d <= t for d, t in seen)  # this process's share, scaled
+    assert mx.MATRIX_PROCESSES == 2
+
+
 # ---- the runtime dimension: each runtime file's `matrix` pairings -------------------------------------
 
 RT_GPUS = ["rtx-4090", "h100-sxm", "mi300x", "m4-max", "arc-b580"]

@@ -481,6 +481,9 @@ def _speed_of_chunk(
 _KEPT = frozenset(COMPONENTS) | {"peak_bytes", "phase_code", "headroom_bytes", "fits"} | frozenset(SPEED_COLUMNS)
 
 
+MATRIX_PROCESSES = 2  # the build's matrix on both cores: the second half of its chunks in a forked process
+
+
 def _estimate_keys(
     keys,
     variants,
@@ -489,6 +492,7 @@ def _estimate_keys(
     chunk_rows: int | None = None,
     speeds: dict | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    processes: int = 1,
 ) -> pd.DataFrame:
     """:func:`estimate_frame` for every row of ``keys``, :data:`CHUNK_ROWS` rows at a time (and, with the
     method x GPU ``speeds`` of :func:`vramatlas.speed.speed_table`, the speed columns).
@@ -497,12 +501,38 @@ def _estimate_keys(
     model's temporaries exist for one chunk only; what is kept per row is the
     compact result (integers and a phase), so memory grows with the rows'
     results, not with the model's inputs. ``on_progress(done, total)`` is called
-    after each chunk (the build's terminal progress).
+    after each chunk (the build's terminal progress). ``processes=2``: the second
+    half of the chunks is evaluated by a forked process (vramatlas.forked) meanwhile;
+    the result is the same.
     """
+    from .forked import Forked
+
     step, n = chunk_rows or CHUNK_ROWS, len(keys)
+    starts = range(0, n, step)
+    split = starts[len(starts) // 2] if processes > 1 and len(starts) > 1 else n
+    other = Forked(_estimate_rows, keys, variants, methods, gpus, split, n, step, speeds, None) if split < n else None
+    try:
+        # the progress counts this process's share, scaled to the whole (the other goes as fast)
+        scaled = (lambda done, _total: on_progress(done * n // split, n)) if on_progress and split < n else on_progress
+        parts = [_estimate_rows(keys, variants, methods, gpus, 0, split, step, speeds, scaled)]
+        if other is not None:
+            parts.append(other.result())
+    except BaseException:
+        if other is not None:
+            other.cancel()
+        raise
+    full = {name: np.concatenate([p[name] for p in parts]) if len(parts) > 1 else parts[0][name] for name in parts[0]}
+    frame = frame_of_columns(full, pd.RangeIndex(n))
+    for name in SPEED_COLUMNS if speeds is not None else ():
+        frame[name] = full[name]
+    return frame
+
+
+def _estimate_rows(keys, variants, methods, gpus, lo: int, hi: int, step: int, speeds, on_progress) -> dict:
+    """The kept estimate columns (:data:`_KEPT`) of rows ``lo:hi`` of ``keys``, one chunk at a time."""
     full: dict[str, np.ndarray] = {}
-    for start in range(0, n, step):
-        part = keys.iloc[start : start + step]
+    for start in range(lo, hi, step):
+        part = keys.iloc[start : min(start + step, hi)]
         case = case_frame(part, variants, methods, gpus)
         cols = estimate_columns(case)
         if speeds is not None:
@@ -511,14 +541,11 @@ def _estimate_keys(
             if name not in _KEPT:  # phase (strings: carried as phase_code), the log_* and host columns
                 continue
             if name not in full:
-                full[name] = np.empty(n, dtype=values.dtype)
-            full[name][start : start + len(values)] = values
+                full[name] = np.empty(hi - lo, dtype=values.dtype)
+            full[name][start - lo : start - lo + len(values)] = values
         if on_progress is not None:
-            on_progress(start + len(part), n)
-    frame = frame_of_columns(full, pd.RangeIndex(n))
-    for name in SPEED_COLUMNS if speeds is not None else ():
-        frame[name] = full[name]
-    return frame
+            on_progress(start + len(part), hi)
+    return full
 
 
 def gpu_count_table(
@@ -707,6 +734,7 @@ def compute_matrix(
     gpus: Iterable[str] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     budget: int = ROW_BUDGET,
+    processes: int = MATRIX_PROCESSES,
 ) -> pd.DataFrame:
     """The full matrix (see the module docstring). Optional id lists restrict it to a subset;
     ``on_progress(rows_done, rows_total)`` follows the evaluation chunk by chunk; the grid is the
@@ -716,7 +744,7 @@ def compute_matrix(
     speeds = speed_table(
         catalog, list(mt["method"]), list(gt["gpu"]), _ids_or_none(mt["runtime_arg"]), _ids_or_none(mt["quant_arg"])
     )
-    est = _estimate_keys(keys, vt, mt, gt, speeds=speeds, on_progress=on_progress)
+    est = _estimate_keys(keys, vt, mt, gt, speeds=speeds, on_progress=on_progress, processes=processes)
     return result_frame(keys, vt, mt, gt, est)
 
 
