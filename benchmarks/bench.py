@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench.py                  # this checkout, printed as a table
     .venv/bin/python benchmarks/bench.py --code OLD/build # another checkout's code (before/after)
-    .venv/bin/python benchmarks/bench.py --build          # also time `vramatlas build` per stage (~40 s)
+    .venv/bin/python benchmarks/bench.py --build          # also `vramatlas build` per stage (3 runs, ~2 min)
     .venv/bin/python benchmarks/bench.py --json           # one JSON object
 
 Every command-line figure is a fresh process (what a user waits for), run
@@ -113,8 +113,10 @@ def matrix(code: Path | None) -> dict[str, float]:
     return res
 
 
-def build(code: Path | None) -> dict[str, float]:
-    """`vramatlas build` into a temporary folder (--force: no no-change shortcut); its stage times."""
+def build(code: Path | None, runs: int) -> dict[str, object]:
+    """`vramatlas build` into a temporary folder ``runs`` times (--force: no no-change shortcut), each its own
+    process: the stage times of the median run, every run's total; then `vramatlas build` again in a fresh
+    process with nothing changed (what a rerun costs)."""
     run = (
         "import json, resource, sys; from vramatlas.site.build import build_site\n"
         "kw = {'force': True} if 'force' in build_site.__code__.co_varnames else {}\n"
@@ -123,11 +125,22 @@ def build(code: Path | None) -> dict[str, float]:
         "print(json.dumps({'total_s': r.seconds, 'stages_s': r.stage_seconds,\n"
         "                  'stages_cpu_s': getattr(r, 'stage_cpu_seconds', {}), 'peak_rss_bytes': peak * 1024}))"
     )
+    results = []
     with tempfile.TemporaryDirectory() as out:
-        res = subprocess.run(
-            [sys.executable, "-c", run, out], env=_env(code), capture_output=True, text=True, check=True
-        )
-    return json.loads(res.stdout.strip().splitlines()[-1])
+        for _ in range(runs):
+            res = subprocess.run(
+                [sys.executable, "-c", run, out], env=_env(code), capture_output=True, text=True, check=True
+            )
+            results.append(json.loads(res.stdout.strip().splitlines()[-1]))
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "vramatlas", "build", "--out", out], env=_env(code), capture_output=True)
+        unchanged = time.perf_counter() - start
+    results.sort(key=lambda r: r["total_s"])
+    return {
+        **results[len(results) // 2],
+        "runs_total_s": [r["total_s"] for r in results],
+        "unchanged_s": unchanged,
+    }
 
 
 def machine() -> str:
@@ -151,7 +164,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--code", type=Path, help="the build/ folder of the checkout to measure (default: this one)")
     parser.add_argument("--runs", type=int, default=10, help="timed runs per command (default 10)")
-    parser.add_argument("--build", action="store_true", help="also run `vramatlas build` once and report its stages")
+    parser.add_argument("--build", action="store_true", help="also run `vramatlas build` and report its stages")
+    parser.add_argument(
+        "--build-runs", type=int, default=3, help="builds with --build (default 3; the median's stages)"
+    )
     parser.add_argument("--no-matrix", action="store_true", help="skip the matrix")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
@@ -165,7 +181,7 @@ def main() -> int:
     if not args.no_matrix:
         result["matrix"] = matrix(code)
     if args.build:
-        result["build"] = build(code)
+        result["build"] = build(code, args.build_runs)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -190,10 +206,12 @@ def main() -> int:
     if "build" in result:
         b = result["build"]
         total, cpu = b["total_s"], b.get("stages_cpu_s") or {}
+        runs = ", ".join(f"{s:.1f}" for s in b["runs_total_s"])
         print(
-            f"\nbuild: total {total:.1f} s wall, {sum(cpu.values()):.1f} s CPU (user+sys, its processes), "
-            f"peak RSS {b['peak_rss_bytes'] / 2**20:,.0f} MiB"
+            f"\nbuild: {len(b['runs_total_s'])} runs, {runs} s; the median: {total:.1f} s wall, "
+            f"{sum(cpu.values()):.1f} s CPU (user+sys, its processes), peak RSS {b['peak_rss_bytes'] / 2**20:,.0f} MiB"
         )
+        print(f"rebuild with nothing changed (fresh process): {b['unchanged_s']:.2f} s")
         print(f"{'stage':12s} {'wall s':>7s} {'share':>6s} {'CPU s':>7s}")
         for k, v in b["stages_s"].items():
             c = cpu.get(k)
