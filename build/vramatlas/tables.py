@@ -699,6 +699,11 @@ def _json_value(x: Any) -> Any:
 
 def _json_column(s: pd.Series) -> list:
     """A column as Python values for json.dumps (what :func:`_json_value` makes of each cell), converted at once."""
+    if isinstance(s.dtype, pd.CategoricalDtype):  # each category converted once, then picked by code (-1: None)
+        values = [_json_value(c) for c in s.cat.categories.tolist()] + [None]
+        return np.array(values, dtype=object)[s.cat.codes.to_numpy()].tolist()
+    if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and s.dtype.kind in "biu":  # Int64, boolean
+        return s.to_numpy(dtype=object, na_value=None).tolist()
     if isinstance(s.dtype, np.dtype) and s.dtype.kind in "biu":
         return s.to_numpy().tolist()
     if isinstance(s.dtype, np.dtype) and s.dtype.kind == "f":
@@ -709,8 +714,7 @@ def _json_column(s: pd.Series) -> list:
 
 def json_bytes(df: pd.DataFrame) -> bytes:
     cols = list(df.columns)
-    plain = _plain(df)
-    rows = [dict(zip(cols, values)) for values in zip(*(_json_column(plain[c]) for c in cols))]
+    rows = [dict(zip(cols, values)) for values in zip(*(_json_column(df[c]) for c in cols))]
     return (json.dumps(rows, ensure_ascii=False, indent=None, separators=(",", ":")) + "\n").encode("utf-8")
 
 
