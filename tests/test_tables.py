@@ -268,7 +268,16 @@ def test_csv_is_byte_for_byte_what_pandas_writes(tables):
 
 def test_json_rows_convert_each_value_as_before(tables):
     """json_bytes converts whole columns at once; each cell comes out as _json_value makes it."""
-    for name, df in tables.items():
+    missing = pd.DataFrame(
+        {
+            "cat": pd.Categorical(["a", None, "b"]),
+            "int_cat": pd.Categorical([3, 1, None]),
+            "nullable": pd.array([1, None, 2**40], dtype="Int64"),
+            "flag": pd.array([True, None, False], dtype="boolean"),
+            "x": [0.5, float("nan"), 1e20],
+        }
+    )
+    for name, df in {**tables, "missing": missing}.items():
         plain = tb._plain(df)
         cols = list(df.columns)
         rows = [
