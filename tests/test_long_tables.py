@@ -178,7 +178,7 @@ def test_the_built_site_has_every_long_table_in_place(full_build):
     gpu = (site / "gpus" / "rtx-4090" / "index.html").read_text(encoding="utf-8")
     assert "vramatlas-long-table" not in gpu
     assert gpu.count("<table data-search-exclude>") >= 1
-    assert 'href="../../models/llama-3/llama-3.1-8b/"' in gpu  # a Markdown link resolved as MkDocs does
+    assert 'href="../../models/llama-3.1/llama-3.1-8b/"' in gpu  # a Markdown link resolved as MkDocs does
     assert 'href="../../calculator/?model=' in gpu
     for page in site.rglob("*.html"):
         assert "vramatlas-long-table" not in page.read_text(encoding="utf-8"), page
