@@ -95,6 +95,17 @@ def test_esc_makes_markdown_text():
     assert pages.esc("two\nlines") == "two lines"
 
 
+def test_ids_in_code_spans_show_as_they_are(hostile_build):
+    import markdown
+
+    assert markdown.markdown(pages.code("peak_bytes")) == "<p><code>peak_bytes</code></p>"
+    assert markdown.markdown(pages.code("<b>&")) == "<p><code>&lt;b&gt;&amp;</code></p>"
+    with pytest.raises(ValueError, match="backtick"):
+        pages.code("a`b")
+    downloads = (Path(hostile_build.site) / "downloads" / "index.html").read_text(encoding="utf-8")
+    assert "<code>peak_bytes</code>" in downloads and "\\_" not in downloads  # it showed peak\_bytes
+
+
 def test_script_json_cannot_close_the_script():
     text = pages.script_json({"name": "</script><script>alert(1)</script>", "amp": "a&b"})
     assert "<" not in text and ">" not in text and "&" not in text

@@ -118,6 +118,15 @@ script_json = json_for_html
 link_url = escape_link_url
 
 
+def code(value: Any) -> str:
+    """An id or a column name as a Markdown code span, shown as it is: backslash escapes do not apply in
+    a span (esc() there showed "gpu\\_count"), and Python-Markdown escapes <, > and & itself."""
+    text = str(value).replace("\n", " ")  # (a "|" in a code span does not split a table's cells)
+    if "`" in text:  # ids and column names never hold one (the schemas' patterns)
+        raise ValueError(f"a backtick in {text!r}, shown as code")
+    return f"`{text}`"
+
+
 def md_link(text: Any, url: Any) -> str:
     target = link_url(url)
     return f"[{esc(text)}]({target})" if target else esc(text)
@@ -1369,7 +1378,7 @@ def method_index(d: SiteData) -> Page:
         rows.append(
             [
                 f"[{esc(d.method_name(mid))}]({rel(p, d.method_page(mid))})",
-                f"`{esc(mid)}`",
+                code(mid),
                 esc(m.get("kind", "")),
                 esc(lin.get("format", "")),
                 esc(m.get("trainable", "") or "none"),
@@ -1853,7 +1862,7 @@ def downloads(d: SiteData, package: dict | None) -> Page:
                         ["column", "type", "unit", "meaning"],
                         [
                             [
-                                f"`{esc(f.get('name'))}`",
+                                code(f.get("name")),
                                 esc(f.get("type", "")),
                                 esc(f.get("unit", "") or ""),
                                 esc(f.get("description", "")),
