@@ -48,10 +48,22 @@ def collapse_whitespace(html: str) -> str:
 
 def link_resolver(page, config, files):
     """The page's link targets as MkDocs resolves them in Markdown (``gpus/a.md`` to ``../../gpus/a/``),
-    with its strict-mode warning for a target that is no page."""
+    with its strict-mode warning for a target that is no page. A GPU page links to the calculator
+    thousands of times with different queries: each target is resolved once, its query and fragment
+    kept as they are (as MkDocs does)."""
     from mkdocs.structure.pages import _RelativePathTreeprocessor
 
-    return _RelativePathTreeprocessor(page.file, files, config).path_to_url
+    resolve = _RelativePathTreeprocessor(page.file, files, config).path_to_url
+    resolved: dict[str, str] = {}
+
+    def url(link: str) -> str:
+        cut = min((i for i in (link.find("?"), link.find("#")) if i >= 0), default=len(link))
+        target = link[:cut]
+        if target not in resolved:
+            resolved[target] = resolve(target) if target else ""
+        return resolved[target] + link[cut:]
+
+    return url
 
 
 def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:

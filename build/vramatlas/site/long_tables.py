@@ -67,8 +67,13 @@ def attribute(value: str) -> str:
     return value.replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;").replace("\n", "&#10;")
 
 
+_MARKUP = re.compile(r"[\\`*_{}\[\]!<>&]")  # a cell without any of these is its own HTML
+
+
 def inline_html(cell: str, url: Callable[[str], str]) -> str:
     """One table cell's Markdown as HTML; ``url`` maps a link target as written to the href."""
+    if not _MARKUP.search(cell):
+        return cell
     out, pos = [], 0
     while pos < len(cell):
         m = _TOKEN.match(cell, pos)
@@ -94,23 +99,18 @@ def inline_html(cell: str, url: Callable[[str], str]) -> str:
     return "".join(out)
 
 
+_ROW_PART = re.compile(r"(\\.|`[^`]*`|\|)")  # an escape, a code span, a cell boundary
+
+
 def split_row(line: str) -> list[str]:
     """A table row's cells: split at each "|" that no backslash escapes and no code span holds."""
-    cells, current, in_code, i = [], [], False, 0
-    while i < len(line):
-        c = line[i]
-        if c == "\\" and i + 1 < len(line):
-            current.append(line[i : i + 2])
-            i += 2
-            continue
-        if c == "`":
-            in_code = not in_code
-        if c == "|" and not in_code:
+    cells, current = [], []
+    for part in _ROW_PART.split(line):
+        if part == "|":
             cells.append("".join(current))
             current = []
         else:
-            current.append(c)
-        i += 1
+            current.append(part)
     cells.append("".join(current))
     if line.lstrip().startswith("|"):
         cells = cells[1:]
