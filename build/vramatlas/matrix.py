@@ -406,20 +406,21 @@ def runtime_case_columns(
         keys[uses][["v", "m", "seq_len", "batch"]].to_numpy(dtype=np.int64), axis=0, return_inverse=True
     )
     computed = []
-    records = None
+    variant_records = method_records = None
     model_ids = variants["model"].tolist()
     method_ids = list(zip(methods["method"], methods["runtime"], methods["quant"]))
     for v, mi, seq, batch in uniq.tolist():
         key = (model_ids[v], *method_ids[mi], seq, batch)
         if key not in _RUNTIME_ROWS:
-            records = records or variants.to_dict("records")
-            method = methods.iloc[int(mi)]
+            if variant_records is None:  # rows as dicts, once: a frame's row (iloc) costs about 0.1 ms
+                variant_records, method_records = variants.to_dict("records"), methods.to_dict("records")
+            method = method_records[int(mi)]
             quants = SimpleNamespace(quants=method["runtime_quants"])
             row = runtime_columns(
                 quants,
                 method["runtime_spec"],
                 run_options(seq, method["new_tokens"]),
-                records[int(v)],
+                variant_records[int(v)],
                 gpu=None,
                 gpus=1,
                 seq_len=int(seq),
@@ -431,7 +432,7 @@ def runtime_case_columns(
                 qkey = (model_ids[v], method["quant_arg"])
                 if qkey not in _QUANT_ROWS:
                     _QUANT_ROWS[qkey] = quant_columns(
-                        quants, method["runtime_quants"][method["quant_arg"]], records[int(v)]
+                        quants, method["runtime_quants"][method["quant_arg"]], variant_records[int(v)]
                     )
                 row.update(_QUANT_ROWS[qkey])
             _RUNTIME_ROWS[key] = {name: value for name, value in row.items() if isinstance(value, float)}
@@ -481,7 +482,7 @@ def _speed_of_chunk(
 _KEPT = frozenset(COMPONENTS) | {"peak_bytes", "phase_code", "headroom_bytes", "fits"} | frozenset(SPEED_COLUMNS)
 
 
-MATRIX_PROCESSES = 2  # the build's matrix on both cores: the second half of its chunks in a forked process
+MATRIX_PROCESSES = 2  # the build's matrix on both cores: every other chunk in a forked process
 
 
 def _estimate_keys(
@@ -501,38 +502,52 @@ def _estimate_keys(
     model's temporaries exist for one chunk only; what is kept per row is the
     compact result (integers and a phase), so memory grows with the rows'
     results, not with the model's inputs. ``on_progress(done, total)`` is called
-    after each chunk (the build's terminal progress). ``processes=2``: the second
-    half of the chunks is evaluated by a forked process (vramatlas.forked) meanwhile;
-    the result is the same.
+    after each chunk (the build's terminal progress). ``processes=2``: every other
+    chunk is evaluated by a forked process (vramatlas.forked) meanwhile; the result
+    is the same.
     """
     from .forked import Forked
 
     step, n = chunk_rows or CHUNK_ROWS, len(keys)
-    starts = range(0, n, step)
-    split = starts[len(starts) // 2] if processes > 1 and len(starts) > 1 else n
-    other = Forked(_estimate_rows, keys, variants, methods, gpus, split, n, step, speeds, None) if split < n else None
+    chunks = [(start, min(start + step, n)) for start in range(0, n, step)]
+    # every other chunk to the second process: the chunks' costs differ by model and runtime (a llama.cpp
+    # row replays its graph), and neighbours cost alike
+    ours, theirs = (chunks[0::2], chunks[1::2]) if processes > 1 and len(chunks) > 1 else (chunks, [])
+    other = Forked(_estimate_rows, keys, variants, methods, gpus, theirs, speeds, None) if theirs else None
     try:
+        own_rows = sum(b - a for a, b in ours)
         # the progress counts this process's share, scaled to the whole (the other goes as fast)
-        scaled = (lambda done, _total: on_progress(done * n // split, n)) if on_progress and split < n else on_progress
-        parts = [_estimate_rows(keys, variants, methods, gpus, 0, split, step, speeds, scaled)]
+        scaled = (lambda done, _total: on_progress(done * n // own_rows, n)) if on_progress and theirs else on_progress
+        parts = [(ours, _estimate_rows(keys, variants, methods, gpus, ours, speeds, scaled))]
         if other is not None:
-            parts.append(other.result())
+            parts.append((theirs, other.result()))
     except BaseException:
         if other is not None:
             other.cancel()
         raise
-    full = {name: np.concatenate([p[name] for p in parts]) if len(parts) > 1 else parts[0][name] for name in parts[0]}
+    full: dict[str, np.ndarray] = {}
+    for spans, cols in parts:
+        for name, values in cols.items():
+            if name not in full:
+                full[name] = np.empty(n, dtype=values.dtype)
+            at = 0
+            for a, b in spans:
+                full[name][a:b] = values[at : at + b - a]
+                at += b - a
     frame = frame_of_columns(full, pd.RangeIndex(n))
     for name in SPEED_COLUMNS if speeds is not None else ():
         frame[name] = full[name]
     return frame
 
 
-def _estimate_rows(keys, variants, methods, gpus, lo: int, hi: int, step: int, speeds, on_progress) -> dict:
-    """The kept estimate columns (:data:`_KEPT`) of rows ``lo:hi`` of ``keys``, one chunk at a time."""
+def _estimate_rows(keys, variants, methods, gpus, spans: list[tuple[int, int]], speeds, on_progress) -> dict:
+    """The kept estimate columns (:data:`_KEPT`) of the rows of ``keys`` in ``spans`` (chunks, each
+    ``(start, stop)``), evaluated one chunk at a time, one after the other in the result."""
+    total = sum(b - a for a, b in spans)
     full: dict[str, np.ndarray] = {}
-    for start in range(lo, hi, step):
-        part = keys.iloc[start : min(start + step, hi)]
+    at = 0
+    for a, b in spans:
+        part = keys.iloc[a:b]
         case = case_frame(part, variants, methods, gpus)
         cols = estimate_columns(case)
         if speeds is not None:
@@ -541,10 +556,11 @@ def _estimate_rows(keys, variants, methods, gpus, lo: int, hi: int, step: int, s
             if name not in _KEPT:  # phase (strings: carried as phase_code), the log_* and host columns
                 continue
             if name not in full:
-                full[name] = np.empty(hi - lo, dtype=values.dtype)
-            full[name][start - lo : start - lo + len(values)] = values
+                full[name] = np.empty(total, dtype=values.dtype)
+            full[name][at : at + len(values)] = values
+        at += b - a
         if on_progress is not None:
-            on_progress(start + len(part), hi)
+            on_progress(at, total)
     return full
 
 
