@@ -342,5 +342,18 @@ def test_grid_ladder_holds_the_budget(catalog):
     assert (mx.reference_contexts(vt) == [min(8192, int(p)) for p in maxpos]).all()
     leanest = mx.matrix_keys(vt, mt, gt, budget=len(lean) - 1)
     assert (leanest.loc[leanest["seq_len"].to_numpy() != mx.reference_contexts(vt)[leanest["v"]], "batch"] == 1).all()
-    with pytest.raises(ValueError, match="over its budget"):
+    with pytest.raises(mx.MatrixBudgetError, match="over its budget"):
         mx.matrix_keys(vt, mt, gt, budget=len(leanest) - 1)
+
+
+def test_a_catalogue_over_the_budget_is_refused_by_the_build_in_one_line(monkeypatch, tmp_path, capsys):
+    from test_site import small_catalog
+
+    from vramatlas.cli import main
+
+    compute = mx.compute_matrix
+    monkeypatch.setattr(mx, "compute_matrix", lambda catalog, **kw: compute(catalog, budget=100, **kw))
+    assert main(["build", "--catalog", str(small_catalog(tmp_path)), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vramatlas build: the matrix is over its budget of 100 rows at every grid")
+    assert "raise ROW_BUDGET" in err and "internal error" not in err and len(err.splitlines()) == 1

@@ -674,11 +674,15 @@ def grid_mask(inner: pd.DataFrame, grid: Grid, ref: np.ndarray, maxpos: np.ndarr
     return keep
 
 
+class MatrixBudgetError(ValueError):
+    """Even the leanest grid holds more rows than the budget: a choice to make, not a bug."""
+
+
 def choose_grid(
     inner: pd.DataFrame, per_method_gpus: np.ndarray, ref: np.ndarray, maxpos: np.ndarray, budget: int
 ) -> tuple[Grid, np.ndarray]:
     """The first grid of GRIDS (the richest) whose rows fit ``budget``, and its mask over ``inner``;
-    ValueError when even the leanest does not (raise ROW_BUDGET knowingly, or add a leaner grid)."""
+    MatrixBudgetError when even the leanest does not (raise ROW_BUDGET knowingly, or add a leaner grid)."""
     weight = per_method_gpus[inner["m"].to_numpy()]  # each row of inner is one row per GPU it is allowed on
     sizes = []
     for grid in GRIDS:
@@ -687,7 +691,10 @@ def choose_grid(
         if rows <= budget:
             return grid, keep
         sizes.append(f"{grid.name}: {rows:,}")
-    raise ValueError(f"the matrix is over its budget of {budget:,} rows at every grid ({'; '.join(sizes)})")
+    raise MatrixBudgetError(
+        f"the matrix is over its budget of {budget:,} rows at every grid ({'; '.join(sizes)}): raise ROW_BUDGET "
+        "in vramatlas/matrix.py knowingly, or add a leaner grid to GRIDS"
+    )
 
 
 def matrix_keys(variants, methods, gpus, budget: int = ROW_BUDGET) -> pd.DataFrame:

@@ -57,10 +57,11 @@ def run_build(args: argparse.Namespace) -> int:
     except BuildInterrupted:
         print(f"vramatlas build: interrupted; {args.out} is as it was", file=sys.stderr)
         return 143
-    except Exception as exc:  # a catalogue that does not load says so in one line
+    except Exception as exc:  # a catalogue that does not load, or outgrows the matrix, says so in one line
         from ..catalog import CatalogError
+        from ..matrix import MatrixBudgetError
 
-        if isinstance(exc, CatalogError):
+        if isinstance(exc, (CatalogError, MatrixBudgetError)):
             raise CLIError(f"vramatlas build: {exc}") from None
         raise
     for line in report.lines():
