@@ -527,13 +527,15 @@ def _estimate_keys(
         raise
     full: dict[str, np.ndarray] = {}
     for spans, cols in parts:
-        for name, values in cols.items():
+        for name in list(cols):
+            values = cols.pop(name)  # each share's column freed once copied: one copy of the result at a time
             if name not in full:
                 full[name] = np.empty(n, dtype=values.dtype)
             at = 0
             for a, b in spans:
                 full[name][a:b] = values[at : at + b - a]
                 at += b - a
+    del parts
     frame = frame_of_columns(full, pd.RangeIndex(n))
     for name in SPEED_COLUMNS if speeds is not None else ():
         frame[name] = full[name]
