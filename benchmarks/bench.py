@@ -133,7 +133,11 @@ def build(code: Path | None, runs: int) -> dict[str, object]:
             )
             results.append(json.loads(res.stdout.strip().splitlines()[-1]))
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "vramatlas", "build", "--out", out], env=_env(code), capture_output=True)
+        rerun = subprocess.run(
+            [sys.executable, "-m", "vramatlas", "build", "--out", out], env=_env(code), capture_output=True, text=True
+        )
+        if rerun.returncode != 0 or "unchanged" not in rerun.stdout:
+            raise SystemExit(f"bench: the rebuild with nothing changed did not keep the output: {rerun.stderr.strip()}")
         unchanged = time.perf_counter() - start
     results.sort(key=lambda r: r["total_s"])
     return {
