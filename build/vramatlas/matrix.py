@@ -73,8 +73,8 @@ GPUs and 107 variants; with 111 variants it would be 3,125,078, so the matrix
 is on grid 2: 2,192,930 rows (grid 3: 1,728,490, and room for about 1.7x
 today's catalogue); beyond that the build refuses in one line until the
 budget is raised knowingly or a leaner rung is
-added. At ~160 bytes a row of results and ~150,000 rows/s on the 2-core
-development machine (``benchmarks/``), 3M rows are ~20 s and ~480 MB.
+added. At ~160 bytes a row of results and ~260,000 rows/s on the 2-core
+development machine (both cores, ``benchmarks/``), 3M rows are ~12 s and ~480 MB.
 Evaluation runs in chunks of CHUNK_ROWS rows, so peak memory is the compact
 result plus one chunk's inputs.
 """
