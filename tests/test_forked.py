@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +62,18 @@ def test_a_build_that_fails_while_the_tables_are_written_stops_the_writer(monkey
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)  # the writer's processes are killed and reaped, none left running
     assert sorted(p.name for p in out.iterdir() if p.name not in (build.LOCK_NAME,)) == []
+
+
+def test_tables_written_in_other_processes_are_the_bytes_one_process_writes(tmp_path):
+    from test_site import small_catalog, small_stages
+
+    catalog = small_catalog(tmp_path)
+    written = {}
+    for name, start in (("forked", "default"), ("here", None)):
+        stages = small_stages()
+        if start is None:
+            stages.start_write_tables = None  # write_tables in the build's own process
+        report = build.build_site(tmp_path / name, catalog_dir=catalog, stages=stages)
+        tables = Path(report.out) / "tables"
+        written[name] = {p.relative_to(tables).as_posix(): p.read_bytes() for p in tables.rglob("*") if p.is_file()}
+    assert written["forked"] == written["here"] and len(written["here"]) > 10

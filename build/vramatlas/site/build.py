@@ -126,8 +126,8 @@ class Stages:
     write_tables: Callable[[dict, Path, Any], list] | None
     accuracy_frame: Callable[[Any], Any] | None
     accuracy_summary: Callable[[Any], Any] | None
-    # write_tables in a second process (tables.start_write_tables), while this one writes the pages; its
-    # result() is what write_tables returns
+    # write_tables in background processes (tables.start_write_tables) while the build writes the pages;
+    # its result() is what write_tables returns
     start_write_tables: Callable[[dict, Path, Any], Any] | None = None
     # the derived tables that need no matrix, started in a second process beside the matrix
     # (tables.start_search_tables), handed to derived_tables as searched=
@@ -590,9 +590,9 @@ def _build_into(
     what = f"{len(catalog.gpus)} GPUs, {len(catalog.variants)} model variants, {len(catalog.methods)} methods"
     log(f"catalogue: {what}")
     progress.note("catalogue", what)
-    # two cores: the longest-context and fewest-GPUs searches beside the matrix; then the tables written by a
-    # second process (its own two gzip the matrix's CSV) while this one writes the pages (vramatlas.forked;
-    # a child's CPU time counts in the stage where it is reaped)
+    # two cores: the longest-context and fewest-GPUs searches beside the matrix (which forks a process of its
+    # own); then the tables written by three more (tables.TablesJob) while this one writes the pages
+    # (vramatlas.forked; a child's CPU time counts in the stage where it is reaped)
     search_job = writer = None
     try:
         if stages.derived_tables and stages.start_search_tables:
@@ -612,7 +612,7 @@ def _build_into(
             if stages.write_tables:
                 start = stages.start_write_tables or _at_once(stages.write_tables)
                 writer = start(tables, tables_dir, catalog)
-        progress.note("tables", f"{len(tables)} tables derived; written beside the pages")
+        progress.note("tables", f"{len(tables)} tables, written beside the pages")
         acc = summ = None
         if stages.accuracy_frame:
             with progress.stage("accuracy"):
@@ -681,22 +681,12 @@ def _build_into(
     )
 
 
-class _Done:
-    """A result already computed, with the interface of a forked job (``result``, ``cancel``)."""
+def _at_once(write_tables: Callable[..., Any]) -> Callable[..., Any]:
+    """A table writer that writes in this process (a test's stages that start no second one), with the
+    interface of a forked job: ``result()``, ``cancel()``."""
+    from ..forked import Forked
 
-    def __init__(self, value: Any):
-        self._value = value
-
-    def result(self) -> Any:
-        return self._value
-
-    def cancel(self) -> None:
-        pass
-
-
-def _at_once(write_tables: Callable[..., Any]) -> Callable[..., _Done]:
-    """A table writer that writes in this process (a test's stages that start no second one)."""
-    return lambda tables, out, catalog: _Done(write_tables(tables, out, catalog))
+    return lambda tables, out, catalog: Forked(write_tables, tables, out, catalog, fork=False)
 
 
 def _contributing(site_src: Path) -> str | None:
