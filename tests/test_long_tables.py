@@ -165,6 +165,11 @@ def test_tables_in_fenced_code_and_pages_with_abbreviations_stay_markdown():
     assert lt.take_long_tables(abbr, same) == (abbr, [])
 
 
+def test_a_table_glued_to_text_is_left_to_markdown():
+    for text in ("prose\n" + long_table(40) + "\n", long_table(40) + "\nprose\n"):
+        assert lt.take_long_tables(text, same) == (text, [])
+
+
 def test_a_table_without_its_place_is_an_error():
     with pytest.raises(ValueError, match="1 long tables taken out of the page, 0 placeholders"):
         lt.put_back("<p>nothing</p>", ["<table></table>"])

@@ -142,8 +142,9 @@ def table_html(lines: list[str], url: Callable[[str], str]) -> str:
 
 
 def table_spans(lines: list[str]) -> Iterator[tuple[int, int]]:
-    """(start, stop) of each pipe table that starts a line, outside fenced code: a header row, a
-    delimiter row with as many cells, then the rows up to the first line that is not one."""
+    """(start, stop) of each pipe table outside fenced code that is a block of its own, as
+    Python-Markdown reads one: after a blank line (or the start), a header row, a delimiter row with as
+    many cells, rows, then a blank line (or the end). A table glued to text is left to Markdown."""
     fence, i = None, 0
     while i < len(lines):
         line = lines[i]
@@ -153,11 +154,17 @@ def table_spans(lines: list[str]) -> Iterator[tuple[int, int]]:
                 fence = None
         elif m:
             fence = m.group(1)
-        elif line.startswith("|") and i + 1 < len(lines) and _is_delimiter(lines[i + 1], len(split_row(line))):
+        elif (
+            line.startswith("|")
+            and (i == 0 or not lines[i - 1].strip())
+            and i + 1 < len(lines)
+            and _is_delimiter(lines[i + 1], len(split_row(line)))
+        ):
             stop = i + 2
             while stop < len(lines) and lines[stop].startswith("|"):
                 stop += 1
-            yield i, stop
+            if stop == len(lines) or not lines[stop].strip():
+                yield i, stop
             i = stop
             continue
         i += 1
