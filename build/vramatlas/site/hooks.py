@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from vramatlas.site.long_tables import SEARCH_ROWS, UnsupportedCell, put_back, take_long_tables
+from vramatlas.site.long_tables import SEARCH_ROWS, put_back, take_long_tables
 
 _TAKEN: dict[str, list[str]] = {}  # a page's long tables, by its source path, from its Markdown to its HTML
 _TABLE = re.compile(r"<table\b([^>]*)>(.*?)</table>", re.S)
@@ -67,12 +67,7 @@ def link_resolver(page, config, files):
 
 
 def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:
-    from mkdocs.exceptions import PluginError
-
-    try:
-        markdown, tables = take_long_tables(markdown, link_resolver(page, config, files))
-    except UnsupportedCell as exc:
-        raise PluginError(f"{page.file.src_uri}: {exc}") from None
+    markdown, tables = take_long_tables(markdown, link_resolver(page, config, files))
     if tables:
         _TAKEN[page.file.src_uri] = tables
     return markdown

@@ -17,10 +17,10 @@ comment in its place, and put the table's HTML back into the finished page:
   tables carry ``data-search-exclude`` and were never in the index).
 
 The output is Python-Markdown's own for these cells: tests/test_long_tables.py renders every long table
-of the site both ways and compares them. A cell outside that part of Markdown (emphasis with ``*``, a
-reference link, a tag other than ``<span>``) is an error naming the cell, never a table rendered
-differently; a page that defines abbreviations (which change any word in a table) keeps its tables
-in Markdown.
+of the site both ways and compares them. A table with a cell outside that part of Markdown (emphasis
+with ``*``, a reference link, a tag other than ``<span>``: a contributor's page may hold one) stays in
+Markdown, as does every table of a page that defines abbreviations (which change any word in a table):
+slower, never rendered differently.
 """
 
 from __future__ import annotations
@@ -188,8 +188,12 @@ def take_long_tables(markdown: str, url: Callable[[str], str], rows: int = SEARC
         return markdown, []
     tables, out, last = [], [], 0
     for a, b in spans:
+        try:
+            rendered = table_html(lines[a:b], url)
+        except UnsupportedCell:  # Python-Markdown renders this one
+            continue
         out += lines[last:a] + ["", PLACEHOLDER.format(len(tables)), ""]
-        tables.append(table_html(lines[a:b], url))
+        tables.append(rendered)
         last = b
     return "\n".join(out + lines[last:]), tables
 
