@@ -902,11 +902,17 @@ class TablesJob:
     stops them. All are this process's own children, so cancel() leaves none running."""
 
     def __init__(
-        self, tables: Mapping[str, pd.DataFrame], out_dir: Path | str, catalog, matrix_csv: Any = None, fork=True
+        self,
+        tables: Mapping[str, pd.DataFrame],
+        out_dir: Path | str,
+        catalog,
+        matrix_csv: Any = None,
+        fork: bool = True,
     ):
         from .forked import Forked
 
         self._out, self._catalog = Path(out_dir), catalog
+        self._written: list[Path] | None = None
         self._csv = matrix_csv
         if self._csv is None and "matrix" in tables:  # started first: it runs while everything else is written
             self._csv = MatrixCsvJob(tables["matrix"], self._out)
@@ -917,6 +923,8 @@ class TablesJob:
             raise
 
     def result(self) -> list[Path]:
+        if self._written is not None:
+            return self._written
         try:
             written, resources, matrix_slot = self._files.result()
             if matrix_slot is not None:  # the matrix's CSV files, in their place after matrix.parquet
@@ -925,6 +933,7 @@ class TablesJob:
                 written[at_file:at_file] = [self._out / r["path"] for r in records]
                 resources[at_resource:at_resource] = [_matrix_csv_resource(r, columns) for r in records]
             written.append(_write_data_package(self._out, self._catalog, resources))
+            self._written = written
             return written
         except BaseException:
             self.cancel()
