@@ -425,3 +425,23 @@ def test_default_geometries_equal_transformers(model_type, overrides):
     # the language model exactly (to a few norm vectors); vision towers with the generic encoder count, within 1 %
     tolerance = 0.01 if "vision_config" in cfg else 1e-4
     assert architecture(cfg)["params_total"] == pytest.approx(expected, rel=tolerance)
+
+
+def test_the_mixers_other_than_attention_are_counted_apart(catalog):
+    """params_mixers (Mamba, Gated DeltaNet, ... within params_attn) and their 2-D weights, which a GGUF file
+    quantizes at its own type (vramatlas.quants): none for attention alone, all of a pure Mamba's mixers."""
+    from vramatlas.arch import architecture
+
+    def cols(vid):
+        v = catalog.variants[vid]
+        return architecture(v["config"], v.get("parameters"))
+
+    dense = cols("llama-3.1-8b")
+    assert dense["params_mixers"] == dense["params_mixer_matrices"] == 0
+    mamba = cols("falcon-mamba-7b")
+    assert mamba["params_mixers"] == mamba["params_attn"]
+    assert 0.99 * mamba["params_mixers"] < mamba["params_mixer_matrices"] < mamba["params_mixers"]
+    parallel = cols("falcon-h1-7b")  # attention and Mamba-2 in every layer
+    assert 0 < parallel["params_mixer_matrices"] < parallel["params_mixers"] < parallel["params_attn"]
+    hybrid = cols("nemotron-h-8b")
+    assert 0 < hybrid["params_mixer_matrices"] < hybrid["params_mixers"] < hybrid["params_attn"]

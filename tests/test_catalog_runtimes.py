@@ -122,6 +122,25 @@ GGUF_SIZES = [
 ]
 
 
+# A Mamba model (RichardErkhov/tiiuae_-_falcon-mamba-7b-instruct-gguf README: "Q2_K 2.39GB", "Q3_K_S / Q3_K_M /
+# Q3_K_L 3.05GB"; the instruct model has the base model's shapes). Its mixer projections match none of
+# llama.cpp's per-tensor rules, so they take the file type's own type and every Q3_K mix is one size.
+MAMBA_GGUF = {"q2_k": 2.39, "q3_k_s": 3.05, "q3_k_m": 3.05, "q3_k_l": 3.05}
+
+
+def test_a_mamba_models_projections_take_the_file_types_own_type(catalog):
+    v = catalog.variants["falcon-mamba-7b"]
+    arch = architecture(v["config"], v.get("parameters"))
+    size = {q: sum(category_bytes(catalog.quants[q], catalog.quants, arch).values()) for q in MAMBA_GGUF}
+    assert size["q3_k_s"] == size["q3_k_m"] == size["q3_k_l"]  # no attn_v or ffn_down to raise
+    # the ratio needs no unit; the sizes are GiB written "GB" (3.05 GB would be 2.84 GiB, below any Q3_K mix)
+    assert abs(size["q3_k_m"] / size["q2_k"] - 3.05 / 2.39) <= 0.005 * 3.05 / 2.39
+    for q, published in MAMBA_GGUF.items():
+        assert abs(size[q] / 2**30 - published) <= 0.005 * published, (q, size[q] / 2**30)
+    # before: the projections fell through to the `other` type (fp32), 25 GiB at Q4_K_M
+    assert sum(category_bytes(catalog.quants["q4_k_m"], catalog.quants, arch).values()) < 5e9
+
+
 @pytest.mark.parametrize("model,quant,covers,published,tolerance", GGUF_SIZES, ids=lambda x: str(x))
 def test_gguf_mix_matches_published_file_sizes(catalog, model, quant, covers, published, tolerance):
     v = catalog.variants[model]

@@ -612,6 +612,10 @@ class Mixer:
     shapes: dict[str, tuple[int, int]] = field(default_factory=dict)  # LoRA targets: (in, out)
     q_width: int = 0
     out_width: int = 0
+    # a token mixer other than attention: the parameters of its 2-D weights (projections), which a
+    # quantizer quantizes; the rest (conv kernel, A, D, biases, norms) stays in full precision
+    matrices: int = 0
+    side_params: int = 0  # of params, a Mamba-2 mixer's beside attention in the same layer (Falcon-H1)
 
 
 @dataclass
@@ -725,7 +729,14 @@ def _gdn(cfg, hidden: int) -> Mixer:
     shapes = {"q": (hidden, 2 * key + 2 * value + 2 * nv), "o": (value, hidden)}
     params = hidden * (2 * key + 2 * value + 2 * nv) + conv * kc + 2 * nv + dv + value * hidden
     return Mixer(
-        "gdn", params, conv_state=conv * kc, ssm_state=nv * dk * dv, shapes=shapes, q_width=conv, out_width=value
+        "gdn",
+        params,
+        conv_state=conv * kc,
+        ssm_state=nv * dk * dv,
+        shapes=shapes,
+        q_width=conv,
+        out_width=value,
+        matrices=hidden * (2 * key + 2 * value + 2 * nv) + value * hidden,  # in_proj qkvz and ba, out_proj
     )
 
 
@@ -739,7 +750,14 @@ def _kda(cfg, hidden: int) -> Mixer:
     shapes = {"q": (hidden, qkv), "k": (hidden, qkv), "v": (hidden, qkv), "o": (qkv, hidden)}
     params = 4 * hidden * qkv + 3 * qkv * kc + 2 * (hidden * hd + hd * qkv) + hidden * heads + qkv + heads + hd
     return Mixer(
-        "kda", params, conv_state=3 * qkv * kc, ssm_state=heads * hd * hd, shapes=shapes, q_width=qkv, out_width=qkv
+        "kda",
+        params,
+        conv_state=3 * qkv * kc,
+        ssm_state=heads * hd * hd,
+        shapes=shapes,
+        q_width=qkv,
+        out_width=qkv,
+        matrices=4 * hidden * qkv + 2 * (hidden * hd + hd * qkv) + hidden * heads,  # q, k, v, o, the gates, beta
     )
 
 
@@ -775,8 +793,16 @@ def _mamba1(cfg, hidden: int) -> Mixer:
     if cfg.get("model_type") == "jamba":
         params += rank + 2 * state  # dt, B and C layer norms
     shapes = {"q": (hidden, 2 * inner), "o": (inner, hidden)}
+    matrices = hidden * 2 * inner + inner * (rank + 2 * state) + rank * inner + inner * hidden  # in, x, dt, out
     return Mixer(
-        "mamba1", params, conv_state=inner * kc, ssm_state=inner * state, shapes=shapes, q_width=inner, out_width=inner
+        "mamba1",
+        params,
+        conv_state=inner * kc,
+        ssm_state=inner * state,
+        shapes=shapes,
+        q_width=inner,
+        out_width=inner,
+        matrices=matrices,
     )
 
 
@@ -817,6 +843,7 @@ def _mamba2(cfg, hidden: int) -> Mixer:
         shapes=shapes,
         q_width=inner,
         out_width=inner,
+        matrices=hidden * (2 * inner + 2 * groups * state + heads) + inner * hidden,  # in_proj, out_proj
     )
 
 
@@ -831,6 +858,7 @@ def _hgrn(cfg, hidden: int) -> Mixer:
         shapes=shapes,
         q_width=hidden,
         out_width=hidden,
+        matrices=sum(i * o for i, o in shapes.values()),
     )
 
 
@@ -840,7 +868,15 @@ def _shortconv(cfg, hidden: int) -> Mixer:
     bias = bool(cfg.get("conv_bias"))
     shapes = {"q": (hidden, 3 * hidden), "o": (hidden, hidden)}
     params = 4 * hidden * hidden + hidden * taps + bias * (3 * hidden + hidden + hidden)
-    return Mixer("shortconv", params, conv_state=hidden * taps, shapes=shapes, q_width=hidden, out_width=hidden)
+    return Mixer(
+        "shortconv",
+        params,
+        conv_state=hidden * taps,
+        shapes=shapes,
+        q_width=hidden,
+        out_width=hidden,
+        matrices=4 * hidden * hidden,  # in_proj (B, C, x), out_proj
+    )
 
 
 def _linear_mixer(kind: str, cfg, hidden: int) -> Mixer:
@@ -1404,6 +1440,7 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
                 ssm = _mamba2(cfg, hidden)
                 mixer.params += ssm.params
                 mixer.conv_state, mixer.ssm_state = ssm.conv_state, ssm.ssm_state
+                mixer.matrices, mixer.side_params = ssm.matrices, ssm.params
             if fk == "none":
                 ffn = Ffn("none")
             elif fk == "dense":
@@ -1633,6 +1670,10 @@ def read(config: Mapping[str, Any], parameters: int | None = None) -> Reading:
         "params_embed": float(embed + per_layer_embed),
         "params_lm_head": float(lm_head),
         "params_attn": float(sum_mixer),
+        # of params_attn, the token mixers other than attention (Mamba, Gated DeltaNet, ...), and of those
+        # the 2-D weights a quantizer quantizes (vramatlas.quants)
+        "params_mixers": float(sum(m.side_params or (m.params if m.matrices else 0) for m, _ in layers)),
+        "params_mixer_matrices": float(sum(m.matrices for m, _ in layers)),
         "params_mlp": float(dense_params + shared_params),
         "params_experts": float(expert_params),
         "params_experts_active": float(active_expert_params),

@@ -104,7 +104,7 @@ def layer_tensors(arch: Mapping[str, float], i: int) -> dict[str, tuple[float, i
     head_dim, v_head_dim = int(arch["head_dim"]), int(arch["v_head_dim"])
     layers = max(int(arch["layers"]), 1)
     q, kv, o = hidden * heads * head_dim, hidden * kv_heads * head_dim, heads * v_head_dim * hidden
-    attn_per_layer = arch["params_attn"] / layers
+    attn_per_layer = (arch["params_attn"] - arch["params_mixers"]) / layers  # attention's own: no Mamba, GDN
     standard = arch["kv_width"] == 2 * kv_heads * head_dim and q + 2 * kv + o <= attn_per_layer + 1
     out: dict[str, tuple[float, int]] = {}
     if standard:
@@ -129,9 +129,10 @@ def category_bytes(
 
     Every quantizable tensor gets its category's type for its layer; a tied
     model's token embedding takes the output rule (llama.cpp quantizes the
-    shared tensor as the output). What the per-layer shapes do not cover
-    (biases, norms, routers, the rest of the exact count) is stored at the
-    `other` type.
+    shared tensor as the output). A non-attention mixer's 2-D weights take the
+    format's own type (llama.cpp's default_type: no rule names them). What the
+    per-layer shapes do not cover (biases, norms, routers, an SSM's conv kernel
+    and A/D, the rest of the exact count) is stored at the `other` type.
     """
     rules = quant["tensors"]
     n = int(arch["layers"])
@@ -148,13 +149,17 @@ def category_bytes(
             linear += bytes_at(rules[cat], i, params, ncols)
             counted += params
     hidden = int(arch["hidden"])
+    # a Mamba, Gated DeltaNet or short-conv mixer's projections (ssm_in, ssm_x, ssm_dt, ssm_out, ...) match
+    # none of llama.cpp's per-tensor rules: they take the file type's own type, this format's
+    linear += arch["params_mixer_matrices"] * bits_of[_fitting_type(quants, quant["id"], hidden)] / 8
+    counted += arch["params_mixer_matrices"]
     tied = arch["params_lm_head"] == 0
     embed_rule = rules["output"] if tied else rules["token_embd"]
     embedding = bytes_at(embed_rule, 0, arch["params_embed"], hidden)
     lm_head = bytes_at(rules["output"], 0, arch["params_lm_head"], hidden) if not tied else 0.0
     other_bits = bits_of[_spec(quants, rules["other"]["type"]) and rules["other"]["type"]]
     linear_total = arch["params_attn"] + arch["params_mlp"] + arch["params_experts"]
-    leftover = max(linear_total - counted, 0.0)  # attention biases
+    leftover = max(linear_total - counted, 0.0)  # attention biases; a mixer's conv kernel, A, D, norms
     return {
         "linear": linear + leftover * other_bits / 8,
         "embedding": embedding,
