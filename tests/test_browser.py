@@ -80,14 +80,19 @@ def built_site(full_build):
     return full_build
 
 
-@pytest.fixture(scope="session")
-def server(built_site):
+def serving(site):
+    """The site's URL while a local server in a thread serves it (a fixture's body: ``yield from``)."""
     from vramatlas.site.serve import serve_in_thread
 
-    srv, base = serve_in_thread(built_site.site)
+    srv, base = serve_in_thread(site)
     yield base
     srv.shutdown()
     srv.server_close()
+
+
+@pytest.fixture(scope="session")
+def server(built_site):
+    yield from serving(built_site.site)
 
 
 @pytest.fixture(scope="session")
@@ -99,12 +104,7 @@ def small_site(hostile_site):
 
 @pytest.fixture(scope="session")
 def small_server(small_site):
-    from vramatlas.site.serve import serve_in_thread
-
-    srv, base = serve_in_thread(small_site.site)
-    yield base
-    srv.shutdown()
-    srv.server_close()
+    yield from serving(small_site.site)
 
 
 @pytest.fixture(scope="session")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from test_cli import vramatlas
 
 from vramatlas.api import InputError, estimate
 from vramatlas.catalog import load_catalog
@@ -122,50 +121,36 @@ def test_an_option_the_runtime_lacks_is_refused(catalog):
 
 
 def test_cli_refuses_an_option_with_exit_2():
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vramatlas",
-            "estimate",
-            "--model",
-            "llama-3-8b",
-            "--method",
-            "inference",
-            "--runtime",
-            "vllm",
-            "--gpu-layers",
-            "10",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
+    p = vramatlas(
+        "estimate",
+        "--model",
+        "llama-3-8b",
+        "--method",
+        "inference",
+        "--runtime",
+        "vllm",
+        "--gpu-layers",
+        "10",
+        "--json",
     )
     assert p.returncode == 2 and "not an option of vllm" in p.stderr and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
 
 
 def test_cli_runtime_log_in_json():
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vramatlas",
-            "estimate",
-            "--model",
-            "llama-2-7b",
-            "--method",
-            "inference",
-            "--runtime",
-            "llama.cpp",
-            "--quant",
-            "q4_0",
-            "--new-tokens",
-            "0",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
+    p = vramatlas(
+        "estimate",
+        "--model",
+        "llama-2-7b",
+        "--method",
+        "inference",
+        "--runtime",
+        "llama.cpp",
+        "--quant",
+        "q4_0",
+        "--new-tokens",
+        "0",
+        "--json",
     )
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
@@ -271,20 +256,7 @@ def test_a_runtime_refuses_a_checkpoint_precision_it_cannot_load(catalog):
 
 
 def test_the_cli_refusal_is_one_line_and_exit_2():
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vramatlas",
-            "estimate",
-            "--model",
-            "mmfreelm-370m",
-            "--method",
-            "inference-gguf-q4-k-m",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    p = vramatlas("estimate", "--model", "mmfreelm-370m", "--method", "inference-gguf-q4-k-m")
     assert p.returncode == 2 and "implements no hgrn token mixer" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
 

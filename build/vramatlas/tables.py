@@ -884,15 +884,13 @@ class MatrixCsvJob:
             job.cancel()
 
 
-def write_tables(
-    tables: Mapping[str, pd.DataFrame], out_dir: Path | str, catalog, matrix_csv: Any = None
-) -> list[Path]:
+def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: Path | str, catalog) -> list[Path]:
     """Write every table as Parquet, CSV and JSON (the matrix: Parquet, and CSV.gz per method),
     then ``datapackage.json``; return the paths written (the data package last).
 
-    The matrix's CSV files are written by a :class:`MatrixCsvJob` (``matrix_csv``: one started earlier;
-    else one started here) while the other tables are written in this process."""
-    return TablesJob(tables, out_dir, catalog, matrix_csv=matrix_csv, fork=False).result()
+    The matrix's CSV files are written by a :class:`MatrixCsvJob` while the other tables are written in
+    this process."""
+    return TablesJob(tables, out_dir, catalog, fork=False).result()
 
 
 class TablesJob:
@@ -906,16 +904,14 @@ class TablesJob:
         tables: Mapping[str, pd.DataFrame],
         out_dir: Path | str,
         catalog,
-        matrix_csv: Any = None,
         fork: bool = True,
     ):
         from .forked import Forked
 
         self._out, self._catalog = Path(out_dir), catalog
         self._written: list[Path] | None = None
-        self._csv = matrix_csv
-        if self._csv is None and "matrix" in tables:  # started first: it runs while everything else is written
-            self._csv = MatrixCsvJob(tables["matrix"], self._out)
+        # started first: it runs while everything else is written
+        self._csv = MatrixCsvJob(tables["matrix"], self._out) if "matrix" in tables else None
         try:
             self._files = Forked(_table_files, tables, self._out, fork=fork)
         except BaseException:
